@@ -1,0 +1,1 @@
+"""auth-service: sign-up, log-in, JWT issuing and the JWKS."""

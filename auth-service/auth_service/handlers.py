@@ -1,0 +1,80 @@
+"""Thin handlers: parse, call storage, shape the response."""
+
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from auth_service import storage
+from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
+from auth_service.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
+from service_common.bodies import read_model
+from service_common.errors import ApiError
+from service_common.stores import MONGO_DB
+from service_common.tokens import require_claims, unauthorized
+
+log = logging.getLogger(__name__)
+
+INVALID_LOGIN = "Invalid username or password"
+DUPLICATE_MESSAGES = {"username": "Username already exists", "email": "Email already registered"}
+
+
+def _public(user: dict) -> dict:
+    return UserPublic(
+        id=user["_id"], username=user["username"], email=user["email"], created_at=user["created_at"]
+    ).model_dump(mode="json")
+
+
+async def signup(request: web.Request) -> web.Response:
+    body = await read_model(request, UserCreate)
+    db = request.app[MONGO_DB]
+    password_hash = await request.app[PASSWORDS].hash(body.password)
+    try:
+        user = await storage.create_user(db, username=body.username, email=body.email, password_hash=password_hash)
+    except storage.DuplicateUser as exc:
+        raise ApiError(409, DUPLICATE_MESSAGES[exc.field]) from None
+    log.info("User %s signed up", user["_id"])
+    return web.json_response({"message": "User created successfully", "user": _public(user)}, status=201)
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_model(request, LoginRequest)
+    db = request.app[MONGO_DB]
+    user = await storage.find_user_by_login(db, body.username)
+    # Unknown logins are throttled under their own name, so the answers do not tell which accounts exist.
+    account = f"user:{user['_id']}" if user else f"login:{body.username.strip().lower()}"
+    now = datetime.now(UTC)
+    if wait := await storage.locked_for(db, account, now):
+        raise _too_many_attempts(wait)
+
+    ok, needs_rehash = await request.app[PASSWORDS].verify(user["password_hash"] if user else None, body.password)
+    if not ok:
+        if lockout := await storage.record_failure(db, account, now, request.app[THROTTLE]):
+            log.warning("Login locked for %ss after repeated failures", lockout)
+        raise ApiError(401, INVALID_LOGIN)
+
+    await storage.reset_failures(db, account)
+    if needs_rehash:
+        await storage.update_password_hash(db, user["_id"], await request.app[PASSWORDS].hash(body.password))
+    issuer = request.app[TOKEN_ISSUER]
+    token = issuer.issue(user["_id"], user["username"])
+    return web.json_response(TokenResponse(access_token=token, expires_in=issuer.ttl_seconds).model_dump())
+
+
+def _too_many_attempts(wait: int) -> ApiError:
+    return ApiError(429, "Too many failed login attempts, try again later", headers={"Retry-After": str(wait)})
+
+
+async def me(request: web.Request) -> web.Response:
+    claims = await require_claims(request)
+    user = await storage.find_user_by_id(request.app[MONGO_DB], claims.user_id)
+    if user is None:
+        raise unauthorized()
+    return web.json_response(_public(user))
+
+
+async def jwks(request: web.Request) -> web.Response:
+    max_age = min(300, request.app[SETTINGS].access_token_ttl)
+    return web.json_response(
+        request.app[TOKEN_ISSUER].jwks, headers={"Cache-Control": f"public, max-age={max_age}"}
+    )

@@ -1,0 +1,10 @@
+from aiohttp import web
+
+from auth_service import handlers
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/signup", handlers.signup)
+    app.router.add_post("/login", handlers.login)
+    app.router.add_get("/me", handlers.me)
+    app.router.add_get("/.well-known/jwks.json", handlers.jwks)

@@ -1,0 +1,58 @@
+"""Request and response bodies of the auth API."""
+
+import re
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    username: str
+    email: str
+    password: str = Field(min_length=8, max_length=128)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not USERNAME_PATTERN.match(value):
+            raise ValueError(
+                "Must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if len(value) > 254:
+            raise ValueError("Must be a valid e-mail address")
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"Must be a valid e-mail address: {exc}") from None
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    # A username or an e-mail address.
+    username: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    id: str
+    username: str
+    email: str
+    created_at: datetime
+
+
+class TokenResponse(BaseModel):
+    message: str = "Login successful"
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int

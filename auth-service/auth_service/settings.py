@@ -1,0 +1,33 @@
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from service_common.settings import CommonSettings
+
+# OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
+ARGON2_MIN_MEMORY_KIB = 19_456
+ARGON2_MIN_TIME_COST = 2
+
+
+class AuthSettings(CommonSettings):
+    port: int = Field(8001, validation_alias="AUTH_PORT")
+    private_key_file: Path | None = Field(None, validation_alias="AUTH_PRIVATE_KEY_FILE")
+    # Public keys of retired signing keys, still published so their tokens verify until they expire.
+    previous_public_key_files: str = Field("", validation_alias="AUTH_PREVIOUS_PUBLIC_KEY_FILES")
+    access_token_ttl: int = Field(900, ge=60, le=86_400, validation_alias="AUTH_ACCESS_TOKEN_TTL")
+    argon2_memory_kib: int = Field(ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, validation_alias="AUTH_ARGON2_MEMORY_KIB")
+    argon2_time_cost: int = Field(ARGON2_MIN_TIME_COST, ge=ARGON2_MIN_TIME_COST, validation_alias="AUTH_ARGON2_TIME_COST")
+    argon2_parallelism: int = Field(1, ge=1, le=16, validation_alias="AUTH_ARGON2_PARALLELISM")
+    login_max_failures: int = Field(5, ge=1, validation_alias="AUTH_LOGIN_MAX_FAILURES")
+    login_lockout_seconds: int = Field(30, ge=1, validation_alias="AUTH_LOGIN_LOCKOUT_SECONDS")
+    login_lockout_max_seconds: int = Field(900, ge=1, validation_alias="AUTH_LOGIN_LOCKOUT_MAX_SECONDS")
+
+    @model_validator(mode="after")
+    def _key_outside_development(self) -> "AuthSettings":
+        if self.environment != "development" and self.private_key_file is None:
+            raise ValueError("AUTH_PRIVATE_KEY_FILE must name the signing key outside development")
+        return self
+
+    @property
+    def previous_public_key_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.previous_public_key_files.split(",") if p.strip()]

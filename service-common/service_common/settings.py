@@ -1,0 +1,34 @@
+"""The settings every service shares, read once from the environment."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Infrastructure settings common to all services.
+
+    Service settings subclass this and add their own fields, each bound to a
+    prefixed environment variable (``AUTH_PORT``, ``INGEST_BATCH_SIZE``...).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias="ENVIRONMENT"
+    )
+    host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
+    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
+    mongo_db: str = Field("catalog_platform", validation_alias="MONGO_DB")
+    # Short, so that a request answers 503 within seconds when the store is down.
+    mongo_timeout_ms: int = Field(3000, ge=100, validation_alias="MONGO_TIMEOUT_MS")
+    # How long a starting service waits for its dependencies before giving up.
+    startup_timeout: float = Field(60.0, gt=0, validation_alias="STARTUP_TIMEOUT")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    jwt_issuer: str = Field("catalog-auth", validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field("catalog-api", validation_alias="JWT_AUDIENCE")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"

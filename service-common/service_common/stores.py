@@ -1,0 +1,84 @@
+"""MongoDB and Redis clients, each owned by one aiohttp ``cleanup_ctx`` generator."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from service_common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+MONGO_CLIENT = web.AppKey("mongo_client", AsyncMongoClient)
+MONGO_DB = web.AppKey("mongo_db", AsyncDatabase)
+REDIS = web.AppKey("redis", aioredis.Redis)
+
+DatabaseSetup = Callable[[AsyncDatabase], Awaitable[None]]
+
+
+async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], timeout: float) -> None:
+    """Retry ``probe`` until it succeeds, so a service never runs ahead of its dependencies."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            await probe()
+            return
+        except (PyMongoError, RedisError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{name} not reachable after {timeout:.0f}s: {exc}") from exc
+            log.info("Waiting for %s: %s", name, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def new_mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:
+    return AsyncMongoClient(
+        settings.mongo_url,
+        appname=appname,
+        tz_aware=True,
+        serverSelectionTimeoutMS=settings.mongo_timeout_ms,
+        connectTimeoutMS=settings.mongo_timeout_ms,
+        timeoutMS=max(settings.mongo_timeout_ms * 3, 10_000),
+    )
+
+
+def mongo_context(
+    settings: CommonSettings, appname: str, setup: DatabaseSetup | None = None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that connects, pings, runs ``setup`` (indexes), and closes on shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        client = new_mongo_client(settings, appname)
+        try:
+            await wait_until_ready("MongoDB", lambda: client.admin.command("ping"), settings.startup_timeout)
+            database = client[settings.mongo_db]
+            if setup is not None:
+                await setup(database)
+            app[MONGO_CLIENT] = client
+            app[MONGO_DB] = database
+            yield
+        finally:
+            await client.close()
+
+    return context
+
+
+def redis_context(url: str, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+        try:
+            await wait_until_ready("Redis", client.ping, timeout)
+            app[REDIS] = client
+            yield
+        finally:
+            await client.aclose()
+
+    return context

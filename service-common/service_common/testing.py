@@ -1,0 +1,218 @@
+"""Pytest fixtures and helpers shared by every suite: real servers on free ports, nothing mocked.
+
+Load with ``pytest_plugins = ["service_common.testing"]`` in a ``conftest.py``.
+Each suite starts one SecantusDB and one Redis on free ports, and each test
+gets a database of its own.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pymongo import MongoClient
+
+from service_common.tokens import public_jwk
+
+TEST_ISSUER = "catalog-auth"
+TEST_AUDIENCE = "catalog-api"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001 - anything means "not yet"
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout}s")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_process(
+    args: list[str] | str, *, log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
+    """Start a server in its own process group, its output going to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - owned by the process
+    return subprocess.Popen(
+        args,
+        shell=isinstance(args, str),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
+def secantus_command(port: int, storage: str = ":memory:") -> list[str]:
+    binary = Path(sys.executable).with_name("secantusd-py")
+    return [str(binary), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
+            "--standalone", "--log-level", "WARNING"]
+
+
+def redis_command(port: int) -> list[str]:
+    redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return [redis_server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+
+
+class MongoServer:
+    """A SecantusDB server that a test may stop and start again on the same port."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"mongodb://127.0.0.1:{self.port}"
+        self.storage = log_dir / f"secantus-{self.port}"
+        self.log_path = log_dir / f"secantus-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = start_process(secantus_command(self.port, str(self.storage)), log_path=self.log_path)
+        client = MongoClient(self.url, serverSelectionTimeoutMS=500)
+        try:
+            wait_for(lambda: client.admin.command("ping"), 60, "SecantusDB")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory) -> Iterator[MongoServer]:
+    server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(mongo_server: MongoServer) -> str:
+    return mongo_server.url
+
+
+@pytest.fixture
+def mongo_db_name(mongo_url: str) -> Iterator[str]:
+    """A database of this test's own, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield name
+    client = MongoClient(mongo_url, serverSelectionTimeoutMS=2000)
+    try:
+        client.drop_database(name)
+    except Exception:  # noqa: BLE001 - the server may be stopped by the test itself
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    port = free_port()
+    process = start_process(redis_command(port), log_path=tmp_path_factory.mktemp("redis") / "redis.log")
+    wait_for(lambda: port_open(port), 30, "redis-server")
+    yield f"redis://127.0.0.1:{port}/0"
+    stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def signing_key_file(signing_key: Ed25519PrivateKey, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "jwt-private.pem"
+    path.write_bytes(
+        signing_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def mint_token(private_key: Ed25519PrivateKey, *, kid: str | None = None, **claims) -> str:
+    """A token signed like the auth service signs them; ``claims`` override the defaults."""
+    now = int(time.time())
+    payload = {
+        "sub": "user-1",
+        "username": "tester",
+        "iat": now,
+        "exp": now + 900,
+        "iss": TEST_ISSUER,
+        "aud": TEST_AUDIENCE,
+        "jti": uuid.uuid4().hex,
+    }
+    payload.update(claims)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    headers = {"kid": kid or public_jwk(private_key.public_key())["kid"]}
+    return jwt.encode(payload, private_key, algorithm="EdDSA", headers=headers)
+
+
+@pytest.fixture(scope="session")
+def jwks_url(signing_key: Ed25519PrivateKey) -> Iterator[str]:
+    """A real HTTP server publishing ``signing_key`` as a JWKS, as the auth service does."""
+    body = json.dumps({"keys": [public_jwk(signing_key.public_key())]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,184 @@
+"""Verifying the platform's EdDSA-signed access tokens, with keys from the auth service's JWKS."""
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+
+from service_common.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified access token says about its bearer."""
+
+    user_id: str
+    username: str
+    token_id: str | None
+    expires_at: int
+
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    """The public key as a JWK whose ``kid`` is its RFC 7638 thumbprint."""
+    jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+    canonical = json.dumps({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":"))
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {**jwk, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+
+
+def unauthorized(message: str = "Invalid or expired token") -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization")
+    if not header:
+        raise ApiError(401, "Authorization required", headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise unauthorized("Authorization header must be 'Bearer <token>'")
+    return token
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience and lifetime of an access token.
+
+    Keys come either from a fixed JWK list (the auth service verifying its own
+    tokens) or from a JWKS URL, cached and fetched again when a token names an
+    unknown ``kid`` (key rotation), at most once per ``refetch_interval``.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        keys: list[dict[str, Any]] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        cache_seconds: float = 300.0,
+        refetch_interval: float = 10.0,
+        leeway: float = 5.0,
+    ) -> None:
+        if (jwks_url is None) == (keys is None):
+            raise ValueError("give exactly one of jwks_url and keys")
+        self._issuer = issuer
+        self._audience = audience
+        self._jwks_url = jwks_url
+        self._session = session
+        self._cache_seconds = cache_seconds
+        self._refetch_interval = refetch_interval
+        self._leeway = leeway
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        if keys is not None:
+            self._keys = _load_keys(keys)
+
+    async def verify(self, token: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise unauthorized() from None
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise unauthorized()
+        key = await self._key_for(kid)
+        if key is None:
+            raise unauthorized()
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("Token expired") from None
+        except jwt.InvalidTokenError:
+            raise unauthorized() from None
+        sub, username = payload.get("sub"), payload.get("username", "")
+        if not isinstance(sub, str) or not sub or not isinstance(username, str):
+            raise unauthorized()
+        jti = payload.get("jti")
+        return Claims(
+            user_id=sub,
+            username=username,
+            token_id=jti if isinstance(jti, str) else None,
+            expires_at=int(payload["exp"]),
+        )
+
+    async def _key_for(self, kid: str) -> Any:
+        if self._jwks_url is None:
+            return self._keys.get(kid)
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._cache_seconds
+        if kid in self._keys and not stale:
+            return self._keys[kid]
+        if stale or now - self._fetched_at > self._refetch_interval:
+            async with self._lock:
+                if time.monotonic() - self._fetched_at > self._refetch_interval or stale:
+                    await self._fetch()
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> None:
+        assert self._session is not None and self._jwks_url is not None
+        try:
+            async with self._session.get(self._jwks_url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+                response.raise_for_status()
+                document = await response.json(content_type=None)
+            self._keys = _load_keys(document["keys"])
+            self._fetched_at = time.monotonic()
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            log.warning("Could not fetch signing keys from %s: %s", self._jwks_url, exc)
+            if not self._keys:
+                raise ApiError(503, "Authentication keys unavailable, try again shortly") from None
+
+
+def _load_keys(jwks: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = {}
+    for jwk in jwks:
+        if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and isinstance(jwk.get("kid"), str):
+            keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
+    return keys
+
+
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+
+
+def jwks_verifier_context(
+    jwks_url: str, issuer: str, audience: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx owning the HTTP session that fetches the JWKS."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[TOKEN_VERIFIER] = TokenVerifier(issuer=issuer, audience=audience, jwks_url=jwks_url, session=session)
+            yield
+
+    return context
+
+
+async def require_claims(request: web.Request) -> Claims:
+    """The verified claims of the request's bearer token, or a 401."""
+    return await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
