@@ -15,8 +15,12 @@ class AuthSettings(CommonSettings):
     # Public keys of retired signing keys, still published so their tokens verify until they expire.
     previous_public_key_files: str = Field("", validation_alias="AUTH_PREVIOUS_PUBLIC_KEY_FILES")
     access_token_ttl: int = Field(900, ge=60, le=86_400, validation_alias="AUTH_ACCESS_TOKEN_TTL")
-    argon2_memory_kib: int = Field(ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, validation_alias="AUTH_ARGON2_MEMORY_KIB")
-    argon2_time_cost: int = Field(ARGON2_MIN_TIME_COST, ge=ARGON2_MIN_TIME_COST, validation_alias="AUTH_ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(
+        ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, validation_alias="AUTH_ARGON2_MEMORY_KIB"
+    )
+    argon2_time_cost: int = Field(
+        ARGON2_MIN_TIME_COST, ge=ARGON2_MIN_TIME_COST, validation_alias="AUTH_ARGON2_TIME_COST"
+    )
     argon2_parallelism: int = Field(1, ge=1, le=16, validation_alias="AUTH_ARGON2_PARALLELISM")
     login_max_failures: int = Field(5, ge=1, validation_alias="AUTH_LOGIN_MAX_FAILURES")
     login_lockout_seconds: int = Field(30, ge=1, validation_alias="AUTH_LOGIN_LOCKOUT_SECONDS")

@@ -32,6 +32,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # pymongo's debug logs print whole commands and documents, password hashes included.
+    logging.getLogger("pymongo").setLevel(max(logging.INFO, root.level))
 
 
 def incoming_request_id(value: str | None) -> str:

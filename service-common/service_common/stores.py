@@ -23,9 +23,9 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 DatabaseSetup = Callable[[AsyncDatabase], Awaitable[None]]
 
 
-async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], timeout: float) -> None:
+async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], patience: float) -> None:
     """Retry ``probe`` until it succeeds, so a service never runs ahead of its dependencies."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     delay = 0.2
     while True:
         try:
@@ -33,7 +33,7 @@ async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], ti
             return
         except (PyMongoError, RedisError, OSError) as exc:
             if time.monotonic() >= deadline:
-                raise RuntimeError(f"{name} not reachable after {timeout:.0f}s: {exc}") from exc
+                raise RuntimeError(f"{name} not reachable after {patience:.0f}s: {exc}") from exc
             log.info("Waiting for %s: %s", name, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -71,11 +71,11 @@ def mongo_context(
     return context
 
 
-def redis_context(url: str, timeout: float) -> Callable[[web.Application], AsyncIterator[None]]:
+def redis_context(url: str, patience: float) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
         try:
-            await wait_until_ready("Redis", client.ping, timeout)
+            await wait_until_ready("Redis", client.ping, patience)
             app[REDIS] = client
             yield
         finally:

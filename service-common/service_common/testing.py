@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from service_common.tokens import public_jwk
 
@@ -43,7 +44,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> Non
         try:
             if predicate():
                 return
-        except Exception:  # noqa: BLE001 - anything means "not yet"
+        except Exception:
             pass
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout}s")
@@ -62,17 +63,18 @@ def start_process(
 ) -> subprocess.Popen:
     """Start a server in its own process group, its output going to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - owned by the process
-    return subprocess.Popen(
-        args,
-        shell=isinstance(args, str),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the descriptor; ours is closed at once.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args,
+            shell=isinstance(args, str),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
 
 
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
@@ -145,10 +147,18 @@ def mongo_db_name(mongo_url: str) -> Iterator[str]:
     client = MongoClient(mongo_url, serverSelectionTimeoutMS=2000)
     try:
         client.drop_database(name)
-    except Exception:  # noqa: BLE001 - the server may be stopped by the test itself
+    except Exception:
         pass
     finally:
         client.close()
+
+
+@pytest.fixture
+def mongo_db(mongo_url: str, mongo_db_name: str) -> Iterator[Database]:
+    """A synchronous handle on this test's database, for arranging and checking what is stored."""
+    client = MongoClient(mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True)
+    yield client[mongo_db_name]
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +210,7 @@ def jwks_url(signing_key: Ed25519PrivateKey) -> Iterator[str]:
     body = json.dumps({"keys": [public_jwk(signing_key.public_key())]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,121 @@
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+
+from auth_service.settings import AuthSettings
+from service_common.testing import mint_token
+from service_common.tokens import public_jwk
+
+
+@pytest.fixture
+async def account(client, new_user) -> dict:
+    user = new_user()
+    created = (await (await client.post("/signup", json=user)).json())["user"]
+    body = await (await client.post("/login", json={"username": user["username"], "password": user["password"]})).json()
+    return {**created, "token": body["access_token"]}
+
+
+async def test_me_returns_the_token_owner(client, account):
+    response = await client.get("/me", headers={"Authorization": f"Bearer {account['token']}"})
+    assert response.status == 200
+    assert await response.json() == {k: account[k] for k in ("id", "username", "email", "created_at")}
+
+
+async def test_jwks_publishes_only_the_public_key(client, signing_key):
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status == 200
+    assert "max-age" in response.headers["Cache-Control"]
+    keys = (await response.json())["keys"]
+    assert keys == [public_jwk(signing_key.public_key())]
+    assert "d" not in keys[0]
+    assert keys[0]["kty"] == "OKP" and keys[0]["crv"] == "Ed25519" and keys[0]["alg"] == "EdDSA"
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _forged_tokens(signing_key: Ed25519PrivateKey, user_id: str) -> dict[str, str]:
+    now = int(time.time())
+    good = mint_token(signing_key, sub=user_id)
+    head, payload, signature = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    public_pem = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    other_key = Ed25519PrivateKey.generate()
+    return {
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "HS256 with the public key": _hs256(claims, public_pem, jwt.get_unverified_header(good)["kid"]),
+        "expired": mint_token(signing_key, sub=user_id, iat=now - 3600, exp=now - 1800),
+        "not yet valid": mint_token(signing_key, sub=user_id, nbf=now + 3600),
+        "wrong issuer": mint_token(signing_key, sub=user_id, iss="someone-else"),
+        "wrong audience": mint_token(signing_key, sub=user_id, aud="another-api"),
+        "no exp": mint_token(signing_key, sub=user_id, exp=None),
+        "unknown kid": mint_token(other_key, sub=user_id),
+        "signed by another key under our kid": mint_token(
+            other_key, sub=user_id, kid=public_jwk(signing_key.public_key())["kid"]
+        ),
+        "tampered payload": f"{head}.{_b64({**claims, 'sub': 'someone-else'})}.{signature}",
+        "garbage": "not.a.token",
+        "deleted user": mint_token(signing_key, sub="no-such-user"),
+    }
+
+
+def _hs256(claims: dict, secret: bytes, kid: str) -> str:
+    """What an attacker signs with the published public key, hoping HS256 is accepted."""
+    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    signing_input = f"{_b64(header)}.{_b64(claims)}".encode()
+    signature = base64.urlsafe_b64encode(hmac.new(secret, signing_input, hashlib.sha256).digest()).rstrip(b"=")
+    return f"{signing_input.decode()}.{signature.decode()}"
+
+
+async def test_every_forged_or_stale_token_gets_401(client, account, signing_key):
+    genuine = mint_token(signing_key, sub=account["id"])
+    assert (await client.get("/me", headers={"Authorization": f"Bearer {genuine}"})).status == 200
+    for name, token in _forged_tokens(signing_key, account["id"]).items():
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 401, name
+        assert response.headers["WWW-Authenticate"].startswith("Bearer"), name
+        assert "error" in await response.json(), name
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "token abc"])
+async def test_missing_or_malformed_authorization_gets_401(client, header):
+    headers = {} if header is None else {"Authorization": header}
+    response = await client.get("/me", headers=headers)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_deleted_users_token_stops_working(client, account, mongo_db):
+    mongo_db.users.delete_one({"_id": account["id"]})
+    response = await client.get("/me", headers={"Authorization": f"Bearer {account['token']}"})
+    assert response.status == 401
+
+
+def test_outside_development_a_signing_key_is_required(monkeypatch):
+    monkeypatch.delenv("AUTH_PRIVATE_KEY_FILE", raising=False)
+    with pytest.raises(ValidationError, match="AUTH_PRIVATE_KEY_FILE"):
+        AuthSettings(environment="production")
+    assert AuthSettings(environment="development").private_key_file is None
+
+
+async def test_health_and_readiness(client):
+    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    assert await (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_request_ids_are_kept_or_made(client):
+    response = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    response = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert len(response.headers["X-Request-ID"]) == 32
