@@ -1,0 +1,108 @@
+# Every entry point of the catalog platform. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(CURDIR)/$(VENV)/bin
+PACKAGES  := $(patsubst %/pyproject.toml,%,$(wildcard service-common/pyproject.toml *-service/pyproject.toml))
+SERVICES  := $(filter %-service,$(PACKAGES))
+
+# The local stack's ports and paths; every one can be overridden from the environment.
+export GATEWAY_PORT ?= 5000
+export AUTH_PORT    ?= 8001
+export INGEST_PORT  ?= 8002
+export CATALOG_PORT ?= 8003
+export MONGO_PORT   ?= 27017
+export REDIS_PORT   ?= 6379
+export DATA_DIR     ?= $(CURDIR)/.data
+export MONGO_DB     ?= catalog_platform
+export AUTH_PRIVATE_KEY_FILE ?= $(DATA_DIR)/keys/jwt-private.pem
+export JWKS_URL     ?= http://127.0.0.1:$(AUTH_PORT)/.well-known/jwks.json
+export PATH         := $(BIN):$(PATH)
+export PYTHONUNBUFFERED := 1
+
+# Embedded MongoDB and Redis run only when no MONGO_URL / REDIS_URL is given.
+DEV_PROCESSES := auth ingest worker catalog gateway
+ifeq ($(strip $(MONGO_URL)),)
+DEV_PROCESSES := mongo $(DEV_PROCESSES)
+export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)
+endif
+ifeq ($(strip $(REDIS_URL)),)
+DEV_PROCESSES := redis $(DEV_PROCESSES)
+export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
+endif
+
+SYSTEM_TOOLS    := redis-server nginx envsubst
+SYSTEM_PACKAGES := redis-server nginx-light gettext-base
+
+.PHONY: help setup system-packages dev test unit e2e compose-check lint up down keys bench
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+setup: system-packages $(VENV)/.installed ## install what is missing: system packages and the .venv
+
+system-packages:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; \
+	  else echo "Missing$$missing: install $(SYSTEM_PACKAGES) as root (apt-get install)" >&2; exit 1; fi; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "Missing$$missing and no apt-get here: install redis-server, nginx and envsubst yourself" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e 'service-common[test,dev]' $(addprefix -e ,$(SERVICES))
+	@touch $@
+
+$(AUTH_PRIVATE_KEY_FILE): | $(VENV)/.installed
+	$(BIN)/signing-keygen $@
+
+dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (gateway on http://127.0.0.1:5000)
+	@mkdir -p $(DATA_DIR)
+	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
+	exec $(BIN)/honcho --no-prefix -f Procfile start $(DEV_PROCESSES)
+
+test: setup ## run every service's tests, the e2e suite and the compose check
+	@failed=""; \
+	for package in $(PACKAGES); do \
+	  if [ -d $$package/tests ]; then \
+	    echo "=== $$package"; (cd $$package && $(BIN)/pytest -q -p no:cacheprovider) || failed="$$failed $$package"; fi; \
+	done; \
+	echo "=== tests-e2e"; $(MAKE) --no-print-directory e2e || failed="$$failed tests-e2e"; \
+	echo "=== compose"; $(MAKE) --no-print-directory compose-check || failed="$$failed compose"; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "All suites passed."
+
+unit: setup ## run only the services' own suites
+	@for package in $(PACKAGES); do [ ! -d $$package/tests ] || (cd $$package && $(BIN)/pytest -q) || exit 1; done
+
+e2e: setup ## run the end-to-end suite through the gateway (starts its own stack on free ports)
+	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider
+
+compose-check: setup ## validate compose.yaml and check it matches the local stack
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
+	  else echo "docker-compose is needed to validate compose.yaml (apt-get install docker-compose)" >&2; exit 1; fi; }
+	$(BIN)/pytest -q -p no:cacheprovider tests-e2e/compose_check.py
+
+lint: setup ## ruff over every package
+	$(BIN)/ruff check .
+
+keys: setup ## generate the signing key compose uses (secrets/jwt-private.pem)
+	$(BIN)/signing-keygen secrets/jwt-private.pem
+
+up: keys ## docker compose up (needs a Docker engine)
+	docker compose up --build -d
+
+down: ## docker compose down
+	docker compose down
+
+bench: setup ## run the benchmarks and print their ratios
+	@for script in bench/*.py; do echo "=== $$script"; $(BIN)/python $$script || exit 1; done

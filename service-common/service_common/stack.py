@@ -1,0 +1,118 @@
+"""The whole local stack, started from the repository's Procfile on free ports.
+
+The e2e suite and the benchmarks use it, so they run exactly the commands
+``make dev`` runs, but on their own ports and data folder, never touching a
+running dev stack. Each process can be stopped and started again, which the
+fault tests need.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from service_common.keygen import write_signing_key
+from service_common.testing import free_port, port_open, start_process, stop_process, wait_for
+
+START_ORDER = ("mongo", "redis", "auth", "ingest", "worker", "catalog", "gateway")
+
+
+def read_procfile(path: Path) -> dict[str, str]:
+    commands = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+class LocalStack:
+    def __init__(self, root: Path, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.data_dir = data_dir
+        self.commands = read_procfile(root / "Procfile")
+        self.ports = {name: free_port() for name in ("gateway", "auth", "ingest", "catalog", "mongo", "redis")}
+        key_file = data_dir / "keys" / "jwt-private.pem"
+        write_signing_key(key_file)
+        venv_bin = str(Path(sys.executable).parent)
+        self.env = {
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "ENVIRONMENT": "development",
+            "DATA_DIR": str(data_dir),
+            "GATEWAY_PORT": str(self.ports["gateway"]),
+            "AUTH_PORT": str(self.ports["auth"]),
+            "INGEST_PORT": str(self.ports["ingest"]),
+            "CATALOG_PORT": str(self.ports["catalog"]),
+            "MONGO_PORT": str(self.ports["mongo"]),
+            "REDIS_PORT": str(self.ports["redis"]),
+            "MONGO_URL": f"mongodb://127.0.0.1:{self.ports['mongo']}",
+            "MONGO_DB": "catalog_platform",
+            "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
+            "JWKS_URL": f"http://127.0.0.1:{self.ports['auth']}/.well-known/jwks.json",
+            "AUTH_UPSTREAM": f"127.0.0.1:{self.ports['auth']}",
+            "INGEST_UPSTREAM": f"127.0.0.1:{self.ports['ingest']}",
+            "CATALOG_UPSTREAM": f"127.0.0.1:{self.ports['catalog']}",
+            "AUTH_PRIVATE_KEY_FILE": str(key_file),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def log_path(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def start(self, names: tuple[str, ...] = START_ORDER) -> "LocalStack":
+        for name in names:
+            self.start_service(name)
+        return self
+
+    def start_service(self, name: str, timeout: float = 60) -> None:
+        process = start_process(self.commands[name], log_path=self.log_path(name), env=self.env, cwd=self.root)
+        self.processes[name] = process
+        try:
+            wait_for(lambda: self._ready(name, process), timeout, name)
+        except TimeoutError:
+            raise TimeoutError(f"{name} not ready; its log:\n{self.log_tail(name)}") from None
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            stop_process(process, sig)
+
+    def stop(self) -> None:
+        for name in reversed(START_ORDER):
+            self.stop_service(name)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_path(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def _ready(self, name: str, process: subprocess.Popen) -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; its log:\n{self.log_tail(name)}")
+        if name in ("mongo", "redis"):
+            return port_open(self.ports[name])
+        if name in ("auth", "ingest", "catalog"):
+            return requests.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200
+        if name == "gateway":
+            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        # The worker has no port: ready once it has logged that it is.
+        return "ready" in self.log_path(name).read_text(errors="replace")
+
+    def __enter__(self) -> "LocalStack":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

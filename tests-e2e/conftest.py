@@ -1,0 +1,49 @@
+"""The end-to-end suite: the whole stack from the Procfile, on free ports, reached only through the gateway."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from service_common.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    # Generous per-IP limits, so that only the rate-limit test itself meets them.
+    local = LocalStack(
+        ROOT, tmp_path_factory.mktemp("stack"), env={"GATEWAY_AUTH_RATE": "50r/s", "GATEWAY_AUTH_BURST": "100"}
+    )
+    import os
+    names = tuple(os.environ["E2E_ONLY"].split(",")) if os.environ.get("E2E_ONLY") else None
+    try:
+        local.start(names) if names else local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_csv() -> Path:
+    assert SEED_CSV.exists(), f"the seed CSV is expected at {SEED_CSV}"
+    return SEED_CSV
+
+
+def signup_and_login(base_url: str) -> dict[str, str]:
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    user = {"username": name, "email": f"{name}@example.com", "password": "e2e-password-1"}
+    response = requests.post(f"{base_url}/signup", json=user, timeout=10)
+    assert response.status_code == 201, response.text
+    response = requests.post(f"{base_url}/login", json={"username": name, "password": user["password"]}, timeout=10)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def auth_headers(stack) -> dict[str, str]:
+    """The Authorization header of a fresh user, signed up and logged in through the gateway."""
+    return signup_and_login(stack.url)
