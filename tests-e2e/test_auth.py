@@ -130,3 +130,20 @@ def test_a_stopped_auth_service_gives_a_json_502_then_recovers(stack):
         stack.start_service("auth")
     response = requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10)
     assert response.status_code == 200
+
+
+def test_refresh_and_logout_through_the_gateway(stack):
+    name = "refresher"
+    requests.post(f"{stack.url}/signup", json={"username": name, "email": "r@example.com", "password": "password123"},
+                  timeout=10)
+    tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": "password123"}, timeout=10).json()
+    refreshed = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=10)
+    assert refreshed.status_code == 200
+    new = refreshed.json()
+    out = requests.post(
+        f"{stack.url}/logout", json={"refresh_token": new["refresh_token"]},
+        headers={"Authorization": f"Bearer {new['access_token']}"}, timeout=10,
+    )
+    assert out.json() == {"message": "Logged out"}
+    again = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": new["refresh_token"]}, timeout=10)
+    assert again.status_code == 401

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from auth_service import storage
+from auth_service import refresh_tokens, storage
 from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
-from auth_service.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
+from auth_service.schemas import LoginRequest, RefreshRequest, TokenResponse, UserCreate, UserPublic
 from service_common.bodies import read_model
 from service_common.errors import ApiError
 from service_common.stores import MONGO_DB
@@ -56,9 +56,47 @@ async def login(request: web.Request) -> web.Response:
     await storage.reset_failures(db, account)
     if needs_rehash:
         await storage.update_password_hash(db, user["_id"], await request.app[PASSWORDS].hash(body.password))
+    refresh = await refresh_tokens.issue(db, user["_id"], request.app[SETTINGS].refresh_token_ttl)
+    return _tokens_response(request, user, refresh, "Login successful")
+
+
+def _tokens_response(
+    request: web.Request, user: dict, refresh: refresh_tokens.IssuedRefreshToken, message: str
+) -> web.Response:
     issuer = request.app[TOKEN_ISSUER]
-    token = issuer.issue(user["_id"], user["username"])
-    return web.json_response(TokenResponse(access_token=token, expires_in=issuer.ttl_seconds).model_dump())
+    body = TokenResponse(
+        message=message,
+        access_token=issuer.issue(user["_id"], user["username"]),
+        expires_in=issuer.ttl_seconds,
+        refresh_token=refresh.token,
+        refresh_expires_in=refresh.expires_in,
+    )
+    return web.json_response(body.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = await read_model(request, RefreshRequest)
+    db = request.app[MONGO_DB]
+    try:
+        user_id, issued = await refresh_tokens.rotate(db, body.refresh_token, request.app[SETTINGS].refresh_token_ttl)
+    except refresh_tokens.RefreshRejected:
+        raise ApiError(401, "Invalid or expired refresh token") from None
+    user = await storage.find_user_by_id(db, user_id)
+    if user is None:
+        await refresh_tokens.revoke_family(db, issued.family_id)
+        raise ApiError(401, "Invalid or expired refresh token")
+    return _tokens_response(request, user, issued, "Token refreshed")
+
+
+async def logout(request: web.Request) -> web.Response:
+    claims = await require_claims(request)
+    body = await read_model(request, RefreshRequest)
+    db = request.app[MONGO_DB]
+    found = await refresh_tokens.owner_and_family(db, body.refresh_token)
+    if found is None or found[0] != claims.user_id:
+        raise ApiError(400, "Unknown refresh token", details=[{"field": "refresh_token", "message": "Unknown token"}])
+    await refresh_tokens.revoke_family(db, found[1])
+    return web.json_response({"message": "Logged out"})
 
 
 def _too_many_attempts(wait: int) -> ApiError:

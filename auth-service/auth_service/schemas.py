@@ -44,6 +44,12 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
 class UserPublic(BaseModel):
     id: str
     username: str
@@ -56,3 +62,5 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int

@@ -15,6 +15,7 @@ class AuthSettings(CommonSettings):
     # Public keys of retired signing keys, still published so their tokens verify until they expire.
     previous_public_key_files: str = Field("", validation_alias="AUTH_PREVIOUS_PUBLIC_KEY_FILES")
     access_token_ttl: int = Field(900, ge=60, le=86_400, validation_alias="AUTH_ACCESS_TOKEN_TTL")
+    refresh_token_ttl: int = Field(14 * 86_400, ge=300, validation_alias="AUTH_REFRESH_TOKEN_TTL")
     argon2_memory_kib: int = Field(
         ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, validation_alias="AUTH_ARGON2_MEMORY_KIB"
     )

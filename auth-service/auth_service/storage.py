@@ -1,4 +1,4 @@
-"""The auth service's collections: ``users`` and ``login_throttle``."""
+"""The auth service's collections: ``users``, ``login_throttle`` (and ``refresh_tokens``, in its own module)."""
 
 import uuid
 from dataclasses import dataclass
@@ -8,6 +8,8 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from auth_service import refresh_tokens
 
 USERS = "users"
 LOGIN_THROTTLE = "login_throttle"
@@ -24,6 +26,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[USERS].create_index([("username_norm", ASCENDING)], unique=True, name="username_norm_unique")
     await db[USERS].create_index([("email_norm", ASCENDING)], unique=True, name="email_norm_unique")
     await db[LOGIN_THROTTLE].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")
+    await refresh_tokens.ensure_indexes(db)
 
 
 async def create_user(db: AsyncDatabase, *, username: str, email: str, password_hash: str) -> dict[str, Any]:
