@@ -67,7 +67,7 @@ $(AUTH_PRIVATE_KEY_FILE): | $(VENV)/.installed
 dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (gateway on http://127.0.0.1:5000)
 	@mkdir -p $(DATA_DIR)
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
-	exec $(BIN)/honcho --no-prefix -f Procfile start $(DEV_PROCESSES)
+	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
 
 test: setup ## run every service's tests, the e2e suite and the compose check
 	@failed=""; \
