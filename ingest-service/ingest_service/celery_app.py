@@ -1,0 +1,41 @@
+"""The one Celery app both sides use: the API sends import tasks with it, the worker runs them."""
+
+from celery import Celery
+
+from ingest_service.settings import IngestSettings
+
+IMPORT_TASK = "ingest.import_csv"
+
+
+def create_celery(settings: IngestSettings) -> Celery:
+    """A Celery app for the Redis broker; no connection is made until it is used."""
+    app = Celery("ingest_service", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_serializer="json",
+        accept_content=["json"],
+        # Job status lives in MongoDB: nothing reads task results, so none are stored.
+        task_ignore_result=True,
+        result_backend=None,
+        # A message is acknowledged only once its import has ended, and goes back to the queue
+        # when the process running it dies, so an import is never lost with a worker.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One message at a time per process: a long import must not hold other jobs back.
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # Look for messages of dead workers often enough to honour a short visibility timeout.
+            "unacked_restore_interval": min(10, settings.visibility_timeout),
+            "unacked_restore_throttle": 1,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+        },
+    )
+    return app

@@ -1,0 +1,204 @@
+"""The worker's queries: claiming and updating ``import_jobs``, allocating ``seq`` from ``counters``,
+writing ``catalog_items`` in bulk, and reading and deleting the uploaded file. Synchronous pymongo:
+a Celery task runs in a plain process.
+"""
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from gridfs import GridFSBucket
+from gridfs.errors import NoFile
+from gridfs.synchronous.grid_file import GridOut
+from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from ingest_service.storage import COUNTERS, ITEMS, JOBS, UPLOADS_BUCKET
+
+SEQ_COUNTER = "catalog_items.seq"
+DUPLICATE_KEY = 11000
+MAX_KEPT_ERRORS = 100
+
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    """One catalog document to write, in the shape ARCHITECTURE.md fixes."""
+
+    key: str
+    seq: int
+    row: dict[str, Any]
+    line: int
+
+
+@dataclass
+class BatchOutcome:
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> why
+
+
+def find_job(db: Database, job_id: str) -> dict[str, Any] | None:
+    return db[JOBS].find_one({"_id": job_id})
+
+
+def claim_job(db: Database, job_id: str, worker_id: str, now: datetime, lease_seconds: int) -> dict[str, Any] | None:
+    """Takes an active job whose lease is free, expired, or already ours, and counts the attempt.
+
+    ``None`` when the job is missing, ended, or leased to a worker that is still alive.
+    """
+    return db[JOBS].find_one_and_update(
+        {
+            "_id": job_id,
+            "status": {"$in": _ACTIVE},
+            "$or": [{"lease_expires_at": None}, {"lease_expires_at": {"$lt": now}}, {"lease_owner": worker_id}],
+        },
+        {
+            "$set": {
+                "status": JobStatus.PROGRESS.value,
+                "lease_owner": worker_id,
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                "heartbeat_at": now,
+            },
+            "$min": {"started_at": now},
+            "$inc": {"attempts": 1},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def save_progress(
+    db: Database,
+    job_id: str,
+    worker_id: str,
+    *,
+    now: datetime,
+    lease_seconds: int,
+    counts: dict[str, int],
+    progress: int,
+    checkpoint: dict[str, int],
+    column_types: dict[str, str],
+    new_errors: list[dict[str, Any]],
+) -> bool:
+    """Records a committed batch and renews the lease; False if the job was cancelled or taken over."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {
+            "$set": {
+                **counts,
+                "status": JobStatus.PROGRESS.value,
+                "progress": progress,
+                "checkpoint": checkpoint,
+                "column_types": column_types,
+                "heartbeat_at": now,
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            },
+            "$push": {"errors": {"$each": new_errors, "$slice": MAX_KEPT_ERRORS}},
+        },
+    )
+    return result.matched_count == 1
+
+
+def save_counts_after_cancel(
+    db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
+) -> None:
+    """The rows written before the worker noticed a cancellation stay, so they are counted."""
+    db[JOBS].update_one(
+        {"_id": job_id, "status": JobStatus.CANCELLED.value},
+        {
+            "$set": {**counts, "lease_owner": None, "lease_expires_at": None},
+            "$push": {"errors": {"$each": new_errors, "$slice": MAX_KEPT_ERRORS}},
+        },
+    )
+
+
+def finish_job(
+    db: Database, job_id: str, worker_id: str | None, status: JobStatus, now: datetime, *, error: str | None = None
+) -> bool:
+    """Ends an active job (held by ``worker_id``, when given); False if it had ended already."""
+    query: dict[str, Any] = {"_id": job_id, "status": {"$in": _ACTIVE}}
+    if worker_id is not None:
+        query["lease_owner"] = worker_id
+    update: dict[str, Any] = {
+        "status": status.value,
+        "finished_at": now,
+        "error": error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if status is JobStatus.SUCCESS:
+        update["progress"] = 100
+    return db[JOBS].update_one(query, {"$set": update}).matched_count == 1
+
+
+def allocate_seq_block(db: Database, size: int) -> int:
+    """The first of ``size`` consecutive ``seq`` numbers no other writer will ever get."""
+    counter = db[COUNTERS].find_one_and_update(
+        {"_id": SEQ_COUNTER}, {"$inc": {"next": size}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    return counter["next"] - size + 1
+
+
+def rows_written_by_job(db: Database, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The documents among ``keys`` that this job wrote last, by key: after a crash, these tell
+    which rows of the interrupted batch reached the store."""
+    cursor = db[ITEMS].find(
+        {"_id": {"$in": keys}, "source.job_id": job_id}, {"source": 1, "created_at": 1, "updated_at": 1}
+    )
+    return {doc["_id"]: doc for doc in cursor}
+
+
+def write_items(db: Database, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime) -> BatchOutcome:
+    """One unordered bulk write for the batch; a failed row does not stop the others."""
+    if mode is ImportMode.INSERT:
+        operations = [
+            InsertOne(
+                {
+                    "_id": item.key,
+                    "seq": item.seq,
+                    "row": item.row,
+                    "source": {"job_id": job_id, "line": item.line},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            for item in items
+        ]
+    else:
+        operations = [
+            UpdateOne(
+                {"_id": item.key},
+                {
+                    "$set": {"row": item.row, "source": {"job_id": job_id, "line": item.line}, "updated_at": now},
+                    "$setOnInsert": {"seq": item.seq, "created_at": now},
+                },
+                upsert=True,
+            )
+            for item in items
+        ]
+    try:
+        summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
+    except BulkWriteError as exc:
+        summary = exc.details
+
+    outcome = BatchOutcome(inserted=summary["nInserted"] + summary["nUpserted"], updated=summary["nMatched"])
+    for error in summary.get("writeErrors", []):
+        if error["code"] == DUPLICATE_KEY and mode is ImportMode.INSERT:
+            outcome.duplicates += 1
+        else:
+            outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
+    return outcome
+
+
+def open_upload(db: Database, job_id: str) -> GridOut:
+    return GridFSBucket(db, bucket_name=UPLOADS_BUCKET).open_download_stream(job_id)
+
+
+def delete_upload(db: Database, job_id: str) -> None:
+    with contextlib.suppress(NoFile):
+        GridFSBucket(db, bucket_name=UPLOADS_BUCKET).delete(job_id)

@@ -1,0 +1,232 @@
+"""One import job, start to end: claim it, stream its file out of GridFS, write the rows in batches,
+record progress after each batch, and finish it. Called by the Celery task with a database handle.
+
+A job may run more than once (a worker killed mid-file, MongoDB briefly away). Every run resumes at
+the last recorded batch, and documents have deterministic ids, so no row is written twice or lost.
+"""
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gridfs.errors import CorruptGridFile, NoFile
+from gridfs.synchronous.grid_file import GridOut
+from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from ingest_service import import_storage
+from ingest_service.import_storage import ItemWrite
+from ingest_service.parsing import Record, read_records
+from ingest_service.rows import INFERENCE_ROWS, CatalogRow, ColumnType, RowConverter, RowError, infer_column_types
+from ingest_service.schemas import ImportMode, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+class JobLeased(Exception):
+    """Another worker holds the job and is still alive; try again once its lease may have run out."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"job leased to another worker for {retry_in:.0f}s more")
+        self.retry_in = retry_in
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (this one stalled past its lease): stop, leave the rest to it."""
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Errors worth retrying later: MongoDB unreachable or timing out, not a bad request."""
+    return isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ImportCounts:
+    rows_processed: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_duplicate: int = 0
+    rows_failed: int = 0
+    warnings: int = 0
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any]) -> "ImportCounts":
+        return cls(**{name: job.get(name, 0) for name in cls.__dataclass_fields__})
+
+
+def run_import(db: Database, job_id: str, *, worker_id: str, batch_size: int, lease_seconds: int) -> None:
+    """Imports the job's file, or does nothing if the job has ended or is missing.
+
+    Raises ``JobLeased`` when another live worker holds the job, and lets MongoDB connection
+    errors through (``is_store_unavailable``) so that the task can retry later.
+    """
+    job = import_storage.claim_job(db, job_id, worker_id, utcnow(), lease_seconds)
+    if job is None:
+        _explain_unclaimed(db, job_id)
+        return
+    log.info("Import %s: attempt %d of %s (%s bytes)", job_id, job["attempts"], job["filename"], job["size_bytes"])
+    try:
+        with import_storage.open_upload(db, job_id) as upload:
+            status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(upload)
+    except (NoFile, CorruptGridFile) as exc:
+        log.warning("Import %s: unreadable upload: %s", job_id, exc)
+        import_storage.finish_job(
+            db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error=f"The uploaded file could not be read: {exc}"
+        )
+        status = JobStatus.FAILURE
+    except LeaseLost:
+        log.warning("Import %s: taken over by another worker; stopping", job_id)
+        return
+    except Exception as exc:
+        if is_store_unavailable(exc):
+            raise
+        log.exception("Import %s failed", job_id)
+        import_storage.finish_job(db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error="Internal error")
+        status = JobStatus.FAILURE
+    import_storage.delete_upload(db, job_id)
+    log.info("Import %s: %s", job_id, status)
+
+
+def _explain_unclaimed(db: Database, job_id: str) -> None:
+    job = import_storage.find_job(db, job_id)
+    if job is None:
+        log.warning("Import %s: no such job; message dropped", job_id)
+    elif job["status"] == JobStatus.CANCELLED:
+        # Cancelled before a worker started on it: the file is the last thing left to clean up.
+        import_storage.delete_upload(db, job_id)
+    elif job["status"] in (JobStatus.PENDING, JobStatus.PROGRESS) and job.get("lease_expires_at"):
+        raise JobLeased(max(1.0, (job["lease_expires_at"] - utcnow()).total_seconds() + 1))
+
+
+class JobImport:
+    """The state of one run over one job's file."""
+
+    def __init__(self, db: Database, job: dict[str, Any], worker_id: str, batch_size: int, lease_seconds: int) -> None:
+        self._db = db
+        self._job = job
+        self._job_id: str = job["_id"]
+        self._worker_id = worker_id
+        self._batch_size = batch_size
+        self._lease_seconds = lease_seconds
+        self._mode = ImportMode(job["mode"])
+        self._counts = ImportCounts.from_job(job)
+        # A run after the first may find rows that an interrupted run wrote but never recorded.
+        self._reconcile = job["attempts"] > 1
+        self._column_types: dict[str, str] = job.get("column_types") or {}
+
+    def run(self, upload: GridOut) -> JobStatus:
+        records = self._records(upload)
+        converter = RowConverter(
+            self._job["columns"], {c: ColumnType(t) for c, t in self._column_types.items()}, self._job["key"]
+        )
+        batch: list[tuple[int, CatalogRow]] = []
+        errors: list[dict[str, Any]] = []
+        batch_records = 0
+        record: Record | None = None
+        for record in records:
+            batch_records += 1
+            self._counts.rows_processed += 1
+            try:
+                if record.error is not None:
+                    raise RowError(record.error)
+                row = converter.convert(record.fields)
+            except RowError as exc:
+                errors.append({"line": record.line, "message": str(exc)})
+            else:
+                self._counts.warnings += row.warnings
+                batch.append((record.line, row))
+            if batch_records >= self._batch_size:
+                if not self._commit(batch, errors, record):
+                    return JobStatus.CANCELLED
+                batch, errors, batch_records = [], [], 0
+        if batch_records and not self._commit(batch, errors, record):
+            return JobStatus.CANCELLED
+        if not import_storage.finish_job(self._db, self._job_id, self._worker_id, JobStatus.SUCCESS, utcnow()):
+            return self._status_after_interruption()
+        return JobStatus.SUCCESS
+
+    def _records(self, upload: GridOut) -> Iterator[Record]:
+        """The data records still to import, after sampling the first ones for column types if needed."""
+        checkpoint = self._job.get("checkpoint")
+        if checkpoint:
+            upload.seek(checkpoint["offset"])
+            records = read_records(
+                upload.read, self._job["delimiter"], offset=checkpoint["offset"], first_line=checkpoint["line"]
+            )
+        else:
+            records = read_records(upload.read, self._job["delimiter"])
+            next(records, None)  # the header, checked by the API already
+        if not self._column_types:
+            sample = list(itertools.islice(records, INFERENCE_ROWS))
+            types = infer_column_types(self._job["columns"], (r.fields for r in sample if r.error is None))
+            self._column_types = {column: str(t) for column, t in types.items()}
+            records = itertools.chain(sample, records)
+        return records
+
+    def _commit(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], last: Record) -> bool:
+        """Writes a batch and records it; False when the job was cancelled meanwhile."""
+        now = utcnow()
+        if self._reconcile and batch:
+            batch = self._skip_rows_already_written(batch)
+        if batch:
+            first_seq = import_storage.allocate_seq_block(self._db, len(batch))
+            items = [
+                ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
+                for index, (line, row) in enumerate(batch)
+            ]
+            outcome = import_storage.write_items(self._db, self._job_id, self._mode, items, now)
+            self._counts.rows_inserted += outcome.inserted
+            self._counts.rows_updated += outcome.updated
+            self._counts.rows_duplicate += outcome.duplicates
+            errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+        errors.sort(key=lambda error: error["line"])
+        self._counts.rows_failed += len(errors)
+
+        size = max(self._job["size_bytes"], 1)
+        saved = import_storage.save_progress(
+            self._db,
+            self._job_id,
+            self._worker_id,
+            now=now,
+            lease_seconds=self._lease_seconds,
+            counts=asdict(self._counts),
+            # Success alone reads 100, so a finished-looking job is a finished job.
+            progress=min(99, last.end_offset * 100 // size),
+            checkpoint={"offset": last.end_offset, "line": last.next_line},
+            column_types=self._column_types,
+            new_errors=errors,
+        )
+        if saved:
+            return True
+        if self._status_after_interruption() is JobStatus.CANCELLED:
+            import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors)
+            return False
+        raise LeaseLost(self._job_id)
+
+    def _status_after_interruption(self) -> JobStatus:
+        job = import_storage.find_job(self._db, self._job_id)
+        if job is not None and job["status"] == JobStatus.CANCELLED:
+            log.info("Import %s: cancelled by its owner", self._job_id)
+            return JobStatus.CANCELLED
+        raise LeaseLost(self._job_id)
+
+    def _skip_rows_already_written(self, batch: list[tuple[int, CatalogRow]]) -> list[tuple[int, CatalogRow]]:
+        """Counts, and leaves out, the rows an earlier run of this job wrote from the same lines."""
+        written = import_storage.rows_written_by_job(self._db, self._job_id, [row.key for _, row in batch])
+        remaining = []
+        for line, row in batch:
+            document = written.get(row.key)
+            if document is None or document["source"]["line"] != line:
+                remaining.append((line, row))
+            elif document["created_at"] == document["updated_at"]:
+                self._counts.rows_inserted += 1
+            else:
+                self._counts.rows_updated += 1
+        return remaining

@@ -1,0 +1,153 @@
+"""CSV records to catalog values: column types, row keys, and the checks a row must pass. Pure."""
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ingest_service.parsing import MAX_FIELD_BYTES
+
+INFERENCE_ROWS = 1000
+KEY_CANDIDATES = ("show_id", "tconst", "imdb_id", "id")
+# BSON stores 64-bit integers; a longer run of digits stays a string.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Keeps a row well inside MongoDB's 16 MiB document limit.
+MAX_ROW_BYTES = 8 * MAX_FIELD_BYTES
+# UTF-8 spends at most 4 bytes on a character: shorter strings need no encoding to be measured.
+MAX_UTF8_BYTES_PER_CHAR = 4
+
+
+class ColumnType(StrEnum):
+    INTEGER = "integer"
+    FLOAT = "float"
+    STRING = "string"
+
+
+class RowError(ValueError):
+    """A row that cannot be imported; the message is recorded against its line."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    key: str
+    values: dict[str, int | float | str | None]
+    warnings: int
+
+
+def _unsigned(value: str) -> str:
+    return value[1:] if value.startswith("-") else value
+
+
+def is_plain_integer(value: str) -> bool:
+    """Digits with an optional minus and no leading zero (``0`` itself is fine): ``42``, ``-7``."""
+    digits = _unsigned(value)
+    return digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
+
+
+def is_plain_decimal(value: str) -> bool:
+    """A plain integer, a dot, and digits: ``3.14``, ``-0.5``; no exponent, no bare ``.5``."""
+    whole, dot, fraction = value.partition(".")
+    return bool(dot) and is_plain_integer(whole) and fraction.isascii() and fraction.isdigit()
+
+
+def _fits_int64(value: str) -> bool:
+    return INT64_MIN <= int(value) <= INT64_MAX
+
+
+def infer_column_types(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> dict[str, ColumnType]:
+    """Integer when every non-empty sample value is a plain integer, float when each is a plain
+    integer or decimal, string otherwise (and for a column with no values in the sample)."""
+    seen_value = [False] * len(columns)
+    all_integers = [True] * len(columns)
+    all_numbers = [True] * len(columns)
+    for fields in rows:
+        for index, value in enumerate(fields[: len(columns)]):
+            if not value:
+                continue
+            seen_value[index] = True
+            if not all_numbers[index]:
+                continue
+            if is_plain_integer(value):
+                if not _fits_int64(value):
+                    all_integers[index] = all_numbers[index] = False
+            elif is_plain_decimal(value):
+                all_integers[index] = False
+            else:
+                all_integers[index] = all_numbers[index] = False
+    types = {}
+    for index, column in enumerate(columns):
+        if seen_value[index] and all_integers[index]:
+            types[column] = ColumnType.INTEGER
+        elif seen_value[index] and all_numbers[index]:
+            types[column] = ColumnType.FLOAT
+        else:
+            types[column] = ColumnType.STRING
+    return types
+
+
+def default_key_column(columns: Sequence[str]) -> str | None:
+    return next((name for name in KEY_CANDIDATES if name in columns), None)
+
+
+def _utf8_length_over(value: str, limit: int) -> bool:
+    return len(value) * MAX_UTF8_BYTES_PER_CHAR > limit and len(value.encode("utf-8", "replace")) > limit
+
+
+class RowConverter:
+    """Turns the fields of one record into a ``CatalogRow``, or raises ``RowError``."""
+
+    def __init__(self, columns: Sequence[str], types: dict[str, ColumnType], key_column: str | None) -> None:
+        self._columns = tuple(columns)
+        self._types = [types[c] for c in self._columns]
+        self._key_column = key_column
+        self._key_index = self._columns.index(key_column) if key_column is not None else None
+
+    def convert(self, fields: list[str]) -> CatalogRow:
+        width = len(self._columns)
+        if len(fields) > width:
+            raise RowError(f"The row has {len(fields)} fields, the header has {width}")
+        self._check_sizes(fields)
+        warnings = 0
+        if len(fields) < width:
+            # A short row is kept, its missing cells null, and flagged.
+            fields = fields + [""] * (width - len(fields))
+            warnings += 1
+
+        values: dict[str, int | float | str | None] = {}
+        for column, column_type, raw in zip(self._columns, self._types, fields, strict=True):
+            if not raw:
+                values[column] = None
+            elif column_type is ColumnType.STRING:
+                values[column] = raw
+            elif column_type is ColumnType.INTEGER and is_plain_integer(raw) and _fits_int64(raw):
+                values[column] = int(raw)
+            elif column_type is ColumnType.FLOAT and (is_plain_decimal(raw) or is_plain_integer(raw)):
+                values[column] = float(raw)
+            else:
+                values[column] = raw
+                warnings += 1
+        return CatalogRow(key=self._key(fields), values=values, warnings=warnings)
+
+    def _check_sizes(self, fields: list[str]) -> None:
+        if max(map(len, fields), default=0) * MAX_UTF8_BYTES_PER_CHAR > MAX_FIELD_BYTES:
+            for column, raw in zip(self._columns, fields, strict=False):
+                if _utf8_length_over(raw, MAX_FIELD_BYTES):
+                    raise RowError(f"The value of {column!r} is longer than {MAX_FIELD_BYTES // 1024**2} MiB")
+        if sum(map(len, fields)) * MAX_UTF8_BYTES_PER_CHAR > MAX_ROW_BYTES and _utf8_length_over(
+            "".join(fields), MAX_ROW_BYTES
+        ):
+            raise RowError(f"The row is longer than {MAX_ROW_BYTES // 1024**2} MiB")
+
+    def _key(self, fields: list[str]) -> str:
+        if self._key_index is not None:
+            key = fields[self._key_index].strip()
+            if not key:
+                raise RowError(f"The key column {self._key_column!r} is empty")
+            return key
+        # No key column: the row's identity is its content, so re-importing it finds the same document.
+        normalised = [value.strip() or None for value in fields]
+        digest = hashlib.sha256(
+            json.dumps([self._columns, normalised], ensure_ascii=False, separators=(",", ":")).encode()
+        )
+        return f"sha256:{digest.hexdigest()}"

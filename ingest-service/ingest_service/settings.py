@@ -1,0 +1,23 @@
+from pydantic import Field
+
+from service_common.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    """Settings of both entry points: the upload API and the import worker."""
+
+    port: int = Field(8002, validation_alias="INGEST_PORT")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    jwks_url: str = Field("http://127.0.0.1:8001/.well-known/jwks.json", validation_alias="JWKS_URL")
+    max_upload_bytes: int = Field(1024**3, ge=1, validation_alias="INGEST_MAX_UPLOAD_BYTES")
+    batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
+    queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
+    worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")
+    # A job belongs to the worker that last renewed its lease (every batch); once the lease runs
+    # out, a redelivered message may take the job over.
+    job_lease_seconds: int = Field(60, ge=1, validation_alias="INGEST_JOB_LEASE_SECONDS")
+    # With Redis as the broker, a message a dead worker had taken is delivered again only after
+    # this many seconds. Longer imports are safe: the job lease turns the extra delivery into a no-op.
+    visibility_timeout: int = Field(600, ge=1, validation_alias="INGEST_VISIBILITY_TIMEOUT")
+    # How many times the worker retries a job, with growing pauses, while MongoDB is unreachable.
+    mongo_max_retries: int = Field(10, ge=0, validation_alias="INGEST_MONGO_MAX_RETRIES")

@@ -1,0 +1,108 @@
+"""The API's queries: ``import_jobs`` and the GridFS bucket ``uploads``.
+
+The worker's side of the same collections is in ``import_storage.py``.
+"""
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ingest_service.parsing import CsvLayout
+from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+
+JOBS = "import_jobs"
+ITEMS = "catalog_items"
+COUNTERS = "counters"
+UPLOADS_BUCKET = "uploads"
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    await db[JOBS].create_index([("owner", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner_newest")
+
+
+def uploads_bucket(db: AsyncDatabase) -> AsyncGridFSBucket:
+    return AsyncGridFSBucket(db, bucket_name=UPLOADS_BUCKET)
+
+
+async def delete_upload(db: AsyncDatabase, file_id: str) -> None:
+    with contextlib.suppress(NoFile):
+        await uploads_bucket(db).delete(file_id)
+
+
+def new_job(
+    *,
+    job_id: str,
+    owner: str,
+    filename: str,
+    size_bytes: int,
+    layout: CsvLayout,
+    mode: ImportMode,
+    key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A ``Pending`` job; the upload it imports is the GridFS file with the same id."""
+    return {
+        "_id": job_id,
+        "owner": owner,
+        "status": JobStatus.PENDING.value,
+        "filename": filename,
+        "size_bytes": size_bytes,
+        "delimiter": layout.delimiter,
+        "columns": list(layout.columns),
+        "mode": mode.value,
+        "key": key,
+        "progress": 0,
+        "rows_processed": 0,
+        "rows_inserted": 0,
+        "rows_updated": 0,
+        "rows_duplicate": 0,
+        "rows_failed": 0,
+        "warnings": 0,
+        "errors": [],
+        "error": None,
+        "attempts": 0,
+        "created_at": now,
+        "finished_at": None,
+    }
+
+
+async def insert_job(db: AsyncDatabase, job: dict[str, Any]) -> None:
+    await db[JOBS].insert_one(job)
+
+
+async def delete_job(db: AsyncDatabase, job_id: str) -> None:
+    await db[JOBS].delete_one({"_id": job_id})
+
+
+async def find_job(db: AsyncDatabase, job_id: str, owner: str) -> dict[str, Any] | None:
+    """The job, if ``owner`` uploaded it: another user's job reads as missing."""
+    return await db[JOBS].find_one({"_id": job_id, "owner": owner})
+
+
+async def list_jobs(db: AsyncDatabase, owner: str, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the owner's jobs, newest first, and how many jobs the owner has in all."""
+    cursor = db[JOBS].find({"owner": owner}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+    jobs = await cursor.skip(skip).limit(limit).to_list()
+    total = await db[JOBS].count_documents({"owner": owner})
+    return jobs, total
+
+
+async def cancel_job(
+    db: AsyncDatabase, job_id: str, owner: str, now: datetime
+) -> tuple[dict[str, Any] | None, JobStatus | None]:
+    """Marks an active job ``Cancelled``: (the job after, the status it had) or (None, None) if it
+    had already ended. The worker notices at its next batch."""
+    before = await db[JOBS].find_one_and_update(
+        {"_id": job_id, "owner": owner, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}},
+        {"$set": {"status": JobStatus.CANCELLED.value, "finished_at": now}},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is None:
+        return None, None
+    after = {**before, "status": JobStatus.CANCELLED.value, "finished_at": now}
+    return after, JobStatus(before["status"])

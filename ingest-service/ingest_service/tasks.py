@@ -1,0 +1,59 @@
+"""The Celery task: a thin wrapper over ``importer.run_import`` that takes the job id only."""
+
+import logging
+from collections.abc import Callable
+
+from celery import Celery, Task
+from pymongo.database import Database
+
+from ingest_service import import_storage, importer
+from ingest_service.celery_app import IMPORT_TASK
+from ingest_service.schemas import JobStatus
+from ingest_service.settings import IngestSettings
+from service_common.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 60
+
+
+def register_import_task(
+    celery: Celery, settings: IngestSettings, database: Callable[[], Database], worker_id: Callable[[], str]
+) -> None:
+    @celery.task(name=IMPORT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def import_csv(task: Task, job_id: str) -> None:
+        # The job id stands in for a request id, so every log line of the import carries it.
+        token = request_id_var.set(job_id)
+        try:
+            importer.run_import(
+                database(),
+                job_id,
+                worker_id=worker_id(),
+                batch_size=settings.batch_size,
+                lease_seconds=settings.job_lease_seconds,
+            )
+        except importer.JobLeased as leased:
+            log.info("Import %s: %s; trying again later", job_id, leased)
+            raise task.retry(countdown=leased.retry_in, max_retries=None) from None
+        except Exception as exc:
+            if not importer.is_store_unavailable(exc):
+                raise
+            retries = task.request.retries
+            if retries >= settings.mongo_max_retries:
+                log.error("Import %s: MongoDB still unreachable after %d retries; giving up", job_id, retries)
+                _fail_if_possible(database(), job_id)
+                return
+            delay = min(2**retries, MAX_RETRY_DELAY)
+            log.warning("Import %s: MongoDB unreachable (%s); retrying in %ss", job_id, exc, delay)
+            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
+        finally:
+            request_id_var.reset(token)
+
+
+def _fail_if_possible(db: Database, job_id: str) -> None:
+    try:
+        import_storage.finish_job(
+            db, job_id, None, JobStatus.FAILURE, importer.utcnow(), error="The catalog store was unreachable"
+        )
+    except Exception as exc:
+        log.error("Import %s: could not record the failure either: %s", job_id, exc)
