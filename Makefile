@@ -62,7 +62,7 @@ $(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES))
 	@touch $@
 
 $(AUTH_PRIVATE_KEY_FILE): | $(VENV)/.installed
-	$(BIN)/signing-keygen $@
+	$(BIN)/signing-keygen --development $@
 
 dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (gateway on http://127.0.0.1:5000)
 	@mkdir -p $(DATA_DIR)

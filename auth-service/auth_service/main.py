@@ -25,7 +25,9 @@ def _credentials_context(settings: AuthSettings):
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         if settings.private_key_file is not None:
-            private_key = await asyncio.to_thread(load_private_key, settings.private_key_file)
+            private_key = await asyncio.to_thread(
+                load_private_key, settings.private_key_file, production=settings.is_production
+            )
         else:
             log.warning("No AUTH_PRIVATE_KEY_FILE: signing with a throw-away key (development only)")
             private_key = Ed25519PrivateKey.generate()

@@ -10,13 +10,17 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from service_common.keygen import DEVELOPMENT_KEY_MARKER
 from service_common.tokens import ALGORITHM, public_jwk
 
 log = logging.getLogger(__name__)
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+def load_private_key(path: Path, *, production: bool) -> Ed25519PrivateKey:
+    pem = path.read_bytes()
+    if production and pem.startswith(DEVELOPMENT_KEY_MARKER):
+        raise ValueError(f"{path} is a development signing key; production needs one made with `make keys`")
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
     return key

@@ -8,9 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import ValidationError
 
-from auth_service.settings import AuthSettings
 from service_common.testing import mint_token
 from service_common.tokens import public_jwk
 
@@ -100,13 +98,6 @@ async def test_a_deleted_users_token_stops_working(client, account, mongo_db):
     mongo_db.users.delete_one({"_id": account["id"]})
     response = await client.get("/me", headers={"Authorization": f"Bearer {account['token']}"})
     assert response.status == 401
-
-
-def test_outside_development_a_signing_key_is_required(monkeypatch):
-    monkeypatch.delenv("AUTH_PRIVATE_KEY_FILE", raising=False)
-    with pytest.raises(ValidationError, match="AUTH_PRIVATE_KEY_FILE"):
-        AuthSettings(environment="production")
-    assert AuthSettings(environment="development").private_key_file is None
 
 
 async def test_health_and_readiness(client):

@@ -1,8 +1,8 @@
 """The settings every service shares, read once from the environment."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,18 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     jwt_issuer: str = Field("catalog-auth", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("catalog-api", validation_alias="JWT_AUDIENCE")
+
+    # Settings whose development defaults must never reach production: they must be given explicitly there.
+    required_in_production: ClassVar[tuple[str, ...]] = ("mongo_url",)
+
+    @model_validator(mode="after")
+    def _explicit_in_production(self) -> "CommonSettings":
+        if self.environment == "production":
+            missing = [name for name in self.required_in_production if name not in self.model_fields_set]
+            if missing:
+                names = ", ".join(str(type(self).model_fields[name].validation_alias) for name in missing)
+                raise ValueError(f"{names} must be set explicitly in production")
+        return self
 
     @property
     def is_production(self) -> bool:

@@ -37,7 +37,7 @@ class LocalStack:
         self.commands = read_procfile(root / "Procfile")
         self.ports = {name: free_port() for name in ("gateway", "auth", "ingest", "catalog", "mongo", "redis")}
         key_file = data_dir / "keys" / "jwt-private.pem"
-        write_signing_key(key_file)
+        write_signing_key(key_file, development=True)
         venv_bin = str(Path(sys.executable).parent)
         self.env = {
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
