@@ -1,0 +1,1 @@
+"""catalog-service: public, paginated and filterable reads of the imported catalog."""

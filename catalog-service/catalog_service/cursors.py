@@ -1,0 +1,85 @@
+"""Opaque, HMAC-signed ``cursor`` tokens: where a page ended, bound to the query that produced it.
+
+A token is ``<payload>.<signature>``, both base64url without padding. The payload
+holds the last item's sort value and ``seq`` and a fingerprint of the query's
+order, filters and ``q``, so a token cannot be forged, edited, or replayed
+against another query.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+from dataclasses import dataclass
+
+# Values a catalog row holds (see ARCHITECTURE.md), and so what a sort position can be.
+SortValue = None | bool | int | float | str
+
+MAX_TOKEN_LENGTH = 2048
+_SIGNATURE_CONTEXT = b"catalog-service cursor v1\x00"
+
+
+class InvalidCursor(ValueError):
+    """The token was not issued by this service for this query."""
+
+
+@dataclass(frozen=True)
+class CursorPosition:
+    """The last item of a page, in its order: its sort value and its ``seq`` (the tie-breaker)."""
+
+    sort_value: SortValue
+    seq: int
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _is_sort_value(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, bool | int | str)
+
+
+class CursorCodec:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def encode(self, position: CursorPosition, query_fingerprint: str) -> str:
+        payload = json.dumps(
+            {"f": query_fingerprint, "v": position.sort_value, "s": position.seq},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
+        encoded = _b64encode(payload)
+        return f"{encoded}.{self._sign(encoded)}"
+
+    def decode(self, token: str, query_fingerprint: str) -> CursorPosition:
+        encoded, dot, signature = token.partition(".")
+        if len(token) > MAX_TOKEN_LENGTH or not dot:
+            raise InvalidCursor("Malformed cursor")
+        # Compared as bytes: compare_digest refuses non-ASCII str, and a tampered token may contain any text.
+        if not hmac.compare_digest(signature.encode("utf-8"), self._sign(encoded).encode("ascii")):
+            raise InvalidCursor("Cursor is invalid or was altered")
+        try:
+            payload = json.loads(_b64decode(encoded))
+        except (binascii.Error, ValueError):
+            raise InvalidCursor("Malformed cursor") from None
+        if not isinstance(payload, dict) or not {"f", "v", "s"} <= payload.keys():
+            raise InvalidCursor("Malformed cursor")
+        seq, sort_value = payload["s"], payload["v"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not _is_sort_value(sort_value):
+            raise InvalidCursor("Malformed cursor")
+        if payload["f"] != query_fingerprint:
+            raise InvalidCursor("Cursor belongs to a different sort, filter or q: repeat them as they were")
+        return CursorPosition(sort_value=sort_value, seq=seq)
+
+    def _sign(self, encoded_payload: str) -> str:
+        mac = hmac.new(self._secret, _SIGNATURE_CONTEXT + encoded_payload.encode("utf-8"), hashlib.sha256)
+        return _b64encode(mac.digest())

@@ -1,0 +1,146 @@
+"""The query string of ``GET /get_content``, validated into a ``ContentQuery`` or refused with a 400."""
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+
+from multidict import MultiMapping
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service_common.bodies import parse_model
+from service_common.errors import ApiError
+
+DEFAULT_LIMIT = 20
+# \w is Unicode letters, digits and '_': CSV headers are not always ASCII. No '.' (a path) and no '$' (an operator).
+COLUMN_NAME = re.compile(r"[\w -]{1,64}")
+FILTER_PARAMETER = re.compile(r"filter\[(.*)\]", re.DOTALL)
+# Plain ASCII digits only: int() would also take " 5", "5_0" and non-ASCII digits.
+PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
+PLAIN_PARAMETERS = frozenset({"limit", "offset", "cursor", "sort", "q", "type"})
+MAX_FILTERS = 16
+MAX_VALUE_LENGTH = 1024
+MAX_Q_LENGTH = 256
+COLUMN_NAME_RULE = "Must be a column name: 1-64 letters, digits, '_', ' ' or '-'"
+
+
+def is_column_name(name: str) -> bool:
+    return COLUMN_NAME.fullmatch(name) is not None
+
+
+class SortOrder(BaseModel):
+    """``column`` ascending or descending, ``seq`` breaking ties; no column means import order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    column: str | None = None
+    descending: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "SortOrder":
+        column = text.removeprefix("-")
+        if not is_column_name(column):
+            raise ValueError(f"Must be <column> or -<column>. {COLUMN_NAME_RULE}")
+        return cls(column=column, descending=text.startswith("-"))
+
+
+class ContentQuery(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1)
+    offset: int | None = Field(None, ge=1)
+    cursor: str | None = Field(None, min_length=1)
+    sort: SortOrder = SortOrder()
+    q: str | None = Field(None, min_length=1, max_length=MAX_Q_LENGTH)
+    # Column name -> the exact value asked for; both already checked by ``parse_content_query``.
+    filters: dict[str, str] = {}
+
+    @field_validator("limit", "offset", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        if isinstance(value, str) and not PAGE_NUMBER.fullmatch(value):
+            raise ValueError("Must be a whole number")
+        return value
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort(cls, value: object) -> object:
+        return SortOrder.parse(value) if isinstance(value, str) else value
+
+    @property
+    def page(self) -> int:
+        return self.offset or 1
+
+    def fingerprint(self) -> str:
+        """Identifies the order and the matching set, which a cursor must keep across pages."""
+        canonical = json.dumps(
+            [self.sort.column, self.sort.descending, sorted(self.filters.items()), self.q],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def bad_parameter(name: str, message: str, summary: str | None = None) -> ApiError:
+    return ApiError(400, summary or f"Invalid value for: {name}", details=[{"field": name, "message": message}])
+
+
+def parse_content_query(params: MultiMapping[str], *, max_limit: int, max_offset_rows: int) -> ContentQuery:
+    """Every parameter checked, each problem a 400 naming the parameter; never a silent default."""
+    fields: dict[str, object] = {}
+    filters: dict[str, str] = {}
+    for name in params:
+        values = params.getall(name)
+        if len(values) > 1:
+            raise bad_parameter(name, "Given more than once", f"Parameter given more than once: {name}")
+        value = values[0]
+        if name in PLAIN_PARAMETERS:
+            fields[name] = value
+        elif match := FILTER_PARAMETER.fullmatch(name):
+            filters[_filter_column(name, match.group(1))] = _filter_value(name, value)
+        else:
+            raise bad_parameter(name, "Unknown parameter", f"Unknown parameter: {name}")
+    if "type" in fields:
+        if "type" in filters:
+            raise bad_parameter("type", "Give either type or filter[type], not both")
+        # The seed's one filter, kept as a shorthand for filter[type].
+        filters["type"] = _filter_value("type", fields.pop("type"))
+    if len(filters) > MAX_FILTERS:
+        raise bad_parameter("filter", f"At most {MAX_FILTERS} filters", f"Too many filters (at most {MAX_FILTERS})")
+    query = parse_model(ContentQuery, {**fields, "filters": filters})
+    _check_bounds(query, max_limit=max_limit, max_offset_rows=max_offset_rows)
+    return query
+
+
+def _filter_column(parameter: str, column: str) -> str:
+    if not is_column_name(column):
+        raise bad_parameter(parameter, COLUMN_NAME_RULE)
+    return column
+
+
+def _filter_value(parameter: str, value: str) -> str:
+    if len(value) > MAX_VALUE_LENGTH:
+        raise bad_parameter(parameter, f"At most {MAX_VALUE_LENGTH} characters")
+    return value
+
+
+def _check_bounds(query: ContentQuery, *, max_limit: int, max_offset_rows: int) -> None:
+    """The configurable caps, which the model cannot know."""
+    if query.limit > max_limit:
+        raise bad_parameter("limit", f"Must be a whole number from 1 to {max_limit}")
+    if query.offset is not None and query.cursor is not None:
+        message = "Give either offset or cursor, not both"
+        raise bad_parameter("offset", message, message)
+    skipped = (query.page - 1) * query.limit
+    if skipped > max_offset_rows:
+        raise bad_parameter(
+            "offset",
+            f'offset pages may start at most {max_offset_rows} items deep; follow the Link rel="next" '
+            "or X-Next-Cursor cursor for deeper pages",
+            "Invalid value for: offset (too deep, use cursor)",
+        )
+
+
+def public_item(document: Mapping[str, object]) -> dict[str, object]:
+    """The row's own columns plus ``id``; the row key wins over a CSV column that is also called ``id``."""
+    return {**document["row"], "id": document["_id"]}

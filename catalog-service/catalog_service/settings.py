@@ -1,0 +1,25 @@
+from pydantic import Field, SecretStr, model_validator
+
+from service_common.settings import CommonSettings
+
+MIN_CURSOR_SECRET_LENGTH = 32
+
+
+class CatalogSettings(CommonSettings):
+    port: int = Field(8003, ge=1, le=65_535, validation_alias="CATALOG_PORT")
+    max_limit: int = Field(100, ge=1, le=1_000, validation_alias="CATALOG_MAX_LIMIT")
+    # Deepest row an ``offset`` page may start at; deeper pages must use ``cursor``, whose cost does not grow.
+    max_offset_rows: int = Field(100_000, ge=0, validation_alias="CATALOG_MAX_OFFSET_ROWS")
+    # Signs cursor tokens. Every replica needs the same one, and it must outlive restarts.
+    cursor_secret: SecretStr | None = Field(
+        None, min_length=MIN_CURSOR_SECRET_LENGTH, validation_alias="CATALOG_CURSOR_SECRET"
+    )
+
+    @model_validator(mode="after")
+    def _secret_outside_development(self) -> "CatalogSettings":
+        if self.environment != "development" and self.cursor_secret is None:
+            raise ValueError(
+                f"CATALOG_CURSOR_SECRET must be set (at least {MIN_CURSOR_SECRET_LENGTH} characters) "
+                "outside development"
+            )
+        return self
