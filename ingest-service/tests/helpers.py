@@ -1,0 +1,74 @@
+"""Helpers for the service tests: sample files, uploads, polling."""
+
+import asyncio
+import csv
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+from pymongo.database import Database
+
+SEED_CSV = Path(__file__).resolve().parents[3] / "shared" / "seed" / "movies.csv"
+SEED_COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
+                "rating", "duration", "listed_in", "description"]  # fmt: skip
+FINISHED = {"Success", "Failure", "Cancelled"}
+
+
+def movies_csv(rows: int, *, start: int = 0, line_end: str = "\n") -> bytes:
+    """``rows`` rows in the seed's 12-column schema, with quoted commas as in the seed."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=line_end)
+    writer.writerow(SEED_COLUMNS)
+    for n in range(start, start + rows):
+        writer.writerow([f"s{n}", "Movie" if n % 3 else "TV Show", f"Title {n}", f"Director {n % 97}",
+                         "Actor A, Actor B", "India", "September 2, 2021", 1990 + n % 30, "TV-14",
+                         f"{90 + n % 60} min", "Dramas, International Movies", f"Description of title {n}."])  # fmt: skip
+    return out.getvalue().encode()
+
+
+async def upload(client: TestClient, headers: dict[str, str], content: bytes, filename: str = "movies.csv",
+                 **fields: str) -> aiohttp.ClientResponse:  # fmt: skip
+    form = aiohttp.FormData()
+    form.add_field("file", content, filename=filename, content_type="text/csv")
+    for name, value in fields.items():
+        form.add_field(name, value)
+    return await client.post("/upload_csv", data=form, headers=headers)
+
+
+async def upload_ok(client: TestClient, headers: dict[str, str], content: bytes, **fields: str) -> str:
+    response = await upload(client, headers, content, **fields)
+    assert response.status == 202, await response.text()
+    return (await response.json())["task_id"]
+
+
+async def job_status(client: TestClient, headers: dict[str, str], task_id: str) -> dict:
+    response = await client.get(f"/fetch_csv_status/{task_id}", headers=headers)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def wait_until(
+    client: TestClient, headers: dict[str, str], task_id: str, done: Callable[[dict], bool], timeout: float = 60
+) -> tuple[dict, list[dict]]:
+    """Polls the status until ``done``; returns the last status and every one seen."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.append(await job_status(client, headers, task_id))
+        if done(seen[-1]):
+            return seen[-1], seen
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"job {task_id} still {seen[-1]['status']} after {timeout}s")
+
+
+async def wait_finished(client: TestClient, headers: dict[str, str], task_id: str, timeout: float = 60) -> dict:
+    status, _ = await wait_until(client, headers, task_id, lambda s: s["status"] in FINISHED, timeout)
+    return status
+
+
+def leftovers(db: Database) -> dict[str, int]:
+    """What an upload leaves in the store: jobs, and GridFS files and chunks."""
+    return {name: db[name].count_documents({}) for name in ("import_jobs", "uploads.files", "uploads.chunks")}

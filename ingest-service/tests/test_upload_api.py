@@ -1,0 +1,196 @@
+"""The upload API without a worker: early checks, job status, listing, cancellation, broker down."""
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ingest_service.main import create_app
+from ingest_service.settings import IngestSettings
+from service_common.testing import free_port, port_open, redis_command, start_process, stop_process, wait_for
+
+from .helpers import job_status, leftovers, movies_csv, upload, upload_ok
+
+NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
+
+
+async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
+    content = movies_csv(10)
+    response = await upload(api, auth, content)
+    assert response.status == 202
+    body = await response.json()
+    assert body["message"] == "CSV upload processing started"
+    task_id = body["task_id"]
+
+    status = await job_status(api, auth, task_id)
+    assert set(status) == {
+        "task_id", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
+        "rows_failed", "warnings", "errors", "filename", "size_bytes", "mode", "key", "created_at", "started_at",
+        "finished_at", "error",
+    }  # fmt: skip
+    assert status["task_id"] == task_id
+    assert status["status"] == "Pending" and status["progress"] == 0
+    assert (status["filename"], status["size_bytes"], status["mode"], status["key"]) == (
+        "movies.csv", len(content), "insert", "show_id"
+    )  # fmt: skip
+    stored = db["uploads.files"].find_one({"_id": task_id})
+    assert stored["length"] == len(content)
+
+
+async def test_upload_requires_a_token(api, db):
+    response = await upload(api, {}, movies_csv(1))
+    assert response.status == 401
+    assert (await response.json())["error"] == "Authorization required"
+    assert leftovers(db) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "message"),
+    [
+        (b"", 400, "The file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", 400, "The file is not text: it contains NUL bytes"),
+        (b"show_id,title\n1,caf\xe9\n", 400, "The file is not UTF-8 text (invalid byte at offset 19)"),
+        (b"show_id,,title\n1,2,3\n", 400, "Column 2 of the header row has no name"),
+        (b"show_id,title,show_id\n", 400, "Column name 'show_id' appears more than once in the header row"),
+    ],
+)
+async def test_unusable_files_are_refused_and_nothing_is_left(api, auth, db, content, status, message):
+    response = await upload(api, auth, content)
+    assert response.status == status
+    assert await response.json() == {"error": message}
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_a_body_that_is_not_multipart_is_415(api, auth, db):
+    response = await api.post("/upload_csv", data=b"show_id\n1\n", headers={**auth, "Content-Type": "text/csv"})
+    assert response.status == 415
+    assert "multipart/form-data" in (await response.json())["error"]
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_a_form_without_the_file_field_is_400(api, auth, db):
+    form = aiohttp.FormData()
+    form.add_field("mode", "insert")
+    form.add_field("document", b"show_id\n1\n", filename="x.csv")
+    response = await api.post("/upload_csv", data=form, headers=auth)
+    assert response.status == 400
+    assert (await response.json())["error"] == "No file: send the CSV in the multipart field 'file'"
+    assert leftovers(db) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode": "merge"}, "Invalid value for: mode"),
+        ({"key": "imdb"}, "Invalid value for: key (Column 'imdb' is not in the header row)"),
+    ],
+)
+async def test_bad_options_are_400_naming_the_field_and_nothing_is_left(api, auth, db, fields, message):
+    response = await upload(api, auth, movies_csv(3), **fields)
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == message
+    assert body["details"][0]["field"] == next(iter(fields))
+    assert leftovers(db) == NOTHING_LEFT
+
+
+@pytest.fixture
+async def small_limit_api(ingest_env):
+    settings = IngestSettings(**ingest_env, INGEST_MAX_UPLOAD_BYTES=100_000)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def test_a_file_over_the_limit_is_413_and_nothing_is_left(small_limit_api, auth, db):
+    response = await upload(small_limit_api, auth, movies_csv(3000))
+    assert response.status == 413
+    assert (await response.json())["error"] == "The file is larger than the upload limit of 100000 bytes"
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_a_streamed_file_over_the_limit_is_413_once_it_passes_it(small_limit_api, auth, db):
+    # Sent chunked, without a Content-Length: the limit is found while streaming into GridFS.
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+            "Content-Type: text/csv\r\n\r\n").encode()  # fmt: skip
+    content = movies_csv(3000)
+
+    async def body():
+        yield head
+        for start in range(0, len(content), 16 * 1024):
+            yield content[start : start + 16 * 1024]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await small_limit_api.post(
+        "/upload_csv", data=body(), headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert response.status == 413
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_status_of_another_users_job_is_404_and_a_malformed_id_400(api, auth, other_auth):
+    task_id = await upload_ok(api, auth, movies_csv(1))
+    response = await api.get(f"/fetch_csv_status/{task_id}", headers=other_auth)
+    assert response.status == 404
+    assert await response.json() == {"error": "No such upload"}
+    unknown = await api.get("/fetch_csv_status/00000000-0000-4000-8000-000000000000", headers=auth)
+    assert unknown.status == 404
+    malformed = await api.get("/fetch_csv_status/not-a-uuid", headers=auth)
+    assert malformed.status == 400
+    assert (await api.get(f"/fetch_csv_status/{task_id}")).status == 401
+
+
+async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other_auth):
+    task_ids = [await upload_ok(api, auth, movies_csv(1, start=n)) for n in range(5)]
+    await upload_ok(api, other_auth, movies_csv(1))
+
+    response = await api.get("/uploads", headers=auth, params={"limit": 2, "offset": 2})
+    assert response.status == 200
+    assert [job["task_id"] for job in await response.json()] == [task_ids[2], task_ids[1]]
+    assert response.headers["X-Total-Count"] == "5"
+    assert response.headers["Link"] == (
+        '</uploads?limit=2&offset=1>; rel="first", </uploads?limit=2&offset=1>; rel="prev", '
+        '</uploads?limit=2&offset=3>; rel="next", </uploads?limit=2&offset=3>; rel="last"'
+    )
+    everything = await (await api.get("/uploads", headers=auth)).json()
+    assert [job["task_id"] for job in everything] == task_ids[::-1]
+    assert await (await api.get("/uploads", headers=auth, params={"offset": 9})).json() == []
+
+
+@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": "0"}, {"limit": "101"}, {"offset": "0"}])
+async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
+    response = await api.get("/uploads", headers=auth, params=params)
+    assert response.status == 400
+    assert (await response.json())["details"][0]["field"] == next(iter(params))
+
+
+async def test_the_owner_cancels_a_pending_upload_and_its_file_goes(api, auth, other_auth, db):
+    task_id = await upload_ok(api, auth, movies_csv(5))
+    assert (await api.delete(f"/uploads/{task_id}", headers=other_auth)).status == 404
+
+    response = await api.delete(f"/uploads/{task_id}", headers=auth)
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "Cancelled" and body["finished_at"] is not None
+    assert db["uploads.files"].count_documents({}) == 0
+
+    again = await api.delete(f"/uploads/{task_id}", headers=auth)
+    assert again.status == 409
+    assert (await again.json())["error"] == "The upload has already ended (Cancelled)"
+
+
+async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, auth, db, tmp_path):
+    port = free_port()
+    broker = start_process(redis_command(port), log_path=tmp_path / "redis.log")
+    try:
+        wait_for(lambda: port_open(port), 30, "redis-server")
+        settings = IngestSettings(**{**ingest_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+        async with TestClient(TestServer(create_app(settings))) as client:
+            stop_process(broker)
+            response = await upload(client, auth, movies_csv(20))
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            assert "unavailable" in (await response.json())["error"]
+    finally:
+        stop_process(broker)
+    assert leftovers(db) == NOTHING_LEFT
+
