@@ -1,0 +1,200 @@
+"""The catalog platform's HTTP API, as plain methods over one ``httpx.Client``.
+
+Every non-2xx answer and every transport failure becomes an ``ApiError`` whose
+text is one readable line, so that the commands never show a traceback.
+"""
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import httpx
+
+from catalog_cli import __version__
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+# Status reads and catalog pages are quick; an upload may take long, but each of its writes must progress.
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=5.0, write=120.0)
+TERMINAL_STATUSES = frozenset({"Success", "Failure", "Cancelled"})
+# The catalog's largest page: fewer round trips when walking everything.
+MAX_PAGE_SIZE = 100
+
+
+class ApiError(Exception):
+    """A failed call, described in one line; ``status`` is the HTTP status when there was an answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: the items and the paging headers that came with them."""
+
+    items: list[dict[str, Any]]
+    total: int | None
+    next_cursor: str | None
+    links: dict[str, str]
+
+
+class ProgressReader:
+    """A binary file that reports how far it has been read, so an upload can show bytes sent."""
+
+    def __init__(self, file: BinaryIO, on_progress: Callable[[int], None]) -> None:
+        self._file = file
+        self._on_progress = on_progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        self._on_progress(self._file.tell())
+        return chunk
+
+    # httpx sizes the multipart body from these, so the request has a Content-Length and is never chunked.
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+
+class CatalogClient:
+    def __init__(self, base_url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None):
+        self.base_url = base_url
+        headers = {"User-Agent": f"catalogctl/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=TIMEOUT, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "CatalogClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # auth-service
+    def signup(self, username: str, email: str, password: str) -> dict[str, Any]:
+        return self._call("POST", "/signup", json={"username": username, "email": email, "password": password}).json()
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        return self._call("POST", "/login", json={"username": username, "password": password}).json()
+
+    def me(self) -> dict[str, Any]:
+        return self._call("GET", "/me").json()
+
+    # ingest-service
+    def upload(
+        self,
+        path: Path,
+        *,
+        mode: str | None = None,
+        key: str | None = None,
+        on_progress: Callable[[int], None] = lambda sent: None,
+    ) -> dict[str, Any]:
+        """Streams ``path`` as the multipart field ``file``, never reading it whole into memory."""
+        fields = {name: value for name, value in (("mode", mode), ("key", key)) if value is not None}
+        with path.open("rb") as file:
+            upload = ProgressReader(file, on_progress)
+            response = self._call(
+                "POST", "/upload_csv", data=fields, files={"file": (path.name, upload, "text/csv")},
+                timeout=UPLOAD_TIMEOUT,
+            )
+        return response.json()
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/fetch_csv_status/{_path_segment(task_id)}").json()
+
+    def uploads(self, *, limit: int | None = None, offset: int | None = None) -> Page:
+        return self._page("/uploads", _without_none({"limit": limit, "offset": offset}))
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/uploads/{_path_segment(task_id)}").json()
+
+    # catalog-service
+    def contents(self, params: Mapping[str, Any]) -> Page:
+        return self._page("/get_content", params)
+
+    def all_contents(self, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Every page of a listing, following ``X-Next-Cursor``: the cost of a page does not grow with depth."""
+        query = {"limit": MAX_PAGE_SIZE, **params}
+        while True:
+            page = self.contents(query)
+            yield page
+            if not page.next_cursor or not page.items:
+                return
+            query = {**query, "cursor": page.next_cursor}
+            query.pop("offset", None)
+
+    def _page(self, path: str, params: Mapping[str, Any]) -> Page:
+        response = self._call("GET", path, params=params)
+        items = response.json()
+        if not isinstance(items, list):
+            raise ApiError(f"Unexpected answer from {path}: expected a JSON array", response.status_code)
+        total = response.headers.get("X-Total-Count")
+        return Page(
+            items=items,
+            total=int(total) if total and total.isdigit() else None,
+            next_cursor=response.headers.get("X-Next-Cursor") or None,
+            links={rel: str(link["url"]) for rel, link in response.links.items()},
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiError(f"{self.base_url} did not answer in time ({method} {path})") from None
+        except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(f"Cannot reach {self.base_url}: {reason}") from None
+        if response.is_error:
+            raise ApiError(describe_error(response), response.status_code)
+        return response
+
+
+def describe_error(response: httpx.Response) -> str:
+    """The API's ``{"error", "details"}`` body as one line, or the HTTP reason when the body is not that."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        message = body["error"]
+        details = body.get("details")
+        if isinstance(details, list):
+            parts = [_describe_detail(detail) for detail in details]
+            if parts := [part for part in parts if part and part not in message]:
+                message = f"{message}: {'; '.join(parts)}"
+    else:
+        message = response.reason_phrase or "Request failed"
+    message = " ".join(message.split())
+    if retry_after := response.headers.get("Retry-After"):
+        message = f"{message} (retry after {retry_after}s)"
+    return f"{message} [HTTP {response.status_code}]"
+
+
+def _describe_detail(detail: object) -> str:
+    if isinstance(detail, dict):
+        field, message = detail.get("field"), detail.get("message")
+        if field and message:
+            return f"{field}: {message}"
+        return str(message or field or "")
+    return str(detail)
+
+
+def _path_segment(value: str) -> str:
+    # A task id is a UUID; anything else is still sent (the API answers 400), but never as more than one segment.
+    return quote(value, safe="")
+
+
+def _without_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}

@@ -1,0 +1,366 @@
+"""The ``catalogctl`` commands: thin wrappers that parse options, call the API and print the answer."""
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from catalog_cli import __version__
+from catalog_cli.client import DEFAULT_URL, ApiError, CatalogClient
+from catalog_cli.credentials import Credentials, CredentialStore, normalise_url
+from catalog_cli.output import (
+    FORMATS,
+    JOB_COLUMNS,
+    JsonArrayWriter,
+    columns_of,
+    print_job,
+    print_row_errors,
+    print_table,
+    rows_summary,
+    write_csv,
+    write_json,
+)
+from catalog_cli.progress import progress_view, watch_import
+
+# Exit codes, beside click's own 2 for a usage error.
+EXIT_ERROR = 1
+EXIT_IMPORT_FAILED = 3
+EXIT_IMPORT_CANCELLED = 4
+EXIT_INTERRUPTED = 130
+# The API's page size when none is asked for.
+DEFAULT_PAGE_SIZE = 20
+EXIT_FOR_STATUS = {"Success": 0, "Failure": EXIT_IMPORT_FAILED, "Cancelled": EXIT_IMPORT_CANCELLED}
+
+EPILOG = """\b
+Exit codes: 0 done; 1 the API or the network refused (the reason is printed);
+2 bad usage; 3 an import ended in Failure; 4 an import was Cancelled.
+"""
+
+
+class CommandError(click.ClickException):
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Session:
+    url: str
+    out: Console
+    err: Console
+    store: CredentialStore
+
+    def client(self) -> CatalogClient:
+        return CatalogClient(self.url)
+
+    def authenticated_client(self) -> CatalogClient:
+        credentials = self.store.get(self.url)
+        if credentials is None:
+            raise CommandError(f"Not logged in to {self.url}: run `catalogctl login` first")
+        if credentials.expired():
+            raise CommandError(f"Your session on {self.url} has expired: run `catalogctl login` again")
+        return CatalogClient(self.url, credentials.access_token)
+
+
+class CatalogGroup(click.Group):
+    """Turns API failures into one line on stderr and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            message = str(exc)
+            if exc.status == 401:
+                message = f"{message}; log in again with `catalogctl login`"
+            raise CommandError(message) from None
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted", EXIT_INTERRUPTED) from None
+
+
+@click.group(cls=CatalogGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--url", envvar="CATALOG_URL", default=DEFAULT_URL, show_default=True, show_envvar=True, metavar="URL",
+    help="Base URL of the catalog gateway.",
+)
+@click.version_option(__version__, prog_name="catalogctl")
+@click.pass_context
+def cli(ctx: click.Context, url: str) -> None:
+    """Sign up, upload CSV files with progress bars, follow imports and browse the catalog."""
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--url")
+    ctx.obj = Session(
+        url=normalise_url(url),
+        out=Console(markup=False, highlight=False),
+        err=Console(stderr=True, markup=False, highlight=False),
+        store=CredentialStore(),
+    )
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+# Accounts
+
+
+@cli.command()
+@click.option("--username", prompt=True, help="3-32 letters, digits, '_', '.' or '-'.")
+@click.option("--email", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters.")
+@pass_session
+def signup(session: Session, username: str, email: str, password: str) -> None:
+    """Create an account."""
+    with session.client() as client:
+        body = client.signup(username, email, password)
+    session.out.print(f"{body.get('message', 'User created')}: {username}. Log in with `catalogctl login`.")
+
+
+@cli.command()
+@click.option("--username", prompt=True, help="Your username or e-mail address.")
+@click.option("--password", prompt=True, hide_input=True, help="Prompted for when left out.")
+@pass_session
+def login(session: Session, username: str, password: str) -> None:
+    """Log in and keep the access token in your config directory (readable by you alone)."""
+    with session.client() as client:
+        body = client.login(username, password)
+    expires_in = body.get("expires_in")
+    expires_at = time.time() + expires_in if isinstance(expires_in, int | float) else None
+    session.store.save(session.url, Credentials(username, body["access_token"], expires_at))
+    valid = f" (token valid for {int(expires_in) // 60} minutes)" if expires_at else ""
+    session.out.print(f"Logged in to {session.url} as {username}{valid}")
+
+
+@cli.command()
+@pass_session
+def logout(session: Session) -> None:
+    """Forget the access token kept for this URL."""
+    if session.store.remove(session.url):
+        session.out.print(f"Logged out of {session.url}")
+    else:
+        session.out.print(f"Not logged in to {session.url}")
+
+
+@cli.command()
+@pass_session
+def whoami(session: Session) -> None:
+    """Show the account the kept token belongs to."""
+    with session.authenticated_client() as client:
+        me = client.me()
+    session.out.print(f"{me.get('username')} <{me.get('email')}> on {session.url}")
+
+
+# Imports
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--mode", type=click.Choice(["insert", "upsert"]),
+    help="insert (the default) skips rows whose key exists already; upsert updates them.",
+)
+@click.option("--key", metavar="COLUMN", help="The column that identifies a row (default: show_id, tconst, ...).")
+@click.option("--wait", is_flag=True, help="Follow the import until it ends; the exit code tells how it ended.")
+@pass_session
+def upload(session: Session, file: Path, mode: str | None, key: str | None, wait: bool) -> None:
+    """Upload a CSV FILE to import into the catalog."""
+    view = progress_view(session.err)
+    with session.authenticated_client() as client:
+        try:
+            view.upload_started(file.name, file.stat().st_size)
+            answer = client.upload(file, mode=mode, key=key, on_progress=view.upload_advanced)
+            view.upload_finished()
+        finally:
+            view.close()
+        task_id = answer["task_id"]
+        if not wait:
+            session.out.print(task_id)
+            message = answer.get("message", "Upload accepted")
+            session.err.print(f"{message}; follow it with: catalogctl status {task_id} --watch")
+            return
+        session.err.print(f"Task {task_id}")
+        job = _follow(session, client, task_id)
+    _finish(session, job)
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--watch", is_flag=True, help="Follow the import until it ends; the exit code tells how it ended.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_session
+def status(session: Session, task_id: str, watch: bool, output_format: str) -> None:
+    """Show an import's status, counts and row errors."""
+    with session.authenticated_client() as client:
+        job = _follow(session, client, task_id) if watch else client.status(task_id)
+    if output_format == "json":
+        write_json(session.out.file, job)
+    elif watch:
+        _finish(session, job)
+    else:
+        print_job(session.out, job)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Jobs per page (default 20).")
+@click.option("--offset", type=click.IntRange(min=1), help="1-based page number.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_session
+def uploads(session: Session, limit: int | None, offset: int | None, output_format: str) -> None:
+    """List your uploads, newest first."""
+    with session.authenticated_client() as client:
+        page = client.uploads(limit=limit, offset=offset)
+    if output_format == "json":
+        write_json(session.out.file, page.items)
+        return
+    if page.items:
+        print_table(session.out, page.items, JOB_COLUMNS)
+    first = _first_position(offset, limit)
+    more = page.total is not None and first + len(page.items) - 1 < page.total
+    _print_page_footer(session, page.total, len(page.items), first, f"--offset {(offset or 1) + 1}" if more else None)
+
+
+@cli.command()
+@click.argument("task_id")
+@pass_session
+def cancel(session: Session, task_id: str) -> None:
+    """Cancel an import; rows already written stay."""
+    with session.authenticated_client() as client:
+        job = client.cancel(task_id)
+    session.out.print(f"Task {job.get('task_id', task_id)}: {job.get('status', 'Cancelled')} ({rows_summary(job)})")
+
+
+def _follow(session: Session, client: CatalogClient, task_id: str) -> dict[str, Any]:
+    view = progress_view(session.err)
+    try:
+        return watch_import(client, task_id, view.import_updated)
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"Stopped watching; the import goes on. Follow it again with: catalogctl status {task_id} --watch",
+            EXIT_INTERRUPTED,
+        ) from None
+    finally:
+        view.close()
+
+
+def _finish(session: Session, job: dict[str, Any]) -> None:
+    """The end of an import: a summary on stdout, and for a Failure or Cancelled import an exit code to match."""
+    session.out.print(f"{job['status']}: {rows_summary(job)}")
+    print_row_errors(session.out, job)
+    exit_code = EXIT_FOR_STATUS.get(job["status"], EXIT_ERROR)
+    if exit_code:
+        reason = f": {job['error']}" if job.get("error") else ""
+        raise CommandError(f"The import of task {job['task_id']} ended in {job['status']}{reason}", exit_code)
+
+
+# The catalog
+
+
+def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    filters = {}
+    for value in values:
+        column, separator, wanted = value.partition("=")
+        if not separator or not column.strip():
+            raise click.BadParameter(f"{value!r} is not COLUMN=VALUE", ctx=ctx, param=param)
+        filters[column.strip()] = wanted
+    return filters
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Items per page (default 20; with --all, 100).")
+@click.option("--offset", type=click.IntRange(min=1), help="1-based page number, as in the original API.")
+@click.option("--cursor", help="Continue after the page that gave this cursor (deep pages stay fast).")
+@click.option("--type", "item_type", metavar="TYPE", help="Only items of this type, e.g. Movie or 'TV Show'.")
+@click.option(
+    "--filter", "filters", multiple=True, metavar="COLUMN=VALUE", callback=_parse_filters,
+    help="Exact match on a column; repeatable.",
+)
+@click.option("--q", help="Case-insensitive text the title contains.")
+@click.option("--sort", metavar="[-]COLUMN", help="Sort by a column, '-' for descending (default: import order).")
+@click.option("--all", "fetch_all", is_flag=True, help="Every matching item, page after page.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--columns", metavar="A,B,...", help="The columns to show in a table or CSV (default: all).")
+@pass_session
+def content(
+    session: Session,
+    limit: int | None,
+    offset: int | None,
+    cursor: str | None,
+    item_type: str | None,
+    filters: dict[str, str],
+    q: str | None,
+    sort: str | None,
+    fetch_all: bool,
+    output_format: str,
+    columns: str | None,
+) -> None:
+    """Browse the catalog: one page, or with --all every matching item."""
+    if fetch_all and (offset or cursor):
+        raise click.UsageError("--all walks every page itself: leave out --offset and --cursor")
+    if offset and cursor:
+        raise click.UsageError("--offset and --cursor cannot be used together")
+    params: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("limit", limit), ("offset", offset), ("cursor", cursor), ("type", item_type), ("q", q), ("sort", sort),
+        )
+        if value is not None
+    }
+    params.update({f"filter[{column}]": value for column, value in filters.items()})
+    chosen = [column.strip() for column in columns.split(",") if column.strip()] if columns else None
+
+    with session.client() as client:
+        if fetch_all:
+            pages = client.all_contents(params)
+            if output_format == "json":
+                with JsonArrayWriter(session.out.file) as writer:
+                    for page in pages:
+                        for item in page.items:
+                            writer.write(item)
+                return
+            items = [item for page in pages for item in page.items]
+            total, first, next_page = len(items), 1, None
+        else:
+            page = client.contents(params)
+            items, total = page.items, page.total
+            first = None if cursor else _first_position(offset, limit)
+            next_page = f"--cursor {page.next_cursor}" if page.next_cursor and page.items else None
+
+    if output_format == "json":
+        write_json(session.out.file, items)
+    elif output_format == "csv":
+        write_csv(session.out.file, items, columns_of(items, chosen))
+    else:
+        if items:
+            print_table(session.out, items, columns_of(items, chosen))
+        _print_page_footer(session, total, len(items), first, next_page)
+
+
+def _first_position(offset: int | None, limit: int | None) -> int:
+    """The position of a page's first item: ``offset`` counts pages, as in the original API."""
+    return ((offset or 1) - 1) * (limit or DEFAULT_PAGE_SIZE) + 1
+
+
+def _print_page_footer(
+    session: Session, total: int | None, shown: int, first: int | None, next_page: str | None
+) -> None:
+    """Where this page sits in the listing, on stderr so that the data on stdout stays clean."""
+    of_total = f" of {total:,}" if total is not None else ""
+    if shown == 0:
+        summary = f"Nothing on this page{of_total}"
+    elif first is None:
+        summary = f"{shown:,} items{of_total}"
+    else:
+        summary = f"Items {first:,}-{first + shown - 1:,}{of_total}"
+    if next_page:
+        summary += f"; next page: {next_page}"
+    session.err.print(summary)
+
+
+def main() -> None:
+    cli.main(prog_name="catalogctl", auto_envvar_prefix=None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
