@@ -57,12 +57,17 @@ def _fits_int64(value: str) -> bool:
 
 def infer_column_types(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> dict[str, ColumnType]:
     """Integer when every non-empty sample value is a plain integer, float when each is a plain
-    integer or decimal, string otherwise (and for a column with no values in the sample)."""
+    integer or decimal, string otherwise (and for a column with no values in the sample).
+
+    Rows with more fields than the header are errors, and their values do not count.
+    """
     seen_value = [False] * len(columns)
     all_integers = [True] * len(columns)
     all_numbers = [True] * len(columns)
     for fields in rows:
-        for index, value in enumerate(fields[: len(columns)]):
+        if len(fields) > len(columns):
+            continue
+        for index, value in enumerate(fields):
             if not value:
                 continue
             seen_value[index] = True

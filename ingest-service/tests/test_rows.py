@@ -42,6 +42,11 @@ def test_types_inferred_from_the_sample():
     }
 
 
+def test_rows_longer_than_the_header_do_not_count_for_types():
+    sample = [["s1", "2019", "7.5", "A"], ["s2", "2020", "8", "B", "extra", "fields"], ["s3", "x", "y", "z", "w"]]
+    assert infer_column_types(COLUMNS, sample)["year"] == ColumnType.INTEGER
+
+
 def test_leading_zeros_and_huge_numbers_keep_a_column_text():
     types = infer_column_types(("zip", "big", "empty"), [["02134", str(2**64), ""], ["10001", "1", ""]])
     assert types == {"zip": ColumnType.STRING, "big": ColumnType.STRING, "empty": ColumnType.STRING}
