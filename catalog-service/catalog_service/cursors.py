@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 # Values a catalog row holds (see ARCHITECTURE.md), and so what a sort position can be.
-SortValue = None | bool | int | float | str
+SortValue = None | int | float | str
 
 MAX_TOKEN_LENGTH = 2048
 _SIGNATURE_CONTEXT = b"catalog-service cursor v1\x00"
@@ -44,7 +44,7 @@ def _b64decode(text: str) -> bytes:
 def _is_sort_value(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or isinstance(value, bool | int | str)
+    return value is None or (isinstance(value, int | str) and not isinstance(value, bool))
 
 
 class CursorCodec:
