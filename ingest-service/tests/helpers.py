@@ -25,7 +25,8 @@ def movies_csv(rows: int, *, start: int = 0, line_end: str = "\n") -> bytes:
     for n in range(start, start + rows):
         writer.writerow([f"s{n}", "Movie" if n % 3 else "TV Show", f"Title {n}", f"Director {n % 97}",
                          "Actor A, Actor B", "India", "September 2, 2021", 1990 + n % 30, "TV-14",
-                         f"{90 + n % 60} min", "Dramas, International Movies", f"Description of title {n}."])  # fmt: skip
+                         f"{90 + n % 60} min", "Dramas, International Movies",
+                         f"Description of title {n}."])  # fmt: skip
     return out.getvalue().encode()
 
 
@@ -52,21 +53,21 @@ async def job_status(client: TestClient, headers: dict[str, str], task_id: str) 
 
 
 async def wait_until(
-    client: TestClient, headers: dict[str, str], task_id: str, done: Callable[[dict], bool], timeout: float = 60
+    client: TestClient, headers: dict[str, str], task_id: str, done: Callable[[dict], bool], within: float = 60
 ) -> tuple[dict, list[dict]]:
     """Polls the status until ``done``; returns the last status and every one seen."""
     seen: list[dict] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         seen.append(await job_status(client, headers, task_id))
         if done(seen[-1]):
             return seen[-1], seen
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"job {task_id} still {seen[-1]['status']} after {timeout}s")
+    raise TimeoutError(f"job {task_id} still {seen[-1]['status']} after {within}s")
 
 
-async def wait_finished(client: TestClient, headers: dict[str, str], task_id: str, timeout: float = 60) -> dict:
-    status, _ = await wait_until(client, headers, task_id, lambda s: s["status"] in FINISHED, timeout)
+async def wait_finished(client: TestClient, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
+    status, _ = await wait_until(client, headers, task_id, lambda s: s["status"] in FINISHED, within)
     return status
 
 

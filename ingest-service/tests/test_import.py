@@ -14,7 +14,7 @@ async def test_status_goes_pending_progress_success_with_exact_counts(api, auth,
     assert (await job_status(api, auth, task_id))["status"] == "Pending"
 
     start_worker()
-    final, seen = await wait_until(api, auth, task_id, lambda s: s["status"] == "Success", timeout=120)
+    final, seen = await wait_until(api, auth, task_id, lambda s: s["status"] == "Success", within=120)
     # Pending (seen above, before any worker ran), then Progress batch after batch, then Success.
     statuses = [s["status"] for s in seen]
     assert statuses[0] == "Progress" and set(statuses) == {"Progress", "Success"}
@@ -120,7 +120,7 @@ async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, st
     def settled(_status):
         return leftovers(db)["uploads.files"] == 0
 
-    status, _ = await wait_until(api, auth, task_id, settled, timeout=30)
+    status, _ = await wait_until(api, auth, task_id, settled, within=30)
     await asyncio.sleep(0.5)
     status = await job_status(api, auth, task_id)
     assert status["status"] == "Cancelled"
@@ -142,13 +142,13 @@ async def test_a_worker_killed_mid_file_is_replaced_and_no_row_is_lost_or_double
     rows = 50_000
     task_id = await upload_ok(api, auth, movies_csv(rows))
     first = start_worker()
-    await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["progress"] >= 15, timeout=120)
+    await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["progress"] >= 15, within=120)
     stop_process(first, signal.SIGKILL)
     killed_at = (await job_status(api, auth, task_id))["rows_processed"]
     assert killed_at < rows
 
     start_worker()
-    status = await wait_finished(api, auth, task_id, timeout=180)
+    status = await wait_finished(api, auth, task_id, within=180)
     assert status["status"] == "Success"
     assert (status["rows_processed"], status["rows_inserted"], status["rows_duplicate"]) == (rows, rows, 0)
     assert db.catalog_items.count_documents({}) == rows

@@ -134,14 +134,18 @@ def test_crlf_split_across_reads_is_one_line_end():
 
 
 def test_offsets_let_a_reader_resume_at_a_record_boundary():
-    data = b"id,v\n1,a\n2,\"multi\nline\"\n3,c\n"
+    data = b'id,v\n1,a\n2,"multi\nline"\n3,c\n'
     full = records(data)
     resume_at = full[1]
-    rest = list(read_records(io.BytesIO(data[resume_at.end_offset :]).read, ",",
-                             offset=resume_at.end_offset, first_line=resume_at.next_line))
-    assert [(r.line, r.fields, r.end_offset) for r in rest] == [
-        (r.line, r.fields, r.end_offset) for r in full[2:]
-    ]
+    rest = list(
+        read_records(
+            io.BytesIO(data[resume_at.end_offset :]).read,
+            ",",
+            offset=resume_at.end_offset,
+            first_line=resume_at.next_line,
+        )
+    )
+    assert [(r.line, r.fields, r.end_offset) for r in rest] == [(r.line, r.fields, r.end_offset) for r in full[2:]]
 
 
 def test_a_runaway_field_is_an_error_not_a_crash():

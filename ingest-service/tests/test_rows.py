@@ -26,8 +26,19 @@ def test_not_plain_integers(value):
     assert not is_plain_integer(value)
 
 
-@pytest.mark.parametrize(("value", "plain"), [("3.14", True), ("-0.5", True), ("0.0", True), (".5", False),
-                                              ("5.", False), ("01.5", False), ("1e5", False), ("1.2.3", False)])
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ("3.14", True),
+        ("-0.5", True),
+        ("0.0", True),
+        (".5", False),
+        ("5.", False),
+        ("01.5", False),
+        ("1e5", False),
+        ("1.2.3", False),
+    ],
+)
 def test_plain_decimals(value, plain):
     assert is_plain_decimal(value) is plain
 
@@ -100,7 +111,17 @@ def test_without_a_key_column_the_key_is_a_hash_of_the_normalised_row():
     first = convert(["s1", "2019", "7.5", "A"])
     assert first.key.startswith("sha256:") and len(first.key) == 7 + 64
     assert convert([" s1", "2019 ", "7.5", "A"]).key == first.key
-    assert convert(["s1", "2019", "7.5", "A", ][:3]).key == convert(["s1", "2019", "7.5", ""]).key
+    assert (
+        convert(
+            [
+                "s1",
+                "2019",
+                "7.5",
+                "A",
+            ][:3]
+        ).key
+        == convert(["s1", "2019", "7.5", ""]).key
+    )
     assert convert(["s2", "2019", "7.5", "A"]).key != first.key
 
 

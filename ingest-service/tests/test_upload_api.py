@@ -193,4 +193,3 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
     finally:
         stop_process(broker)
     assert leftovers(db) == NOTHING_LEFT
-

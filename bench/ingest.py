@@ -1,0 +1,176 @@
+"""Import throughput and memory: the full pipeline against plain ``insert_many`` on the same store.
+
+For each ``--rows`` count, on a fresh local stack (the Procfile's commands on free ports):
+  (a) pipeline: POST /upload_csv through the gateway until the job reads Success, in rows/s;
+  (b) ceiling: the same rows parsed with ``csv`` and written by ``insert_many`` batches from one process;
+and the peak RSS (VmHWM) of the ingest API and of the worker's processes.
+
+    python bench/ingest.py                      # 200,000 rows
+    python bench/ingest.py --rows 50000 500000  # memory must not grow with the file
+"""
+
+import argparse
+import csv
+import io
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from pymongo import MongoClient
+
+from service_common.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("mongo", "redis", "auth", "ingest", "worker", "gateway")
+COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
+           "rating", "duration", "listed_in", "description"]  # fmt: skip
+BATCH = 1000
+TARGET_RATIO = 0.7
+TARGET_RSS_MB = 150
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        for n in range(rows):
+            writer.writerow([f"s{n}", "Movie" if n % 3 else "TV Show", f"Title number {n}", f"Director {n % 997}",
+                             "Actor A, Actor B, Actor C", "India", "September 2, 2021", 1950 + n % 70, "TV-14",
+                             f"{80 + n % 90} min", "Dramas, International Movies",
+                             f"A plot summary for title {n}, about as long as the seed's."])  # fmt: skip
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants: the Procfile commands may run under a shell, Celery forks its pool."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The largest VmHWM (peak resident set) among the process tree's Python processes, in MB."""
+    peak = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
+def login(base_url: str) -> dict[str, str]:
+    user = {"username": "bench", "email": "bench@example.com", "password": "bench-password-1"}
+    requests.post(f"{base_url}/signup", json=user, timeout=10)
+    response = requests.post(f"{base_url}/login", json={"username": "bench", "password": user["password"]}, timeout=10)
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def run_pipeline(stack: LocalStack, csv_path: Path) -> float:
+    headers = login(stack.url)
+    started = time.perf_counter()
+    with csv_path.open("rb") as file:
+        response = requests.post(f"{stack.url}/upload_csv", headers=headers, files={"file": file}, timeout=600)
+    response.raise_for_status()
+    task_id = response.json()["task_id"]
+    while True:
+        status = requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
+        if status["status"] != "Pending" and status["status"] != "Progress":
+            break
+        # Not much more often: every status read is a query on the store that is being measured.
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    if status["status"] != "Success":
+        raise RuntimeError(f"the import ended {status['status']}: {status.get('error')}")
+    return elapsed
+
+
+def run_ceiling(mongo_url: str, csv_path: Path) -> float:
+    """The same rows, parsed and written in ``insert_many`` batches, documents shaped as the worker's."""
+    client = MongoClient(mongo_url)
+    collection = client["bench_ceiling"]["catalog_items"]
+    collection.drop()
+    started = time.perf_counter()
+    with csv_path.open(newline="") as file:
+        reader = csv.reader(io.TextIOWrapper(file.buffer, encoding="utf-8", newline=""))
+        columns = next(reader)
+        batch, now = [], datetime.now(UTC)
+        for seq, fields in enumerate(reader, start=1):
+            row = dict(zip(columns, fields, strict=True))
+            batch.append({"_id": fields[0], "seq": seq, "row": row, "source": {"job_id": "ceiling", "line": seq + 1},
+                          "created_at": now, "updated_at": now})  # fmt: skip
+            if len(batch) == BATCH:
+                collection.insert_many(batch, ordered=False)
+                batch = []
+        if batch:
+            collection.insert_many(batch, ordered=False)
+    elapsed = time.perf_counter() - started
+    client.drop_database("bench_ceiling")
+    client.close()
+    return elapsed
+
+
+def bench(rows: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
+        scratch_dir = Path(scratch)
+        csv_path = scratch_dir / f"movies-{rows}.csv"
+        write_csv(csv_path, rows)
+        stack = LocalStack(ROOT, scratch_dir / "stack")
+        try:
+            stack.start(SERVICES)
+            pipeline = run_pipeline(stack, csv_path)
+            api_rss = peak_rss_mb(stack.processes["ingest"].pid)
+            worker_rss = peak_rss_mb(stack.processes["worker"].pid)
+            ceiling = run_ceiling(stack.env["MONGO_URL"], csv_path)
+        finally:
+            stack.stop()
+        return {
+            "rows": rows,
+            "mb": csv_path.stat().st_size / 1e6,
+            "pipeline": rows / pipeline,
+            "ceiling": rows / ceiling,
+            "api_rss": api_rss,
+            "worker_rss": worker_rss,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[200_000], help="rows per run (default 200000)")
+    args = parser.parse_args()
+
+    results = []
+    for rows in args.rows:
+        print(f"Importing {rows:,} rows ...", flush=True)
+        results.append(bench(rows))
+
+    print()
+    print(f"{'rows':>9} {'file MB':>8} {'pipeline r/s':>13} {'ceiling r/s':>12} {'ratio':>6} "
+          f"{'API peak MB':>12} {'worker peak MB':>15}")  # fmt: skip
+    for r in results:
+        ratio = r["pipeline"] / r["ceiling"]
+        print(f"{r['rows']:>9,} {r['mb']:>8.1f} {r['pipeline']:>13,.0f} {r['ceiling']:>12,.0f} {ratio:>6.2f} "
+              f"{r['api_rss']:>12.1f} {r['worker_rss']:>15.1f}")  # fmt: skip
+    worst_ratio = min(r["pipeline"] / r["ceiling"] for r in results)
+    worst_rss = max(max(r["api_rss"], r["worker_rss"]) for r in results)
+    print(f"\ntargets: ratio >= {TARGET_RATIO} ({'met' if worst_ratio >= TARGET_RATIO else 'MISSED'}), "
+          f"peak RSS <= {TARGET_RSS_MB} MB ({'met' if worst_rss <= TARGET_RSS_MB else 'MISSED'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Uploads through the gateway, imported by the real worker from the Procfile."""
+
+import time
+import uuid
+
+import requests
+from conftest import signup_and_login
+
+FINISHED = {"Success", "Failure", "Cancelled"}
+
+
+def wait_finished(base_url: str, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        if response.json()["status"] in FINISHED:
+            return response.json()
+        time.sleep(0.2)
+    raise TimeoutError(f"upload {task_id} not finished after {within}s")
+
+
+def test_the_seed_upload_curl_ends_in_success_with_49_rows(stack, auth_headers, seed_csv):
+    # The seed's curl, plus the token: curl -H 'Authorization: Bearer ...' --form 'file=@"movies.csv"' .../upload_csv
+    with seed_csv.open("rb") as file:
+        response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files={"file": file}, timeout=30)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["message"] == "CSV upload processing started"
+    assert response.headers.get("X-Request-ID")
+
+    status = wait_finished(stack.url, auth_headers, body["task_id"])
+    assert status["status"] == "Success", status
+    assert status["progress"] == 100
+    assert (status["rows_processed"], status["rows_failed"]) == (49, 0)
+    assert status["rows_inserted"] + status["rows_duplicate"] + status["rows_updated"] == 49
+    assert status["filename"] == seed_csv.name
+
+    listed = requests.get(f"{stack.url}/uploads", headers=auth_headers, params={"limit": 5}, timeout=10)
+    assert listed.status_code == 200
+    assert [job["task_id"] for job in listed.json()] == [body["task_id"]]
+    assert listed.headers["X-Total-Count"] == "1"
+
+
+def test_uploads_need_a_token_and_jobs_stay_private(stack, auth_headers, seed_csv):
+    with seed_csv.open("rb") as file:
+        anonymous = requests.post(f"{stack.url}/upload_csv", files={"file": file}, timeout=30)
+    assert anonymous.status_code == 401
+    assert "error" in anonymous.json()
+
+    with seed_csv.open("rb") as file:
+        task_id = requests.post(
+            f"{stack.url}/upload_csv", headers=auth_headers, files={"file": file}, timeout=30
+        ).json()["task_id"]
+    stranger = signup_and_login(stack.url)
+    assert requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=stranger, timeout=10).status_code == 404
+    unknown = requests.get(f"{stack.url}/fetch_csv_status/{uuid.uuid4()}", headers=auth_headers, timeout=10)
+    assert unknown.status_code == 404
+    malformed = requests.get(f"{stack.url}/fetch_csv_status/not-a-task", headers=auth_headers, timeout=10)
+    assert malformed.status_code == 400
+    assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
+
+
+def test_a_binary_file_is_refused_through_the_gateway(stack, auth_headers):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+    response = requests.post(
+        f"{stack.url}/upload_csv", headers=auth_headers, files={"file": ("cover.png", png)}, timeout=30
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "The file is not text: it contains NUL bytes"}
