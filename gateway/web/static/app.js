@@ -1,0 +1,475 @@
+// The catalog web page: accounts, CSV uploads with their import progress, and browsing.
+// No framework and no build step; every value from the API reaches the page as text, never as HTML.
+
+const SESSION_KEY = "catalog.session";
+const POLL_MS = 750;
+const TERMINAL = new Set(["Success", "Failure", "Cancelled"]);
+const COUNTS = [
+  ["rows_processed", "Processed"],
+  ["rows_inserted", "Inserted"],
+  ["rows_updated", "Updated"],
+  ["rows_duplicate", "Duplicates"],
+  ["rows_failed", "Failed"],
+  ["warnings", "Warnings"],
+];
+
+const $ = (selector) => document.querySelector(selector);
+
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// ---- The API ----
+
+// The API's error body, {"error", "details"?: [{field, message}]}, as one sentence.
+function errorMessage(body, status, statusText) {
+  if (body && typeof body.error === "string") {
+    const details = (Array.isArray(body.details) ? body.details : [])
+      .filter((d) => d && d.message && !body.error.includes(d.message))
+      .map((d) => (d.field ? `${d.field}: ${d.message}` : d.message));
+    return details.length ? `${body.error} (${details.join("; ")})` : body.error;
+  }
+  return `${statusText || "Request failed"} (HTTP ${status})`;
+}
+
+async function api(path, { method = "GET", body, auth = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth) {
+    const session = currentSession();
+    if (!session) throw new ApiError("Please log in first.", 401);
+    headers.Authorization = `Bearer ${session.token}`;
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError("The server cannot be reached. Check your connection and try again.", 0);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    if (auth && response.status === 401) expireSession();
+    throw new ApiError(errorMessage(data, response.status, response.statusText), response.status);
+  }
+  return { data, headers: response.headers };
+}
+
+// XMLHttpRequest rather than fetch: only it reports how much of a request body has been sent.
+function uploadCsv(file, fields, onProgress) {
+  return new Promise((resolve, reject) => {
+    const session = currentSession();
+    if (!session) {
+      reject(new ApiError("Please log in first.", 401));
+      return;
+    }
+    const form = new FormData();
+    // The options come before the file: the service reads the parts in order, as they stream in.
+    for (const [name, value] of Object.entries(fields)) if (value) form.append(name, value);
+    form.append("file", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/upload_csv");
+    xhr.setRequestHeader("Authorization", `Bearer ${session.token}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = null;
+      }
+      if (xhr.status === 202 && data && data.task_id) {
+        resolve(data);
+      } else {
+        if (xhr.status === 401) expireSession();
+        reject(new ApiError(errorMessage(data, xhr.status, xhr.statusText), xhr.status));
+      }
+    });
+    xhr.addEventListener("error", () => reject(new ApiError("The upload was interrupted: the server cannot be reached.", 0)));
+    xhr.addEventListener("abort", () => reject(new ApiError("The upload was aborted.", 0)));
+    xhr.send(form);
+  });
+}
+
+// ---- The session: the access token lives in this tab's sessionStorage only ----
+
+function currentSession() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(SESSION_KEY));
+    if (session && session.token && (!session.expiresAt || session.expiresAt > Date.now())) return session;
+  } catch {
+    // A damaged entry is treated as no session.
+  }
+  sessionStorage.removeItem(SESSION_KEY);
+  return null;
+}
+
+function startSession(username, login) {
+  const expiresAt = login.expires_in ? Date.now() + login.expires_in * 1000 : null;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ username, token: login.access_token, expiresAt }));
+  showSession();
+}
+
+function endSession(message) {
+  sessionStorage.removeItem(SESSION_KEY);
+  showSession();
+  setMessage("#account-message", message);
+}
+
+function expireSession() {
+  endSession("Your session has expired: please log in again.");
+}
+
+function showSession() {
+  const session = currentSession();
+  $("#session-bar").hidden = !session;
+  $("#session-user").textContent = session ? session.username : "";
+  $("#account").hidden = Boolean(session);
+  $("#upload").hidden = !session;
+}
+
+function setMessage(selector, text, kind = "") {
+  const element = $(selector);
+  element.textContent = text || "";
+  element.classList.toggle("error", kind === "error");
+  element.classList.toggle("success", kind === "success");
+}
+
+// ---- Accounts ----
+
+async function onLogin(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const username = form.username.value.trim();
+  setMessage("#account-message", "Logging in…");
+  try {
+    const { data } = await api("/login", { method: "POST", body: { username, password: form.password.value } });
+    form.reset();
+    startSession(username, data);
+    setMessage("#account-message", "");
+    $("#upload-file").focus();
+  } catch (error) {
+    setMessage("#account-message", error.message, "error");
+  }
+}
+
+async function onSignup(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  setMessage("#account-message", "Creating your account…");
+  try {
+    await api("/signup", { method: "POST", body: { username, email: form.email.value.trim(), password } });
+    const { data } = await api("/login", { method: "POST", body: { username, password } });
+    form.reset();
+    startSession(username, data);
+    setMessage("#account-message", "");
+    $("#upload-file").focus();
+  } catch (error) {
+    setMessage("#account-message", error.message, "error");
+  }
+}
+
+// ---- Uploads and their import ----
+
+let watchedTask = null;
+
+function formatBytes(bytes) {
+  const units = ["B", "kB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+function resetImportView() {
+  $("#upload-progress-panel").hidden = false;
+  $("#upload-progress").value = 0;
+  $("#upload-progress-text").textContent = "";
+  $("#import-progress").value = 0;
+  $("#import-progress").removeAttribute("value"); // indeterminate until the upload is in
+  $("#import-progress-text").textContent = "";
+  $("#import-status").textContent = "Uploading";
+  $("#import-counts").replaceChildren();
+  $("#row-errors").hidden = true;
+  $("#row-errors tbody").replaceChildren();
+  setMessage("#import-error", "");
+  setMessage("#upload-message", "");
+}
+
+async function onUpload(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const file = form.file.files[0];
+  if (!file) return;
+  resetImportView();
+  $("#upload-button").disabled = true;
+  const started = performance.now();
+  try {
+    const answer = await uploadCsv(file, { mode: form.mode.value, key: form.key.value.trim() }, (sent, total) => {
+      $("#upload-progress").value = (100 * sent) / total;
+      const seconds = (performance.now() - started) / 1000;
+      const rate = seconds > 0 ? ` · ${formatBytes(sent / seconds)}/s` : "";
+      $("#upload-progress-text").textContent = `${formatBytes(sent)} of ${formatBytes(total)}${rate}`;
+    });
+    $("#upload-progress").value = 100;
+    $("#upload-progress-text").textContent = `${formatBytes(file.size)} sent`;
+    $("#import-progress").value = 0;
+    $("#import-status").textContent = "Pending";
+    watchImport(answer.task_id);
+  } catch (error) {
+    $("#import-status").textContent = "Not uploaded";
+    setMessage("#upload-message", error.message, "error");
+    $("#upload-button").disabled = false;
+  }
+}
+
+function watchImport(taskId) {
+  watchedTask = { id: taskId, startedAt: performance.now() };
+  $("#cancel-button").hidden = false;
+  $("#cancel-button").disabled = false;
+  poll(taskId);
+}
+
+async function poll(taskId) {
+  if (!watchedTask || watchedTask.id !== taskId) return;
+  try {
+    const { data } = await api(`/fetch_csv_status/${encodeURIComponent(taskId)}`, { auth: true });
+    showJob(data);
+    if (TERMINAL.has(data.status)) {
+      finishImport(data);
+      return;
+    }
+  } catch (error) {
+    // A gateway or service restart is brief: keep polling through 502/503/504, stop on anything else.
+    if (![0, 502, 503, 504].includes(error.status)) {
+      setMessage("#import-error", error.message, "error");
+      finishImport(null);
+      return;
+    }
+  }
+  setTimeout(() => poll(taskId), POLL_MS);
+}
+
+function showJob(job) {
+  $("#import-status").textContent = job.status;
+  $("#import-progress").value = job.progress || 0;
+  const seconds = (performance.now() - watchedTask.startedAt) / 1000;
+  const rate = seconds > 0 && job.rows_processed ? ` · ${Math.round(job.rows_processed / seconds).toLocaleString()} rows/s` : "";
+  $("#import-progress-text").textContent = `${job.progress || 0}% · ${(job.rows_processed || 0).toLocaleString()} rows${rate}`;
+  const counts = COUNTS.flatMap(([field, label]) => {
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const value = document.createElement("dd");
+    value.textContent = (job[field] || 0).toLocaleString();
+    value.dataset.count = field;
+    return [term, value];
+  });
+  $("#import-counts").replaceChildren(...counts);
+  showRowErrors(job);
+}
+
+function showRowErrors(job) {
+  const errors = Array.isArray(job.errors) ? job.errors : [];
+  $("#row-errors").hidden = errors.length === 0;
+  const failed = job.rows_failed || errors.length;
+  $("#row-errors-caption").textContent =
+    failed > errors.length ? `Row errors (the first ${errors.length} of ${failed.toLocaleString()})` : `Row errors (${errors.length})`;
+  $("#row-errors tbody").replaceChildren(
+    ...errors.map((error) => {
+      const row = document.createElement("tr");
+      const line = document.createElement("td");
+      line.textContent = error.line;
+      const message = document.createElement("td");
+      message.textContent = error.message;
+      row.append(line, message);
+      return row;
+    }),
+  );
+}
+
+function finishImport(job) {
+  watchedTask = null;
+  $("#upload-button").disabled = false;
+  $("#cancel-button").hidden = true;
+  if (!job) return;
+  const status = $("#import-status");
+  status.classList.toggle("success", job.status === "Success");
+  status.classList.toggle("error", job.status !== "Success");
+  if (job.status === "Failure") setMessage("#import-error", job.error || "The import failed.", "error");
+  if (job.status === "Cancelled") setMessage("#import-error", "The import was cancelled; rows already written stay.");
+  // New rows may have arrived: show the catalog from its first page.
+  loadCatalog(catalogUrl());
+}
+
+async function onCancel() {
+  if (!watchedTask) return;
+  $("#cancel-button").disabled = true;
+  try {
+    const { data } = await api(`/uploads/${encodeURIComponent(watchedTask.id)}`, { method: "DELETE", auth: true });
+    showJob(data);
+    finishImport(data);
+  } catch (error) {
+    setMessage("#import-error", error.message, "error");
+    $("#cancel-button").disabled = false;
+  }
+}
+
+// ---- The catalog ----
+
+const catalog = { url: null, page: 1, previous: [], links: {}, columns: [], pageCount: 1, request: 0 };
+
+function catalogUrl() {
+  const form = $("#catalog-form");
+  const params = new URLSearchParams({ limit: form.limit.value });
+  if (form.q.value.trim()) params.set("q", form.q.value.trim());
+  if (form.type.value.trim()) params.set("type", form.type.value.trim());
+  const column = form["filter-column"].value;
+  if (column) params.set(`filter[${column}]`, form["filter-value"].value);
+  if (form.sort.value) params.set("sort", `${form.direction.value}${form.sort.value}`);
+  return `/get_content?${params}`;
+}
+
+// `Link: <url>; rel="next", ...` as {next: "/get_content?..."}; the URLs stay on this page's origin.
+function parseLinks(header) {
+  const links = {};
+  for (const part of (header || "").split(",")) {
+    const match = part.match(/<([^>]*)>\s*;\s*rel="?([a-z]+)"?/);
+    if (match) {
+      const url = new URL(match[1], window.location.href);
+      links[match[2]] = `${url.pathname}${url.search}`;
+    }
+  }
+  return links;
+}
+
+// Shows the page at `url` as page number `page`, with `previous` the trail of pages before it.
+// Only the latest request is shown: a slow answer to an earlier click never overwrites a newer one.
+async function loadCatalog(url, page = 1, previous = []) {
+  const request = ++catalog.request;
+  setMessage("#catalog-message", "");
+  $("#catalog-table").setAttribute("aria-busy", "true");
+  try {
+    const { data, headers } = await api(url);
+    if (request !== catalog.request) return;
+    const total = Number(headers.get("X-Total-Count") || data.length);
+    const limit = Number(new URL(url, window.location.href).searchParams.get("limit")) || 20;
+    Object.assign(catalog, { url, page, previous, links: parseLinks(headers.get("Link")) });
+    catalog.pageCount = Math.max(1, Math.ceil(total / limit));
+    renderCatalog(data, total, limit);
+  } catch (error) {
+    if (request === catalog.request) setMessage("#catalog-message", error.message, "error");
+  } finally {
+    if (request === catalog.request) $("#catalog-table").removeAttribute("aria-busy");
+  }
+}
+
+function renderCatalog(items, total, limit) {
+  const seen = new Set(catalog.columns);
+  for (const item of items) for (const column of Object.keys(item)) seen.add(column);
+  // `id` is the row key, often a copy of a column of the file: it goes last, the file's own columns first.
+  const columns = [...seen].filter((column) => column !== "id");
+  catalog.columns = columns;
+  updateColumnChoices(columns);
+
+  const head = document.createElement("tr");
+  for (const column of columns) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = column;
+    head.append(th);
+  }
+  $("#catalog-table thead").replaceChildren(head);
+  $("#catalog-table tbody").replaceChildren(
+    ...items.map((item) => {
+      const row = document.createElement("tr");
+      row.dataset.id = item.id;
+      for (const column of columns) {
+        const td = document.createElement("td");
+        const value = item[column];
+        td.textContent = value === null || value === undefined ? "" : String(value);
+        if (td.textContent.length > 60) td.title = td.textContent;
+        row.append(td);
+      }
+      return row;
+    }),
+  );
+
+  const first = (catalog.page - 1) * limit + 1;
+  $("#catalog-summary").textContent = items.length
+    ? `Showing ${first.toLocaleString()}–${(first + items.length - 1).toLocaleString()} of ${total.toLocaleString()}`
+    : total
+      ? `Nothing on this page (${total.toLocaleString()} in all)`
+      : "No items match.";
+  $("#page-label").textContent = `Page ${catalog.page.toLocaleString()} of ${catalog.pageCount.toLocaleString()}`;
+  $("#prev-page").disabled = catalog.previous.length === 0;
+  $("#first-page").disabled = catalog.previous.length === 0;
+  $("#next-page").disabled = !catalog.links.next;
+}
+
+function updateColumnChoices(columns) {
+  for (const select of [$("#catalog-sort"), $("#catalog-filter-column")]) {
+    const chosen = select.value;
+    const known = new Set([...select.options].map((option) => option.value));
+    for (const column of columns) {
+      if (!known.has(column)) select.append(new Option(column, column));
+    }
+    select.value = chosen;
+  }
+}
+
+function nextPage() {
+  // The next link continues by cursor, whose cost does not grow with depth; going back replays our own trail.
+  if (catalog.links.next) loadCatalog(catalog.links.next, catalog.page + 1, [...catalog.previous, catalog.url]);
+}
+
+function previousPage() {
+  const url = catalog.previous.at(-1);
+  if (url) loadCatalog(url, catalog.page - 1, catalog.previous.slice(0, -1));
+}
+
+function firstPage() {
+  if (catalog.previous.length) loadCatalog(catalog.previous[0], 1, []);
+}
+
+// ---- Wiring ----
+
+function init() {
+  $("#login-form").addEventListener("submit", onLogin);
+  $("#signup-form").addEventListener("submit", onSignup);
+  $("#logout-button").addEventListener("click", () => {
+    watchedTask = null;
+    endSession("You are logged out.");
+  });
+  $("#upload-form").addEventListener("submit", onUpload);
+  $("#cancel-button").addEventListener("click", onCancel);
+  $("#catalog-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadCatalog(catalogUrl());
+  });
+  $("#catalog-form").addEventListener("reset", () => {
+    // After the form has put its fields back.
+    setTimeout(() => loadCatalog(catalogUrl()));
+  });
+  $("#next-page").addEventListener("click", nextPage);
+  $("#prev-page").addEventListener("click", previousPage);
+  $("#first-page").addEventListener("click", firstPage);
+  showSession();
+  loadCatalog(catalogUrl());
+}
+
+init();
