@@ -1,77 +1,21 @@
 import random
-import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
-from yarl import URL
 
 from catalog_service.main import create_app
 from catalog_service.settings import CatalogSettings
+from tests.helpers import CURSOR_SECRET, build_catalog
 
 pytest_plugins = ["service_common.testing"]
-
-CURSOR_SECRET = "test-cursor-secret-0123456789abcdef"
-ITEM_COUNT = 300
-# Titles a regex would misread; q must match them literally.
-TRICKY_TITLES = {
-    5: "What If...? (Part 1)",
-    6: "C++ [Live] $5 ^up",
-    7: "a.b.c",
-    8: "Price: $9.99 | Deal*",
-    9: "Back\\slash",
-    10: "Regex .* literally",
-}
-LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that stop the session's SecantusDB run last, so no other test sees it down."""
     items.sort(key=lambda item: item.get_closest_marker("store_outage") is not None)
-
-
-def build_catalog(count: int = ITEM_COUNT) -> list[dict[str, Any]]:
-    """Documents exactly as the ingest worker writes them (ARCHITECTURE.md), with the awkward cases real files have.
-
-    ``seq`` has gaps (allocated in blocks), ``release_year`` is mostly an int but sometimes a string or null,
-    titles repeat (so order needs its tie-breaker), some rows lack ``director`` (a file without that column).
-    """
-    now = datetime.now(UTC)
-    seq = 1_000
-    documents = []
-    rng = random.Random(4)
-    for n in range(count):
-        seq += rng.choice([1, 1, 1, 64])
-        key = f"s{n}" if n != 11 else "x/11"
-        release_year: int | str | None = 2010 + n % 10
-        if n % 9 == 0:
-            release_year = str(release_year)
-        if n % 25 == 0:
-            release_year = None
-        row: dict[str, Any] = {
-            "show_id": key,
-            "type": "TV Show" if n % 3 == 0 else "Movie",
-            "title": TRICKY_TITLES.get(n, f"Title {n % 40:02d}"),
-            "director": None if n % 4 == 0 else f"Director {n % 7}",
-            "release_year": release_year,
-            "rating": "TV-MA" if n % 2 else "PG-13",
-        }
-        if n % 50 == 49:
-            del row["director"]
-        documents.append(
-            {
-                "_id": key,
-                "seq": seq,
-                "row": row,
-                "source": {"job_id": "00000000-0000-4000-8000-000000000000", "line": n + 2},
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    return documents
 
 
 @pytest.fixture
@@ -110,51 +54,3 @@ def catalog(mongo_url: str, mongo_db_name: str) -> list[dict[str, Any]]:
 async def client(settings: CatalogSettings, catalog) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(settings))) as client:
         yield client
-
-
-def ids(items: list[dict[str, Any]]) -> list[str]:
-    return [item["id"] if "id" in item else item["_id"] for item in items]
-
-
-def bson_rank(value: Any) -> tuple:
-    """MongoDB's sort order for the values a row holds: null (or missing) < numbers < strings."""
-    if value is None:
-        return (0,)
-    if isinstance(value, int | float):
-        return (1, value)
-    return (2, value)
-
-
-def expected(
-    documents: list[dict[str, Any]],
-    *,
-    column: str | None = None,
-    descending: bool = False,
-    where: Callable[[dict[str, Any]], bool] = lambda row: True,
-) -> list[str]:
-    """The ids the API should list: matching rows in (column, seq) order."""
-    matching = [d for d in documents if where(d["row"])]
-    if column is None:
-        ordered = sorted(matching, key=lambda d: d["seq"], reverse=descending)
-    else:
-        ordered = sorted(matching, key=lambda d: (bson_rank(d["row"].get(column)), d["seq"]), reverse=descending)
-    return [d["_id"] for d in ordered]
-
-
-def links(response) -> dict[str, URL]:
-    return {rel: URL(url) for url, rel in LINK.findall(response.headers.get("Link", ""))}
-
-
-async def walk(client: TestClient, first_path: str) -> tuple[list[str], int]:
-    """Follows rel="next" from ``first_path`` to the end: every id seen, and the number of pages."""
-    seen: list[str] = []
-    path, pages = first_path, 0
-    while path is not None:
-        response = await client.get(path)
-        assert response.status == 200, await response.text()
-        seen += ids(await response.json())
-        pages += 1
-        following = links(response).get("next")
-        path = following.raw_path_qs if following is not None else None
-        assert pages <= ITEM_COUNT + 1, "pagination does not end"
-    return seen, pages

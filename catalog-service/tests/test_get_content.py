@@ -4,7 +4,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.main import create_app
-from tests.conftest import ITEM_COUNT, expected, ids, links
+from tests.helpers import ITEM_COUNT, expected, ids, links
 
 
 async def test_default_page_is_the_first_20_items_in_import_order(client, catalog):

@@ -9,7 +9,7 @@ from yarl import URL
 
 from catalog_service.cursors import CursorCodec, CursorPosition
 from catalog_service.main import create_app
-from tests.conftest import CURSOR_SECRET, ITEM_COUNT, expected, ids, links, walk
+from tests.helpers import CURSOR_SECRET, ITEM_COUNT, expected, ids, links, walk
 
 ORDERS = [None, "title", "-title", "release_year", "-release_year", "director", "-director", "-id"]
 
