@@ -27,9 +27,7 @@ async def upload_csv(request: web.Request) -> web.Response:
     claims = await require_claims(request)
     db = request.app[MONGO_DB]
     job_id = str(uuid.uuid4())
-    upload = await receive_upload(
-        request, storage.uploads_bucket(db), file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes
-    )
+    upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
     try:
         options = parse_model(UploadOptions, upload.options)
         key = _key_column(options.key, upload.layout.columns)

@@ -4,12 +4,13 @@ The worker's side of the same collections is in ``import_storage.py``.
 """
 
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from bson import Binary
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingest_service.parsing import CsvLayout
@@ -19,10 +20,70 @@ JOBS = "import_jobs"
 ITEMS = "catalog_items"
 COUNTERS = "counters"
 UPLOADS_BUCKET = "uploads"
+UPLOAD_FILES = f"{UPLOADS_BUCKET}.files"
+UPLOAD_CHUNKS = f"{UPLOADS_BUCKET}.chunks"
+UPLOAD_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
+CHUNKS_PER_INSERT = 4
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[JOBS].create_index([("owner", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner_newest")
+    # The indexes GridFS drivers expect on a bucket (``UploadWriter`` writes without a driver's GridIn).
+    await db[UPLOAD_CHUNKS].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
+    await db[UPLOAD_FILES].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
+
+
+class UploadWriter:
+    """Writes an upload into the GridFS bucket ``uploads`` as it arrives, laid out as the GridFS spec says,
+    so that any driver's GridFS reader (the worker's) can stream it back.
+
+    pymongo's own GridIn holds up to 48 MB of chunks before writing them; this writes every
+    ``CHUNKS_PER_INSERT`` chunks, so an upload of any size costs about a megabyte of memory.
+    """
+
+    def __init__(self, db: AsyncDatabase, file_id: str, filename: str, metadata: dict[str, Any]) -> None:
+        self._db = db
+        self._file_id = file_id
+        self._filename = filename
+        self._metadata = metadata
+        self._pending = bytearray()
+        self._next_chunk = 0
+        self.length = 0
+
+    async def write(self, data: bytes) -> None:
+        self._pending += data
+        self.length += len(data)
+        if len(self._pending) >= UPLOAD_CHUNK_BYTES * CHUNKS_PER_INSERT:
+            await self._write_chunks(final=False)
+
+    async def close(self) -> None:
+        """Writes the last chunks, then the file document that makes the file visible to readers."""
+        await self._write_chunks(final=True)
+        await self._db[UPLOAD_FILES].insert_one(
+            {
+                "_id": self._file_id,
+                "length": self.length,
+                "chunkSize": UPLOAD_CHUNK_BYTES,
+                "uploadDate": datetime.now(UTC),
+                "filename": self._filename,
+                "metadata": self._metadata,
+            }
+        )
+
+    async def abort(self) -> None:
+        await self._db[UPLOAD_CHUNKS].delete_many({"files_id": self._file_id})
+
+    async def _write_chunks(self, *, final: bool) -> None:
+        whole = len(self._pending) // UPLOAD_CHUNK_BYTES * UPLOAD_CHUNK_BYTES
+        end = len(self._pending) if final else whole
+        chunks = []
+        for start in range(0, end, UPLOAD_CHUNK_BYTES):
+            data = bytes(self._pending[start : min(start + UPLOAD_CHUNK_BYTES, end)])
+            chunks.append({"files_id": self._file_id, "n": self._next_chunk, "data": Binary(data)})
+            self._next_chunk += 1
+        if chunks:
+            await self._db[UPLOAD_CHUNKS].insert_many(chunks)
+        del self._pending[:end]
 
 
 def uploads_bucket(db: AsyncDatabase) -> AsyncGridFSBucket:

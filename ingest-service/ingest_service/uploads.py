@@ -6,9 +6,10 @@ import posixpath
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, MultipartReader, web
-from gridfs import AsyncGridFSBucket
+from pymongo.asynchronous.database import AsyncDatabase
 
 from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, inspect_head
+from ingest_service.storage import UploadWriter, delete_upload
 from service_common.errors import ApiError
 
 FILE_FIELD = "file"
@@ -32,10 +33,8 @@ def too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"The file is larger than the upload limit of {max_bytes} bytes")
 
 
-async def receive_upload(
-    request: web.Request, bucket: AsyncGridFSBucket, *, file_id: str, max_bytes: int
-) -> ReceivedUpload:
-    """Stores the ``file`` part as GridFS file ``file_id`` and returns it with the form's options.
+async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int) -> ReceivedUpload:
+    """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's options.
 
     Every refusal is an ``ApiError`` raised with nothing left in GridFS.
     """
@@ -55,14 +54,14 @@ async def receive_upload(
             if part.name == FILE_FIELD:
                 if stored is not None:
                     raise ApiError(400, f"Send one file per upload, in the field {FILE_FIELD!r}")
-                stored = await _store_file(part, bucket, file_id, max_bytes)
+                stored = await _store_file(part, db, file_id, max_bytes)
             elif part.name in OPTION_FIELDS:
                 options[part.name] = await _read_option(part)
             else:
                 await part.release()
     except BaseException:
         if stored is not None:
-            await bucket.delete(file_id)
+            await delete_upload(db, file_id)
         raise
     if stored is None:
         raise ApiError(400, f"No file: send the CSV in the multipart field {FILE_FIELD!r}")
@@ -91,7 +90,7 @@ async def _read_option(part: BodyPartReader) -> str:
         raise ApiError(400, f"The form field {part.name!r} is not UTF-8 text") from None
 
 
-async def _store_file(part: BodyPartReader, bucket: AsyncGridFSBucket, file_id: str, max_bytes: int) -> ReceivedUpload:
+async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int) -> ReceivedUpload:
     # The head is checked before anything reaches GridFS, so most refusals cost no cleanup at all.
     head = bytearray()
     at_eof = False
@@ -109,21 +108,19 @@ async def _store_file(part: BodyPartReader, bucket: AsyncGridFSBucket, file_id: 
         raise ApiError(400, str(exc)) from None
 
     filename = _clean_filename(part.filename)
-    upload = bucket.open_upload_stream_with_id(file_id, filename, metadata={"content_type": "text/csv"})
-    size = len(head)
+    upload = UploadWriter(db, file_id, filename, metadata={"content_type": "text/csv"})
     try:
         await upload.write(bytes(head))
         del head
         while chunk := await part.read_chunk(READ_CHUNK_BYTES):
-            size += len(chunk)
-            if size > max_bytes:
+            if upload.length + len(chunk) > max_bytes:
                 raise too_large(max_bytes)
             await upload.write(chunk)
         await upload.close()
     except BaseException:
         await upload.abort()
         raise
-    return ReceivedUpload(filename, size, layout, {})
+    return ReceivedUpload(filename, upload.length, layout, {})
 
 
 def _clean_filename(raw: str | None) -> str:
