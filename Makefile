@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV      ?= .venv
 PYTHON    ?= python3
 BIN       := $(CURDIR)/$(VENV)/bin
-PACKAGES  := $(patsubst %/pyproject.toml,%,$(wildcard service-common/pyproject.toml *-service/pyproject.toml))
+PACKAGES  := $(patsubst %/pyproject.toml,%,$(wildcard service-common/pyproject.toml *-service/pyproject.toml cli/pyproject.toml))
 SERVICES  := $(filter %-service,$(PACKAGES))
 
 # The local stack's ports and paths; every one can be overridden from the environment.
@@ -33,15 +33,17 @@ DEV_PROCESSES := redis $(DEV_PROCESSES)
 export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 endif
 
-SYSTEM_TOOLS    := redis-server nginx envsubst
-SYSTEM_PACKAGES := redis-server nginx-light gettext-base
+SYSTEM_TOOLS    := redis-server nginx envsubst chromium npm
+SYSTEM_PACKAGES := redis-server nginx-light gettext-base chromium npm
+# Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
+DOCS_ASSETS     := gateway/web/node_modules/.installed
 
 .PHONY: help setup system-packages dev test unit e2e compose-check lint up down keys bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-setup: system-packages $(VENV)/.installed ## install what is missing: system packages and the .venv
+setup: system-packages $(VENV)/.installed $(DOCS_ASSETS) ## install what is missing: system packages, the .venv, the docs assets
 
 system-packages:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do \
@@ -55,10 +57,15 @@ system-packages:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
-$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES))
+$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) tests-e2e/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e 'service-common[test,dev]' $(addprefix -e ,$(SERVICES))
+	$(BIN)/pip install -q -e 'service-common[test,dev]' $(addprefix -e ,$(SERVICES)) -e 'cli[test]' -r tests-e2e/requirements.txt
+	@touch $@
+
+# --ignore-scripts: a dependency's install script would phone home; the files are all that is needed.
+$(DOCS_ASSETS): gateway/web/package.json gateway/web/package-lock.json | system-packages
+	npm ci --prefix gateway/web --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(AUTH_PRIVATE_KEY_FILE): | $(VENV)/.installed

@@ -27,9 +27,11 @@ MAX_PAGE_SIZE = 100
 class ApiError(Exception):
     """A failed call, described in one line; ``status`` is the HTTP status when there was an answer."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, with_token: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # A 401 to a request that carried a token means the token was refused, not the password.
+        self.with_token = with_token
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,9 @@ class CatalogClient:
             reason = str(exc) or type(exc).__name__
             raise ApiError(f"Cannot reach {self.base_url}: {reason}") from None
         if response.is_error:
-            raise ApiError(describe_error(response), response.status_code)
+            raise ApiError(
+                describe_error(response), response.status_code, with_token="Authorization" in self._http.headers
+            )
         return response
 
 
@@ -169,26 +173,24 @@ def describe_error(response: httpx.Response) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         message = body["error"]
-        details = body.get("details")
-        if isinstance(details, list):
-            parts = [_describe_detail(detail) for detail in details]
-            if parts := [part for part in parts if part and part not in message]:
-                message = f"{message}: {'; '.join(parts)}"
+        details = body.get("details") if isinstance(body.get("details"), list) else []
+        # Leave out what the message already says: "Invalid value for: key (Column 'x' is not in the header row)".
+        parts = [part for part in map(_describe_detail, details) if part and part[1] not in message]
+        if parts:
+            message += " (" + "; ".join(f"{field}: {text}" if field else text for field, text in parts) + ")"
     else:
         message = response.reason_phrase or "Request failed"
     message = " ".join(message.split())
     if retry_after := response.headers.get("Retry-After"):
-        message = f"{message} (retry after {retry_after}s)"
+        message = f"{message}, retry after {retry_after}s"
     return f"{message} [HTTP {response.status_code}]"
 
 
-def _describe_detail(detail: object) -> str:
+def _describe_detail(detail: object) -> tuple[str, str] | None:
     if isinstance(detail, dict):
-        field, message = detail.get("field"), detail.get("message")
-        if field and message:
-            return f"{field}: {message}"
-        return str(message or field or "")
-    return str(detail)
+        text = detail.get("message") or detail.get("msg")
+        return (str(detail.get("field") or ""), str(text)) if text else None
+    return ("", str(detail)) if detail else None
 
 
 def _path_segment(value: str) -> str:

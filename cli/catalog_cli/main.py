@@ -14,10 +14,10 @@ from catalog_cli.client import DEFAULT_URL, ApiError, CatalogClient
 from catalog_cli.credentials import Credentials, CredentialStore, normalise_url
 from catalog_cli.output import (
     FORMATS,
-    JOB_COLUMNS,
     JsonArrayWriter,
     columns_of,
     print_job,
+    print_jobs,
     print_row_errors,
     print_table,
     rows_summary,
@@ -74,7 +74,7 @@ class CatalogGroup(click.Group):
             return super().invoke(ctx)
         except ApiError as exc:
             message = str(exc)
-            if exc.status == 401:
+            if exc.status == 401 and exc.with_token:
                 message = f"{message}; log in again with `catalogctl login`"
             raise CommandError(message) from None
         except KeyboardInterrupt:
@@ -94,13 +94,24 @@ def cli(ctx: click.Context, url: str) -> None:
         raise click.BadParameter("must start with http:// or https://", param_hint="--url")
     ctx.obj = Session(
         url=normalise_url(url),
-        out=Console(markup=False, highlight=False),
-        err=Console(stderr=True, markup=False, highlight=False),
+        out=_console(stderr=False),
+        err=_console(stderr=True),
         store=CredentialStore(),
     )
 
 
 pass_session = click.make_pass_decorator(Session)
+
+
+def _console(*, stderr: bool) -> Console:
+    """No markup from data, and no hard line breaks: a cursor token must stay one piece when copied.
+
+    Off a terminal, tables take the width their cells need instead of a pretended 80 columns.
+    """
+    console = Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 10_000
+    return console
 
 
 # Accounts
@@ -215,7 +226,7 @@ def uploads(session: Session, limit: int | None, offset: int | None, output_form
         write_json(session.out.file, page.items)
         return
     if page.items:
-        print_table(session.out, page.items, JOB_COLUMNS)
+        print_jobs(session.out, page.items)
     first = _first_position(offset, limit)
     more = page.total is not None and first + len(page.items) - 1 < page.total
     _print_page_footer(session, page.total, len(page.items), first, f"--offset {(offset or 1) + 1}" if more else None)
@@ -332,9 +343,13 @@ def content(
     elif output_format == "csv":
         write_csv(session.out.file, items, columns_of(items, chosen))
     else:
-        if items:
-            print_table(session.out, items, columns_of(items, chosen))
+        left_out = print_table(session.out, items, columns_of(items, chosen)) if items else []
         _print_page_footer(session, total, len(items), first, next_page)
+        if left_out:
+            session.err.print(
+                f"Columns left out to fit the terminal: {', '.join(left_out)} (choose with --columns, "
+                "or use --format csv or json)"
+            )
 
 
 def _first_position(offset: int | None, limit: int | None) -> int:

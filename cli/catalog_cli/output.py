@@ -3,14 +3,15 @@
 import csv
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
-JOB_COLUMNS = ("task_id", "status", "progress", "rows_processed", "rows_failed", "filename", "created_at")
 MAX_CELL_WIDTH = 40
 
 
@@ -32,13 +33,51 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def print_table(console: Console, items: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    table = Table(show_lines=False, header_style="bold", pad_edge=False)
+def print_table(console: Console, items: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """Prints the columns that fit the console's width, in order; returns the ones left out."""
+    shown, left_out, width = [], [], 0
     for column in columns:
+        natural = min(MAX_CELL_WIDTH, max([len(column), *(len(cell(item.get(column))) for item in items)]))
+        # A column is never narrowed below what its header needs, so a crowded table drops columns instead.
+        if shown and width + natural + 3 > console.width:
+            left_out.append(column)
+            continue
+        shown.append(column)
+        width += natural + 3
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    for column in shown:
         table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
     for item in items:
-        table.add_row(*(cell(item.get(column)) for column in columns))
+        table.add_row(*(cell(item.get(column)) for column in shown))
     console.print(table)
+    return left_out
+
+
+def print_jobs(console: Console, jobs: list[dict[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    # The task id is what a user copies into `status` or `cancel`: it is never shortened.
+    table.add_column("Task", no_wrap=True, min_width=36)
+    table.add_column("Status", no_wrap=True, min_width=7)
+    table.add_column("Rows", justify="right", no_wrap=True)
+    table.add_column("File", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
+    table.add_column("Created", no_wrap=True)
+    for job in jobs:
+        state = job["status"] if job["status"] != "Progress" else f"Progress {job.get('progress') or 0}%"
+        rows = f"{job.get('rows_processed') or 0:,}"
+        if job.get("rows_failed"):
+            rows += f" ({job['rows_failed']:,} failed)"
+        table.add_row(job["task_id"], state, rows, cell(job.get("filename")), local_minute(job.get("created_at")))
+    console.print(table)
+
+
+def local_minute(timestamp: str | None) -> str:
+    """An API timestamp (UTC, ISO 8601) in the user's own time zone, to the minute."""
+    if not timestamp:
+        return ""
+    try:
+        return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return timestamp
 
 
 def write_csv(out: TextIO, items: list[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -1,0 +1,265 @@
+"""The web page at / and the API docs at /docs, in a real browser: Debian's Chromium driven by Playwright.
+
+The browser is the system's (`apt-get install chromium`); Playwright never downloads one. Every
+element is found by its label or role, so these tests also prove that the page can be used with a
+screen reader's names. Screenshots land in test-artifacts/.
+"""
+
+import math
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+from openapi_spec_validator import validate
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+# As root in a container, without a GPU, and with no traffic to anything but the stack under test.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+IMPORT_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(executable).exists(), "Debian's chromium package is needed: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack) -> Page:
+    """A fresh browser context on the gateway; any script error, CSP refusal or off-site request fails the test."""
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    # The browser logs every 4xx answer as a console error; a test that expects one checks it on the page.
+    page.on("console", lambda message: message.type == "error" and not message.text.startswith("Failed to load")
+            and problems.append(f"console: {message.text}"))
+    gateway = urlsplit(stack.url).netloc
+    page.on("request", lambda request: urlsplit(request.url).netloc in (gateway, "")
+            or problems.append(f"off-site request: {request.url}"))
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def catalog_ids(base_url: str, **params: str) -> list[str]:
+    """Every id of the catalog in the API's own order, walked by cursor."""
+    ids, query = [], {"limit": "100", **params}
+    while True:
+        response = requests.get(f"{base_url}/get_content", params=query, timeout=10)
+        assert response.status_code == 200, response.text
+        ids += [item["id"] for item in response.json()]
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            return ids
+        query = {**query, "cursor": cursor}
+
+
+def shown_ids(page: Page) -> list[str]:
+    return page.locator("#catalog-table tbody tr").evaluate_all("rows => rows.map(row => row.dataset.id)")
+
+
+def sign_up_in_the_page(page: Page) -> str:
+    username = f"web_{uuid.uuid4().hex[:10]}"
+    signup = page.get_by_role("form", name="Create an account")
+    signup.get_by_label("Username").fill(username)
+    signup.get_by_label("E-mail").fill(f"{username}@example.com")
+    signup.get_by_label("Password").fill("web-password-1")
+    signup.get_by_role("button", name="Sign up").click()
+    expect(page.locator("#session-user")).to_have_text(username)
+    return username
+
+
+def upload_in_the_page(page: Page, csv_path: Path) -> None:
+    page.get_by_label("CSV file", exact=True).set_input_files(str(csv_path))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#import-status")).to_have_text("Success", timeout=IMPORT_TIMEOUT_MS)
+
+
+# The API docs
+
+
+def test_openapi_yaml_is_served_as_a_valid_openapi_31_description(stack):
+    response = requests.get(f"{stack.url}/openapi.yaml", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/yaml")
+    assert response.headers["X-Request-ID"]
+    spec = yaml.safe_load(response.text)
+    validate(spec)
+    assert spec["openapi"].startswith("3.1")
+    assert response.text == (ROOT / "gateway" / "openapi.yaml").read_text()
+
+
+def test_every_documented_operation_is_routed_by_the_gateway(stack):
+    """No documented path falls through to the gateway's catch-all 404: the description matches the routes."""
+    spec = yaml.safe_load((ROOT / "gateway" / "openapi.yaml").read_text())
+    for path, operations in spec["paths"].items():
+        concrete = path.replace("{task_id}", str(uuid.uuid4())).replace("{id}", "no-such-item")
+        for method in operations:
+            response = requests.request(method.upper(), f"{stack.url}{concrete}", timeout=10)
+            assert response.status_code != 405, (method, path)
+            if response.status_code == 404:
+                assert response.json() != {"error": "Not found"}, f"{method.upper()} {path} is not routed"
+            documented = operations[method]["responses"]
+            assert str(response.status_code) in documented or f"{str(response.status_code)[0]}XX" in documented, (
+                method, path, response.status_code,
+            )
+
+
+def test_the_docs_page_lists_every_operation_from_vendored_assets(page: Page, stack):
+    spec = yaml.safe_load((ROOT / "gateway" / "openapi.yaml").read_text())
+    documented = {(method.upper(), path) for path, operations in spec["paths"].items() for method in operations}
+
+    page.goto("/docs")
+    expect(page.get_by_role("heading", name="Catalog platform API")).to_be_visible()
+    operations = page.locator(".opblock")
+    expect(operations).to_have_count(len(documented))
+    shown = {
+        (block.locator(".opblock-summary-method").inner_text(), block.locator(".opblock-summary-path").inner_text())
+        for block in operations.all()
+    }
+    assert shown == documented
+
+    # An operation opens to its parameters and responses, all rendered from /openapi.yaml.
+    page.locator(".opblock-summary", has_text="/get_content").click()
+    expect(page.locator(".opblock-body").get_by_text("X-Next-Cursor").first).to_be_visible()
+    screenshot(page, "docs")
+
+
+# Static routes
+
+
+def test_the_page_is_served_at_slash_and_unknown_paths_stay_json_404s(stack):
+    response = requests.get(f"{stack.url}/", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Request-ID"]
+    assert "<h1>Catalog</h1>" in response.text
+
+    for path in ("/index.html", "/static/", "/static/missing.js", "/docs/", "/docs/assets/", "/web/index.html",
+                 "/gateway/openapi.yaml", "/no/such/page.html"):
+        response = requests.get(f"{stack.url}{path}", timeout=10)
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"].startswith("application/json"), path
+        assert response.json() == {"error": "Not found"}, path
+
+
+# The web page
+
+
+def test_log_in_upload_the_seed_watch_it_succeed_and_page_through_the_catalog(page: Page, stack, seed_csv):
+    page.goto("/")
+    expect(page).to_have_title("Catalog")
+
+    # Sign up (which logs in), log out, and log in again with the same account.
+    username = sign_up_in_the_page(page)
+    expect(page.get_by_role("heading", name="Import a CSV file")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Import a CSV file")).to_be_hidden()
+    login = page.get_by_role("form", name="Log in")
+    login.get_by_label("Username or e-mail").fill(username)
+    login.get_by_label("Password").fill("web-password-1")
+    login.get_by_role("button", name="Log in").click()
+    expect(page.locator("#session-user")).to_have_text(username)
+
+    # Upload: the bytes bar fills, then the import bar follows the status endpoint to Success.
+    upload_in_the_page(page, seed_csv)
+    expect(page.get_by_label("Upload", exact=True)).to_have_attribute("value", "100")
+    expect(page.locator("#upload-progress-text")).to_have_text(f"{seed_csv.stat().st_size / 1000:.1f} kB sent")
+    expect(page.get_by_label("Import", exact=True)).to_have_attribute("value", "100")
+    expect(page.locator('dd[data-count="rows_processed"]')).to_have_text("49")
+    expect(page.locator('dd[data-count="rows_failed"]')).to_have_text("0")
+    expect(page.locator("#row-errors")).to_be_hidden()
+    screenshot(page, "web-upload-success")
+
+    # Page through the whole catalog with Next: every item once, in the API's order.
+    every_id = catalog_ids(stack.url)
+    assert len(every_id) >= 49
+    pages = math.ceil(len(every_id) / 20)
+    expect(page.locator("#catalog-summary")).to_have_text(f"Showing 1–{min(20, len(every_id))} of {len(every_id)}")
+    expect(page.locator("#page-label")).to_have_text(f"Page 1 of {pages}")
+    next_button = page.get_by_role("button", name="Next")
+    walked = shown_ids(page)
+    for number in range(2, pages + 1):
+        next_button.click()
+        expect(page.locator("#page-label")).to_have_text(f"Page {number} of {pages}")
+        walked += shown_ids(page)
+    assert walked == every_id
+    expect(next_button).to_be_disabled()
+
+    # Previous goes back one page at a time.
+    page.get_by_role("button", name="Previous").click()
+    expect(page.locator("#page-label")).to_have_text(f"Page {pages - 1} of {pages}")
+    assert shown_ids(page) == every_id[(pages - 2) * 20:(pages - 1) * 20]
+    page.get_by_role("button", name="First").click()
+    expect(page.locator("#page-label")).to_have_text(f"Page 1 of {pages}")
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+
+    # Filters and sort: what the page shows is what the API answers for the same question.
+    search = page.get_by_role("search", name="Filter and sort the catalog")
+    search.get_by_label("Type").fill("Movie")
+    search.get_by_label("Sort by").select_option("title")
+    search.get_by_label("Direction").select_option(label="Descending")
+    search.get_by_label("Per page").select_option("10")
+    search.get_by_role("button", name="Apply").click()
+    movies = catalog_ids(stack.url, type="Movie", sort="-title")
+    expect(page.locator("#catalog-summary")).to_have_text(f"Showing 1–10 of {len(movies)}")
+    assert shown_ids(page) == movies[:10]
+    screenshot(page, "web-catalog")
+
+    search.get_by_label("Title contains").fill("zzz-no-such-title")
+    search.get_by_role("button", name="Apply").click()
+    expect(page.locator("#catalog-summary")).to_have_text("No items match.")
+
+
+def test_row_errors_are_listed_under_the_import(page: Page, stack, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    csv_path = tmp_path / "ragged.csv"
+    csv_path.write_text(
+        "show_id,type,title\n"
+        f"web-{marker}-1,Movie,Fine\n"
+        f"web-{marker}-2,Movie,Too,many,fields\n"
+        f"web-{marker}-3,TV Show,Also fine\n"
+    )
+    page.goto("/")
+    sign_up_in_the_page(page)
+    upload_in_the_page(page, csv_path)
+
+    expect(page.locator('dd[data-count="rows_inserted"]')).to_have_text("2")
+    expect(page.locator('dd[data-count="rows_failed"]')).to_have_text("1")
+    errors = page.get_by_role("table", name="Row errors (1)")
+    expect(errors).to_be_visible()
+    expect(errors.locator("tbody tr")).to_have_count(1)
+    expect(errors.locator("tbody td").first).to_have_text("3")
+    screenshot(page, "web-row-errors")
+
+
+def test_a_refused_login_is_explained_on_the_page(page: Page):
+    page.goto("/")
+    login = page.get_by_role("form", name="Log in")
+    login.get_by_label("Username or e-mail").fill("nobody_here")
+    login.get_by_label("Password").fill("wrong-password")
+    login.get_by_role("button", name="Log in").click()
+    expect(page.locator("#account-message")).to_have_text("Invalid username or password")
+    expect(page.get_by_role("heading", name="Import a CSV file")).to_be_hidden()
