@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from pydantic import Field
 
 from service_common.settings import CommonSettings
@@ -5,6 +7,8 @@ from service_common.settings import CommonSettings
 
 class IngestSettings(CommonSettings):
     """Settings of both entry points: the upload API and the import worker."""
+
+    required_in_production: ClassVar[tuple[str, ...]] = ("mongo_url", "redis_url", "jwks_url")
 
     port: int = Field(8002, validation_alias="INGEST_PORT")
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
