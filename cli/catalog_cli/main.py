@@ -362,8 +362,10 @@ def _print_page_footer(
 ) -> None:
     """Where this page sits in the listing, on stderr so that the data on stdout stays clean."""
     of_total = f" of {total:,}" if total is not None else ""
-    if shown == 0:
-        summary = f"Nothing on this page{of_total}"
+    if total == 0:
+        summary = "No items match"
+    elif shown == 0:
+        summary = f"Nothing on this page ({total:,} in all)" if total is not None else "Nothing on this page"
     elif first is None:
         summary = f"{shown:,} items{of_total}"
     else:

@@ -1,0 +1,132 @@
+"""The CLI against the whole stack from the Procfile, on free ports: real gateway, services, store and worker.
+
+Each test runs the installed ``catalogctl`` console script in a subprocess, as a user would, with
+its own config directory (``XDG_CONFIG_HOME``), so stored tokens never leak between tests.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from service_common.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
+CATALOGCTL = str(Path(sys.executable).with_name("catalogctl"))
+PASSWORD = "cli-password-1"
+SEED_HEADER = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year", "rating",
+               "duration", "listed_in", "description"]
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    # Generous per-IP limits: every test signs up and logs in from the same address.
+    local = LocalStack(
+        ROOT, tmp_path_factory.mktemp("stack"), env={"GATEWAY_AUTH_RATE": "50r/s", "GATEWAY_AUTH_BURST": "100"}
+    )
+    with local:
+        yield local
+
+
+@pytest.fixture
+def config_home(tmp_path) -> Path:
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def cli_env(stack, config_home) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CATALOG_URL": stack.url,
+        "XDG_CONFIG_HOME": str(config_home),
+        "COLUMNS": "200",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def catalogctl(cli_env) -> Callable[..., Result]:
+    """Runs the console script, off a terminal; no output of it may ever be a traceback."""
+
+    def run(*args: str, input: str | None = None, timeout: float = 120) -> Result:
+        completed = subprocess.run(
+            [CATALOGCTL, *args], capture_output=True, text=True, env=cli_env, input=input, timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        assert "Traceback" not in completed.stderr, completed.stderr
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+def new_username() -> str:
+    return f"cli_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def user(catalogctl) -> str:
+    """A fresh account, logged in through the CLI."""
+    name = new_username()
+    result = catalogctl("signup", "--username", name, "--email", f"{name}@example.com", "--password", PASSWORD)
+    assert result.exit_code == 0, result.stderr
+    result = catalogctl("login", "--username", name, "--password", PASSWORD)
+    assert result.exit_code == 0, result.stderr
+    return name
+
+
+def write_csv(path: Path, rows: int, *, prefix: str | None = None, extra_rows: list[list[str]] = ()) -> Path:
+    """A CSV in the seed's twelve columns, its keys unique to this file."""
+    prefix = prefix or uuid.uuid4().hex[:8]
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(SEED_HEADER)
+        for number in range(rows):
+            writer.writerow([
+                f"{prefix}-{number}", "Movie" if number % 3 else "TV Show", f"Title {prefix} {number}", "Someone",
+                "An Actor, Another Actor", "India", "September 2, 2021", 1990 + number % 30, "TV-14", "90 min",
+                "Dramas", "A description long enough to make the file weigh something. " * 2,
+            ])
+        writer.writerows(extra_rows)
+    return path
+
+
+def wait_for_job(base_url: str, headers: dict[str, str], task_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
+        if job["status"] in ("Success", "Failure", "Cancelled"):
+            return job
+        time.sleep(0.2)
+    raise TimeoutError(f"import {task_id} did not end in {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def seeded(stack) -> str:
+    """The seed's movies.csv imported once, through the API (the CLI's own upload is tested on its own files)."""
+    name = new_username()
+    requests.post(f"{stack.url}/signup", json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+                  timeout=10).raise_for_status()
+    token = requests.post(f"{stack.url}/login", json={"username": name, "password": PASSWORD}, timeout=10).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    with SEED_CSV.open("rb") as file:
+        answer = requests.post(f"{stack.url}/upload_csv", files={"file": ("movies.csv", file)}, headers=headers,
+                               timeout=30)
+    assert answer.status_code == 202, answer.text
+    assert wait_for_job(stack.url, headers, answer.json()["task_id"])["status"] == "Success"
+    return stack.url

@@ -1,0 +1,164 @@
+"""upload, status, uploads and cancel against the real ingest service and worker; each ending's exit code."""
+
+import json
+import re
+import subprocess
+
+import pytest
+from conftest import CATALOGCTL, write_csv
+from gridfs import GridFSBucket
+from pymongo import MongoClient
+
+ANSI_ESCAPE = re.compile(r"\x1b\[")
+
+
+def test_upload_wait_reaches_success_with_plain_progress_lines_off_a_terminal(catalogctl, user, tmp_path):
+    csv_path = write_csv(tmp_path / "films.csv", 300)
+    result = catalogctl("upload", str(csv_path), "--wait")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Success: 300 processed: 300 inserted, 0 updated, 0 duplicate, 0 failed")
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Uploading films.csv ({csv_path.stat().st_size / 1000:.1f} kB)"
+    assert re.fullmatch(r"Task [0-9a-f-]{36}", lines[2])
+    assert lines[-1] == "Success: 100%, 300 rows processed"
+    assert not ANSI_ESCAPE.search(result.stdout + result.stderr)
+
+    # The same file again, in each mode.
+    assert "300 duplicate" in catalogctl("upload", str(csv_path), "--wait").stdout
+    assert "300 updated" in catalogctl("upload", str(csv_path), "--mode", "upsert", "--wait").stdout
+
+
+def test_upload_without_wait_prints_the_task_id_for_scripts(catalogctl, user, tmp_path):
+    csv_path = write_csv(tmp_path / "films.csv", 20)
+    result = catalogctl("upload", str(csv_path), "--key", "title")
+    assert result.exit_code == 0
+    task_id = result.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", task_id)
+    assert f"catalogctl status {task_id} --watch" in result.stderr
+
+    watched = catalogctl("status", task_id, "--watch")
+    assert watched.exit_code == 0
+    assert watched.stdout.startswith("Success: 20 processed: 20 inserted")
+
+    status = json.loads(catalogctl("status", task_id, "--format", "json").stdout)
+    assert (status["task_id"], status["status"], status["key"]) == (task_id, "Success", "title")
+    assert status["rows_inserted"] == 20
+
+    shown = catalogctl("status", task_id).stdout
+    assert f"Task      {task_id}" in shown
+    assert "Status    Success (100%)" in shown
+    assert "key title" in shown
+
+    listed = json.loads(catalogctl("uploads", "--format", "json").stdout)
+    assert listed[0]["task_id"] == task_id
+    table = catalogctl("uploads")
+    assert task_id in table.stdout and "films.csv" in table.stdout
+    assert table.stderr.strip() == "Items 1-1 of 1"
+
+
+def test_row_errors_are_listed_after_the_import(catalogctl, user, tmp_path):
+    csv_path = write_csv(tmp_path / "ragged.csv", 5, extra_rows=[["too", "many", *["x"] * 12]])
+    result = catalogctl("upload", str(csv_path), "--wait")
+    assert result.exit_code == 0
+    assert "5 inserted" in result.stdout and "1 failed" in result.stdout
+    assert "Row errors (1):\n  line 7: " in result.stdout
+
+
+def stored_job_files(stack):
+    client = MongoClient(f"mongodb://127.0.0.1:{stack.ports['mongo']}", serverSelectionTimeoutMS=5000)
+    return client, GridFSBucket(client[stack.env["MONGO_DB"]], bucket_name="uploads")
+
+
+@pytest.fixture
+def worker_stopped(stack):
+    """No worker: uploads stay Pending until the test starts one again."""
+    stack.stop_service("worker")
+    try:
+        yield stack
+    finally:
+        if "worker" not in stack.processes:
+            stack.start_service("worker")
+
+
+def test_a_cancelled_import_exits_4_and_the_wait_says_so(catalogctl, cli_env, user, tmp_path, worker_stopped):
+    csv_path = write_csv(tmp_path / "films.csv", 50)
+    waiting = subprocess.Popen(
+        [CATALOGCTL, "upload", str(csv_path), "--wait"], env=cli_env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )
+    try:
+        task_id = None
+        for line in waiting.stderr:
+            if match := re.fullmatch(r"Task ([0-9a-f-]{36})\n", line):
+                task_id = match.group(1)
+                break
+        assert task_id, "upload --wait never printed its task id"
+        cancelled = catalogctl("cancel", task_id)
+        assert cancelled.exit_code == 0
+        assert cancelled.stdout.startswith(f"Task {task_id}: Cancelled")
+        stdout, stderr = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 4
+    assert stdout.startswith("Cancelled: 0 processed")
+    assert f"Error: The import of task {task_id} ended in Cancelled" in stderr
+
+    assert catalogctl("status", task_id, "--watch").exit_code == 4
+    again = catalogctl("cancel", task_id)
+    assert again.exit_code == 1
+    assert again.stderr == "Error: The upload has already ended (Cancelled) [HTTP 409]\n"
+
+
+def test_a_failed_import_exits_3_with_the_reason(catalogctl, user, tmp_path, worker_stopped):
+    csv_path = write_csv(tmp_path / "films.csv", 10)
+    task_id = catalogctl("upload", str(csv_path)).stdout.strip()
+    # The upload vanishes from storage before any worker reads it: the import can only fail.
+    client, bucket = stored_job_files(worker_stopped)
+    try:
+        bucket.delete(task_id)
+    finally:
+        client.close()
+    worker_stopped.start_service("worker")
+
+    result = catalogctl("status", task_id, "--watch")
+    assert result.exit_code == 3
+    assert result.stdout.startswith("Failure: 0 processed")
+    assert re.fullmatch(
+        rf"Failure: 0%, 0 rows processed\nError: The import of task {task_id} ended in Failure: "
+        r"The uploaded file could not be read: .+\n",
+        result.stderr.split("Pending: 0%, 0 rows processed\n")[-1],
+    )
+
+
+def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_path, config_home):
+    csv_path = write_csv(tmp_path / "films.csv", 3)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    unknown_task = "3f2c4f1e-0000-4000-8000-000000000000"
+    cases = [
+        # (arguments, exit code, what stderr says)
+        (("upload", str(tmp_path / "missing.csv")), 2, "does not exist"),
+        (("upload", str(csv_path), "--mode", "merge"), 2, "'merge' is not one of 'insert', 'upsert'"),
+        (("upload", str(csv_path), "--key", "no_such_column"), 1, "no_such_column"),
+        (("upload", str(empty)), 1, "[HTTP 400]"),
+        (("status", "not-a-uuid"), 1, "Error: Malformed task id: expected a UUID [HTTP 400]"),
+        (("status", unknown_task), 1, "Error: No such upload [HTTP 404]"),
+        (("status", unknown_task, "--watch"), 1, "Error: No such upload [HTTP 404]"),
+        (("cancel", unknown_task), 1, "Error: No such upload [HTTP 404]"),
+        (("uploads", "--limit", "1000"), 1, "limit"),
+        (("uploads", "--limit", "0"), 2, "--limit"),
+    ]
+    for arguments, exit_code, message in cases:
+        result = catalogctl(*arguments)
+        assert result.exit_code == exit_code, (arguments, result.stderr)
+        assert message in result.stderr, (arguments, result.stderr)
+        if exit_code == 1:
+            # One line of error, the last thing printed (an upload's progress lines may come before it).
+            last_line = result.stderr.splitlines()[-1]
+            assert last_line.startswith("Error: ") and result.stderr.count("Error") == 1, (arguments, result.stderr)
+
+    assert catalogctl("logout").exit_code == 0
+    for arguments in (("upload", str(csv_path)), ("status", unknown_task), ("uploads",), ("cancel", unknown_task)):
+        result = catalogctl(*arguments)
+        assert result.exit_code == 1
+        assert "Not logged in" in result.stderr
