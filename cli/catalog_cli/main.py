@@ -207,6 +207,8 @@ def status(session: Session, task_id: str, watch: bool, output_format: str) -> N
         job = _follow(session, client, task_id) if watch else client.status(task_id)
     if output_format == "json":
         write_json(session.out.file, job)
+        if watch:
+            _exit_for(job)
     elif watch:
         _finish(session, job)
     else:
@@ -259,6 +261,10 @@ def _finish(session: Session, job: dict[str, Any]) -> None:
     """The end of an import: a summary on stdout, and for a Failure or Cancelled import an exit code to match."""
     session.out.print(f"{job['status']}: {rows_summary(job)}")
     print_row_errors(session.out, job)
+    _exit_for(job)
+
+
+def _exit_for(job: dict[str, Any]) -> None:
     exit_code = EXIT_FOR_STATUS.get(job["status"], EXIT_ERROR)
     if exit_code:
         reason = f": {job['error']}" if job.get("error") else ""

@@ -104,6 +104,8 @@ def test_a_cancelled_import_exits_4_and_the_wait_says_so(catalogctl, cli_env, us
     assert f"Error: The import of task {task_id} ended in Cancelled" in stderr
 
     assert catalogctl("status", task_id, "--watch").exit_code == 4
+    watched = catalogctl("status", task_id, "--watch", "--format", "json")
+    assert (watched.exit_code, json.loads(watched.stdout)["status"]) == (4, "Cancelled")
     again = catalogctl("cancel", task_id)
     assert again.exit_code == 1
     assert again.stderr == "Error: The upload has already ended (Cancelled) [HTTP 409]\n"
