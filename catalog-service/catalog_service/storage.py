@@ -20,8 +20,8 @@ from catalog_service.schemas import SortOrder
 CATALOG_ITEMS = "catalog_items"
 ITEM_FIELDS = {"row": 1, "seq": 1}
 INT64 = range(-(2**63), 2**63)
-NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
-INTEGER = re.compile(r"[-+]?[0-9]+")
+# The forms the ingest worker stores as numbers: plain integers and decimals, no exponent, no leading zeros.
+PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 # BSON's sort order puts null (and a missing field) first, then numbers, then strings, then these.
 # A keyset condition needs them because $gt/$lt only compare values of the same type.
@@ -48,17 +48,25 @@ def field_path(column: str | None) -> str:
     return f"row.{column}"
 
 
+def _stored_number(text: str) -> int | float | None:
+    """The number the ingest worker would have stored for this text, if it stores one."""
+    if not PLAIN_NUMBER.fullmatch(text):
+        return None
+    if "." in text:
+        decimal = float(text)
+        return decimal if math.isfinite(decimal) else None
+    integer = int(text)
+    return integer if integer in INT64 else None
+
+
 def _same_value(text: str) -> list[Any]:
     """What a query value matches, whether the ingest stored the cell as a number, a string or null."""
     if text == "":
         # An empty CSV cell is stored as null (or the column is missing from that file).
         return [None, ""]
-    alternatives: list[Any] = [text]
-    if NUMBER.fullmatch(text):
-        number = int(text) if INTEGER.fullmatch(text) and int(text) in INT64 else float(text)
-        if not (isinstance(number, float) and math.isinf(number)):
-            alternatives.append(number)
-    return alternatives
+    number = _stored_number(text)
+    # Equal numbers match across int and double (2019 == 2019.0), as MongoDB compares them.
+    return [text] if number is None else [text, number]
 
 
 def match_criteria(filters: dict[str, str], q: str | None) -> dict[str, Any]:

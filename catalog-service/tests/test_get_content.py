@@ -63,6 +63,24 @@ async def test_a_number_matches_the_column_whether_stored_as_number_or_string(cl
     assert {type(item["release_year"]) for item in items} == {int, str}
 
 
+@pytest.mark.parametrize(
+    ("value", "matches"),
+    [
+        ("2019.0", True),
+        ("-0", False),
+        ("02019", False),
+        ("2019e0", False),
+        ("9" * 30, False),
+        ("1" * 400 + ".5", False),
+    ],
+)
+async def test_only_plain_numbers_match_numeric_cells(client, value, matches):
+    response = await client.get("/get_content", params={"filter[release_year]": value})
+
+    assert response.status == 200
+    assert bool(await response.json()) is matches
+
+
 async def test_filters_combine_and_an_empty_value_matches_empty_cells(client, catalog):
     response = await client.get(
         "/get_content", params={"filter[director]": "", "filter[rating]": "TV-MA", "limit": "100"}
