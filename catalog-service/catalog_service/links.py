@@ -1,6 +1,7 @@
 """Absolute page URLs as the client sees them through the gateway, and the ``Link`` header made of them."""
 
 import math
+import re
 
 from aiohttp import web
 from yarl import URL
@@ -8,6 +9,8 @@ from yarl import URL
 from service_common.errors import ApiError
 
 FORWARDED_SCHEMES = frozenset({"http", "https"})
+# A DNS name, IPv4 or bracketed IPv6 address, and a port: the Host header is the client's and goes into our links.
+HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 # Replaced in each link; every other parameter is kept as the client sent it.
 PAGE_PARAMETERS = frozenset({"offset", "cursor"})
 
@@ -19,9 +22,11 @@ def public_url(request: web.Request) -> URL:
     """
     forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
     scheme = forwarded if forwarded in FORWARDED_SCHEMES else request.scheme
+    if not HOST.fullmatch(request.host):
+        raise ApiError(400, "Invalid Host header")
     try:
         return URL.build(scheme=scheme, authority=request.host, path=request.path)
-    except ValueError:
+    except ValueError:  # a port out of range
         raise ApiError(400, "Invalid Host header") from None
 
 

@@ -192,6 +192,12 @@ async def test_links_keep_every_other_parameter_encoded(client):
         }
 
 
+async def test_links_keep_an_ipv6_host(client):
+    response = await client.get("/get_content", headers={"Host": "[::1]:5000"})
+
+    assert str(links(response)["first"]).startswith("http://[::1]:5000/get_content?")
+
+
 async def test_links_ignore_a_forwarded_scheme_that_is_not_http(client):
     response = await client.get("/get_content", headers={"X-Forwarded-Proto": "javascript"})
 
@@ -220,3 +226,11 @@ async def test_the_limit_cap_is_configurable(settings_for, catalog):
         assert (await refused.json())["details"] == [
             {"field": "limit", "message": "Must be a whole number from 1 to 250"}
         ]
+
+
+@pytest.mark.parametrize("host", ["exa mple:5000", 'evil>; rel="next", <http://x', "h:99999"])
+async def test_a_host_header_that_is_no_host_is_a_400_not_a_broken_link(client, host):
+    response = await client.get("/get_content", headers={"Host": host})
+
+    assert response.status == 400
+    assert await response.json() == {"error": "Invalid Host header"}
