@@ -34,10 +34,6 @@ async def test_store_down_is_a_503_and_the_service_recovers_when_it_is_back(clie
     assert [item["id"] for item in await response.json()] == [d["_id"] for d in catalog[:3]]
 
 
-@pytest.mark.xfail(
-    reason="service_common.stores sets timeoutMS=10s on the client, and pymongo then waits that long for "
-    "server selection instead of serverSelectionTimeoutMS; passes once the shared client drops timeoutMS"
-)
 async def test_store_down_answers_within_a_few_seconds(client, catalog, mongo_server):
     assert (await client.get("/get_content")).status == 200
     mongo_server.stop()

@@ -38,7 +38,9 @@ class WorkerDatabase:
                 tz_aware=True,
                 serverSelectionTimeoutMS=self._settings.mongo_timeout_ms,
                 connectTimeoutMS=self._settings.mongo_timeout_ms,
-                timeoutMS=max(self._settings.mongo_timeout_ms * 3, 10_000),
+                # Not timeoutMS, which would override serverSelectionTimeoutMS; a bulk write of a
+                # whole batch may legitimately take a while on a busy store.
+                socketTimeoutMS=max(self._settings.mongo_timeout_ms * 20, 60_000),
             )
             self._pid = os.getpid()
         return self._client

@@ -46,7 +46,9 @@ def new_mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient
         tz_aware=True,
         serverSelectionTimeoutMS=settings.mongo_timeout_ms,
         connectTimeoutMS=settings.mongo_timeout_ms,
-        timeoutMS=max(settings.mongo_timeout_ms * 3, 10_000),
+        # Not timeoutMS: with it set, pymongo waits that long to select a server and ignores
+        # serverSelectionTimeoutMS, so a request would take 10 s to learn the store is down.
+        socketTimeoutMS=max(settings.mongo_timeout_ms * 3, 10_000),
     )
 
 
