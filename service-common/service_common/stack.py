@@ -75,7 +75,10 @@ class LocalStack:
         return self
 
     def start_service(self, name: str, timeout: float = 60) -> None:
-        process = start_process(self.commands[name], log_path=self.log_path(name), env=self.env, cwd=self.root)
+        # exec: the server replaces the shell, so a signal reaches it directly.
+        process = start_process(
+            f"exec {self.commands[name]}", log_path=self.log_path(name), env=self.env, cwd=self.root
+        )
         self.processes[name] = process
         try:
             wait_for(lambda: self._ready(name, process), timeout, name)
