@@ -33,12 +33,13 @@ DEV_PROCESSES := redis $(DEV_PROCESSES)
 export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 endif
 
-SYSTEM_TOOLS    := redis-server nginx envsubst chromium npm
-SYSTEM_PACKAGES := redis-server nginx-light gettext-base chromium npm
+# TOOL=DEBIAN_PACKAGE, installed by `make setup` when the tool is missing; the tests also need the second list.
+SYSTEM_PACKAGES      := redis-server=redis-server nginx=nginx-light envsubst=gettext-base npm=npm
+TEST_SYSTEM_PACKAGES := chromium=chromium docker-compose=docker-compose
 # Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
 DOCS_ASSETS     := gateway/web/node_modules/.installed
 
-.PHONY: help setup system-packages dev test unit e2e compose-check lint up down keys bench
+.PHONY: help setup system-packages test-system-packages dev test unit e2e compose-check lint up down keys bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,16 +47,10 @@ help: ## list the targets
 setup: system-packages $(VENV)/.installed $(DOCS_ASSETS) ## install what is missing: system packages, the .venv, the docs assets
 
 system-packages:
-	@missing=""; for tool in $(SYSTEM_TOOLS); do \
-	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing system packages for:$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; \
-	  else echo "Missing$$missing: install $(SYSTEM_PACKAGES) as root (apt-get install)" >&2; exit 1; fi; \
-	  if ! command -v apt-get >/dev/null; then \
-	    echo "Missing$$missing and no apt-get here: install redis-server, nginx and envsubst yourself" >&2; exit 1; fi; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
-	fi
+	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
+
+test-system-packages:
+	@scripts/ensure-system-packages $(TEST_SYSTEM_PACKAGES)
 
 $(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) tests-e2e/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,7 +71,7 @@ dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (ga
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
 	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
 
-test: setup ## run every service's tests, the e2e suite and the compose check
+test: setup test-system-packages ## run every service's tests, the e2e suite and the compose check
 	@failed=""; \
 	for package in $(PACKAGES); do \
 	  if [ -d $$package/tests ]; then \
@@ -89,14 +84,10 @@ test: setup ## run every service's tests, the e2e suite and the compose check
 unit: setup ## run only the services' own suites
 	@for package in $(PACKAGES); do [ ! -d $$package/tests ] || (cd $$package && $(BIN)/pytest -q) || exit 1; done
 
-e2e: setup ## run the end-to-end suite through the gateway (starts its own stack on free ports)
+e2e: setup test-system-packages ## run the end-to-end suite through the gateway (starts its own stack on free ports)
 	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider
 
-compose-check: setup ## validate compose.yaml and check it matches the local stack
-	@command -v docker-compose >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
-	  else echo "docker-compose is needed to validate compose.yaml (apt-get install docker-compose)" >&2; exit 1; fi; }
+compose-check: setup test-system-packages ## validate compose.yaml and check it matches the local stack
 	$(BIN)/pytest -q -p no:cacheprovider tests-e2e/compose_check.py
 
 lint: setup ## ruff over every package
