@@ -147,3 +147,19 @@ def test_refresh_and_logout_through_the_gateway(stack):
     assert out.json() == {"message": "Logged out"}
     again = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": new["refresh_token"]}, timeout=10)
     assert again.status_code == 401
+
+
+def test_no_password_or_token_reaches_any_log(stack):
+    password = "a-distinctive-secret-9f3k"
+    user = {"username": "log_watcher", "email": "watcher@example.com", "password": password}
+    requests.post(f"{stack.url}/signup", json=user, timeout=10)
+    tokens = requests.post(f"{stack.url}/login", json={"username": "log_watcher", "password": password}, timeout=10)
+    tokens = tokens.json()
+    requests.get(f"{stack.url}/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10)
+    requests.post(f"{stack.url}/token/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=10)
+    requests.post(f"{stack.url}/login", json={"username": "log_watcher", "password": password + "-wrong"}, timeout=10)
+
+    logs = "\n".join(path.read_text(errors="replace") for path in (stack.data_dir / "logs").glob("*.log"))
+    assert "POST /login" in logs
+    for secret in (password, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in logs
