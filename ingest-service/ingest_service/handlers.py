@@ -11,7 +11,7 @@ from ingest_service import storage
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_import
 from ingest_service.rows import default_key_column
-from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions
+from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions, parse_page_query
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.errors import UNAVAILABLE, ApiError
@@ -102,7 +102,7 @@ async def cancel_upload(request: web.Request) -> web.Response:
 
 async def list_uploads(request: web.Request) -> web.Response:
     claims = await require_claims(request)
-    page = parse_model(PageQuery, dict(request.query))
+    page = parse_page_query(request.query)
     jobs, total = await storage.list_jobs(
         request.app[MONGO_DB], claims.user_id, skip=(page.offset - 1) * page.limit, limit=page.limit
     )

@@ -3,9 +3,11 @@
 """
 
 import posixpath
+import unicodedata
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, inspect_head
@@ -44,7 +46,7 @@ async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: st
         raise too_large(max_bytes)
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError, KeyError):
+    except (ValueError, AssertionError, KeyError, BadHttpMessage):
         raise ApiError(400, "Malformed multipart body") from None
 
     stored: ReceivedUpload | None = None
@@ -71,7 +73,7 @@ async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: st
 async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
     try:
         part = await reader.next()
-    except ValueError:
+    except (ValueError, BadHttpMessage):  # BadHttpMessage: a part header with a control character
         raise ApiError(400, "Malformed multipart body") from None
     if part is not None and not isinstance(part, BodyPartReader):
         raise ApiError(400, "Nested multipart bodies are not supported")
@@ -124,6 +126,11 @@ async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max
 
 
 def _clean_filename(raw: str | None) -> str:
-    """The file's own name, without any directory a client put in front of it."""
-    name = posixpath.basename((raw or "").replace("\\", "/")).strip()
-    return name[:MAX_FILENAME_CHARS] or "upload.csv"
+    """The file's own name, without any directory a client put in front of it, nor control or
+    formatting characters (a newline, a terminal escape, a right-to-left override) that would
+    mislead whoever reads it in a listing or a log."""
+    printable = "".join(c for c in (raw or "") if unicodedata.category(c) not in ("Cc", "Cf"))
+    name = posixpath.basename(printable.replace("\\", "/")).strip()
+    if name in ("", ".", ".."):
+        return "upload.csv"
+    return name[:MAX_FILENAME_CHARS]

@@ -60,6 +60,42 @@ async def test_unusable_files_are_refused_and_nothing_is_left(api, auth, db, con
     assert leftovers(db) == NOTHING_LEFT
 
 
+async def post_raw_file(api, auth, disposition: str, content: bytes = b"show_id\n1\n"):
+    """A multipart body written by hand: aiohttp's own FormData would percent-encode the file name."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\n\r\n".encode()
+            + content + f"\r\n--{boundary}--\r\n".encode())  # fmt: skip
+    headers = {**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return await api.post("/upload_csv", data=body, headers=headers)
+
+
+async def test_a_part_header_with_a_control_character_is_400_and_nothing_is_left(api, auth, db):
+    response = await post_raw_file(api, auth, 'filename="a\x01b.csv"')
+    assert response.status == 400
+    assert await response.json() == {"error": "Malformed multipart body"}
+    assert leftovers(db) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize(
+    ("disposition", "stored"),
+    [
+        ('filename="../../etc/passwd"', "passwd"),
+        ("filename*=UTF-8''..%5C..%5Cboot.ini", "boot.ini"),
+        # RFC 5987 form, the one way to send control characters in a part header.
+        ("filename*=UTF-8''%2Ftmp%2F..%2Fx%0Afake%20log%20line%1B%5B31m.csv", "xfake log line[31m.csv"),
+        ("filename*=UTF-8''evil%E2%80%AEgpj.csv", "evilgpj.csv"),
+        ('filename=".."', "upload.csv"),
+        ("filename*=UTF-8''%00%07", "upload.csv"),
+    ],
+)
+async def test_the_stored_file_name_has_no_directory_and_no_control_characters(api, auth, db, disposition, stored):
+    response = await post_raw_file(api, auth, disposition)
+    assert response.status == 202, await response.text()
+    task_id = (await response.json())["task_id"]
+    assert (await job_status(api, auth, task_id))["filename"] == stored
+    assert db["uploads.files"].find_one({"_id": task_id})["filename"] == stored
+
+
 async def test_a_body_that_is_not_multipart_is_415(api, auth, db):
     response = await api.post("/upload_csv", data=b"show_id\n1\n", headers={**auth, "Content-Type": "text/csv"})
     assert response.status == 415
@@ -156,11 +192,18 @@ async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other
     assert await (await api.get("/uploads", headers=auth, params={"offset": 9})).json() == []
 
 
-@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": "0"}, {"limit": "101"}, {"offset": "0"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "abc"}, {"limit": "0"}, {"limit": "101"}, {"limit": "1.5"}, {"limit": " 5"}, {"limit": ""},
+        {"offset": "0"}, {"offset": "-1"}, {"offset": "99999999999999999999"}, {"offset": "1e3"},
+        [("limit", "5"), ("limit", "6")], [("offset", "1"), ("offset", "2")],
+    ],
+)  # fmt: skip
 async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
     response = await api.get("/uploads", headers=auth, params=params)
     assert response.status == 400
-    assert (await response.json())["details"][0]["field"] == next(iter(params))
+    assert (await response.json())["details"][0]["field"] == next(iter(dict(params)))
 
 
 async def test_the_owner_cancels_a_pending_upload_and_its_file_goes(api, auth, other_auth, db):
