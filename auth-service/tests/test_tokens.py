@@ -1,3 +1,4 @@
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -86,12 +87,30 @@ async def test_every_forged_or_stale_token_gets_401(client, account, signing_key
         assert "error" in await response.json(), name
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "token abc"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "token abc", "Bearer caf\u00e9.x.y",
+    ],
+)  # fmt: skip
 async def test_missing_or_malformed_authorization_gets_401(client, header):
     headers = {} if header is None else {"Authorization": header}
     response = await client.get("/me", headers=headers)
     assert response.status == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_token_that_is_not_utf8_gets_401_not_500(client):
+    # Raw bytes on the wire: aiohttp's own client would not send them.
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe.a.b\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(body) == {"error": "Authorization header must be 'Bearer <token>'"}
 
 
 async def test_a_deleted_users_token_stops_working(client, account, mongo_db):

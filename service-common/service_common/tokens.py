@@ -52,7 +52,8 @@ def bearer_token(request: web.Request) -> str:
         raise ApiError(401, "Authorization required", headers={"WWW-Authenticate": "Bearer"})
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    # A JWT is ASCII; other bytes (undecodable ones come in as surrogates) would fail deep in its parser.
+    if scheme.lower() != "bearer" or not token or " " in token or not token.isascii():
         raise unauthorized("Authorization header must be 'Bearer <token>'")
     return token
 
