@@ -23,7 +23,7 @@ export PATH         := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
 # Embedded MongoDB and Redis run only when no MONGO_URL / REDIS_URL is given.
-DEV_PROCESSES := auth ingest worker catalog gateway
+DEV_PROCESSES := auth ingest worker beat catalog gateway
 ifeq ($(strip $(MONGO_URL)),)
 DEV_PROCESSES := mongo $(DEV_PROCESSES)
 export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)

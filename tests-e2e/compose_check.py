@@ -22,6 +22,7 @@ SERVICES = {
     "auth": ("auth", "AUTH_PORT", 8001),
     "ingest": ("ingest", "INGEST_PORT", 8002),
     "worker": ("worker", None, None),
+    "beat": ("beat", None, None),
     "catalog": ("catalog", "CATALOG_PORT", 8003),
 }
 
@@ -68,9 +69,10 @@ def test_each_built_service_has_a_dockerfile_with_a_healthcheck_and_a_non_root_u
     assert re.search(r"^USER (?!root)", text, re.MULTILINE)
 
 
-def test_the_worker_shares_the_ingest_image(compose):
-    assert compose["services"]["worker"]["image"] == compose["services"]["ingest"]["image"]
-    assert "build" not in compose["services"]["worker"]
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_the_worker_and_beat_share_the_ingest_image(compose, name):
+    assert compose["services"][name]["image"] == compose["services"]["ingest"]["image"]
+    assert "build" not in compose["services"][name]
 
 
 def test_the_gateway_uses_the_same_template_and_cannot_reach_the_databases(compose):

@@ -5,6 +5,7 @@ from celery import Celery
 from ingest_service.settings import IngestSettings
 
 IMPORT_TASK = "ingest.import_csv"
+RECOVER_TASK = "ingest.recover_abandoned_jobs"
 
 
 def create_celery(settings: IngestSettings) -> Celery:
@@ -28,6 +29,15 @@ def create_celery(settings: IngestSettings) -> Celery:
         worker_enable_remote_control=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
+        # Read by ``ingest-beat`` only: the check for jobs whose worker vanished runs on a worker. A check
+        # still queued when the next one is due is dropped, so a busy queue never piles them up.
+        beat_schedule={
+            "recover-abandoned-jobs": {
+                "task": RECOVER_TASK,
+                "schedule": float(settings.stale_check_seconds),
+                "options": {"expires": float(settings.stale_check_seconds)},
+            }
+        },
         broker_connection_timeout=3,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,

@@ -64,6 +64,8 @@ def claim_job(db: Database, job_id: str, worker_id: str, now: datetime, lease_se
                 "lease_owner": worker_id,
                 "lease_expires_at": now + timedelta(seconds=lease_seconds),
                 "heartbeat_at": now,
+                # A worker has the job again: if it vanishes too, the job may be re-queued at once.
+                "requeued_at": None,
             },
             "$min": {"started_at": now},
             "$inc": {"attempts": 1},
@@ -134,6 +136,64 @@ def finish_job(
     if status is JobStatus.SUCCESS:
         update["progress"] = 100
     return db[JOBS].update_one(query, {"$set": update}).matched_count == 1
+
+
+def find_abandoned_jobs(db: Database, now: datetime, requeued_before: datetime) -> list[dict[str, Any]]:
+    """Running jobs whose lease ran out (no heartbeat for a lease), and that were not re-queued
+    since ``requeued_before``."""
+    return list(
+        db[JOBS].find(
+            {
+                "status": JobStatus.PROGRESS.value,
+                "lease_expires_at": {"$lt": now},
+                "$or": [{"requeued_at": None}, {"requeued_at": {"$lt": requeued_before}}],
+            },
+            {"lease_expires_at": 1, "heartbeat_at": 1, "abandoned": 1},
+        )
+    )
+
+
+def mark_abandoned(
+    db: Database, job: dict[str, Any], now: datetime, requeued_before: datetime
+) -> dict[str, Any] | None:
+    """Counts one more abandonment of ``job`` as found by ``find_abandoned_jobs``; None if a worker
+    claimed it meanwhile (a new lease) or another check got there first."""
+    return db[JOBS].find_one_and_update(
+        {
+            "_id": job["_id"],
+            "status": JobStatus.PROGRESS.value,
+            "lease_expires_at": job["lease_expires_at"],
+            "$or": [{"requeued_at": None}, {"requeued_at": {"$lt": requeued_before}}],
+        },
+        {"$set": {"requeued_at": now}, "$inc": {"abandoned": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def unmark_requeued(db: Database, job_id: str) -> None:
+    """The re-queue could not be sent: let the next check try again."""
+    db[JOBS].update_one({"_id": job_id, "status": JobStatus.PROGRESS.value}, {"$set": {"requeued_at": None}})
+
+
+def fail_abandoned_job(db: Database, job_id: str, now: datetime, error: str) -> bool:
+    """Ends a job as Failure unless a worker claimed it since; False then."""
+    return (
+        db[JOBS]
+        .update_one(
+            {"_id": job_id, "status": JobStatus.PROGRESS.value, "lease_expires_at": {"$lt": now}},
+            {
+                "$set": {
+                    "status": JobStatus.FAILURE.value,
+                    "finished_at": now,
+                    "error": error,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                }
+            },
+        )
+        .matched_count
+        == 1
+    )
 
 
 def allocate_seq_block(db: Database, size: int) -> int:

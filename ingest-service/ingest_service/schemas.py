@@ -86,6 +86,8 @@ class JobPublic(BaseModel):
     errors: list[RowErrorPublic]
     filename: str
     size_bytes: int
+    # How many times a worker started on the job: above 1 after a worker died or MongoDB was away.
+    attempts: int
     mode: ImportMode
     key: str | None
     created_at: datetime

@@ -23,5 +23,10 @@ class IngestSettings(CommonSettings):
     # With Redis as the broker, a message a dead worker had taken is delivered again only after
     # this many seconds. Longer imports are safe: the job lease turns the extra delivery into a no-op.
     visibility_timeout: int = Field(600, ge=1, validation_alias="INGEST_VISIBILITY_TIMEOUT")
+    # How often Celery beat has a worker look for jobs whose worker vanished (lease run out, no
+    # heartbeat): each is sent to the queue again, resuming at its checkpoint...
+    stale_check_seconds: int = Field(60, ge=1, validation_alias="INGEST_STALE_CHECK_SECONDS")
+    # ...at most this many times; abandoned once more, it ends as Failure rather than killing workers forever.
+    max_requeues: int = Field(3, ge=0, validation_alias="INGEST_MAX_REQUEUES")
     # How many times the worker retries a job, with growing pauses, while MongoDB is unreachable.
     mongo_max_retries: int = Field(10, ge=0, validation_alias="INGEST_MONGO_MAX_RETRIES")

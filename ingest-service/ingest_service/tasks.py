@@ -1,4 +1,5 @@
-"""The Celery task: a thin wrapper over ``importer.run_import`` that takes the job id only."""
+"""The Celery tasks, thin wrappers over plain functions: the import (``importer.run_import``, given
+the job id only) and the periodic check for abandoned jobs (``recovery.recover_abandoned_jobs``)."""
 
 import logging
 from collections.abc import Callable
@@ -6,8 +7,8 @@ from collections.abc import Callable
 from celery import Celery, Task
 from pymongo.database import Database
 
-from ingest_service import import_storage, importer
-from ingest_service.celery_app import IMPORT_TASK
+from ingest_service import import_storage, importer, recovery
+from ingest_service.celery_app import IMPORT_TASK, RECOVER_TASK
 from ingest_service.schemas import JobStatus
 from ingest_service.settings import IngestSettings
 from service_common.logs import request_id_var
@@ -48,6 +49,20 @@ def register_import_task(
             raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
         finally:
             request_id_var.reset(token)
+
+
+def register_recover_task(celery: Celery, settings: IngestSettings, database: Callable[[], Database]) -> None:
+    @celery.task(name=RECOVER_TASK, ignore_result=True)
+    def recover_abandoned_jobs() -> None:
+        recovery.recover_abandoned_jobs(
+            database(),
+            now=importer.utcnow(),
+            send=lambda job_id: celery.send_task(IMPORT_TASK, args=[job_id], task_id=job_id),
+            max_requeues=settings.max_requeues,
+            # The re-queued message may wait behind other imports: only once it could have been lost
+            # too (the broker's own redelivery delay) is the job sent again.
+            requeue_interval=settings.visibility_timeout,
+        )
 
 
 def _fail_if_possible(db: Database, job_id: str) -> None:

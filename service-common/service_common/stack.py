@@ -17,7 +17,7 @@ import requests
 from service_common.keygen import write_signing_key
 from service_common.testing import free_port, port_open, start_process, stop_process, wait_for
 
-START_ORDER = ("mongo", "redis", "auth", "ingest", "worker", "catalog", "gateway")
+START_ORDER = ("mongo", "redis", "auth", "ingest", "worker", "beat", "catalog", "gateway")
 
 
 def read_procfile(path: Path) -> dict[str, str]:
@@ -74,16 +74,24 @@ class LocalStack:
             self.start_service(name)
         return self
 
-    def start_service(self, name: str, timeout: float = 60) -> None:
+    def start_service(self, name: str, timeout: float = 60, *, instance: int = 1) -> str:
+        """Starts a Procfile process and waits until it is ready; returns the key that stops it.
+
+        ``instance`` > 1 runs one more copy of the same command (a second worker), kept and
+        logged under ``<name>-<instance>``.
+        """
+        key = name if instance == 1 else f"{name}-{instance}"
+        log_path = self.log_path(key)
+        # A restarted process appends to its old log: only what it writes from now on tells it is ready.
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         # exec: the server replaces the shell, so a signal reaches it directly.
-        process = start_process(
-            f"exec {self.commands[name]}", log_path=self.log_path(name), env=self.env, cwd=self.root
-        )
-        self.processes[name] = process
+        process = start_process(f"exec {self.commands[name]}", log_path=log_path, env=self.env, cwd=self.root)
+        self.processes[key] = process
         try:
-            wait_for(lambda: self._ready(name, process), timeout, name)
+            wait_for(lambda: self._ready(name, key, process, log_start), timeout, key)
         except TimeoutError:
-            raise TimeoutError(f"{name} not ready; its log:\n{self.log_tail(name)}") from None
+            raise TimeoutError(f"{key} not ready; its log:\n{self.log_tail(key)}") from None
+        return key
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name, None)
@@ -91,24 +99,27 @@ class LocalStack:
             stop_process(process, sig)
 
     def stop(self) -> None:
-        for name in reversed(START_ORDER):
+        extra_instances = [key for key in self.processes if key not in START_ORDER]
+        for name in [*extra_instances, *reversed(START_ORDER)]:
             self.stop_service(name)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.log_path(name)
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def _ready(self, name: str, process: subprocess.Popen) -> bool:
+    def _ready(self, name: str, key: str, process: subprocess.Popen, log_start: int) -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}; its log:\n{self.log_tail(name)}")
+            raise RuntimeError(f"{key} exited with {process.returncode}; its log:\n{self.log_tail(key)}")
         if name in ("mongo", "redis"):
             return port_open(self.ports[name])
         if name in ("auth", "ingest", "catalog"):
             return requests.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200
         if name == "gateway":
             return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        # The worker has no port: ready once it has logged that it is.
-        return "ready" in self.log_path(name).read_text(errors="replace")
+        # The worker and beat have no port: ready once they have logged that they are.
+        with self.log_path(key).open("rb") as log:
+            log.seek(log_start)
+            return b"ready" in log.read()
 
     def __enter__(self) -> "LocalStack":
         try:
