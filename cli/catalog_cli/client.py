@@ -91,6 +91,12 @@ class CatalogClient:
     def login(self, username: str, password: str) -> dict[str, Any]:
         return self._call("POST", "/login", json={"username": username, "password": password}).json()
 
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return self._call("POST", "/token/refresh", json={"refresh_token": refresh_token}).json()
+
+    def logout(self, refresh_token: str) -> dict[str, Any]:
+        return self._call("POST", "/logout", json={"refresh_token": refresh_token}).json()
+
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/me").json()
 

@@ -1,4 +1,4 @@
-"""Access tokens kept between runs, one per catalog URL, readable by the user alone.
+"""Access and refresh tokens kept between runs, one per catalog URL, readable by the user alone.
 
 The file lives in the user's configuration directory (``$XDG_CONFIG_HOME/catalogctl``
 on Linux, so tests can point it elsewhere). Tokens are keyed by base URL: a
@@ -23,6 +23,8 @@ class Credentials:
     username: str
     access_token: str
     expires_at: float | None
+    # Trades for a new access token when this one runs out; revoked by `logout`.
+    refresh_token: str | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
@@ -47,7 +49,7 @@ class CredentialStore:
         try:
             return Credentials(
                 username=str(entry["username"]), access_token=str(entry["access_token"]),
-                expires_at=entry.get("expires_at"),
+                expires_at=entry.get("expires_at"), refresh_token=entry.get("refresh_token"),
             )
         except KeyError:
             return None

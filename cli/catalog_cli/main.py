@@ -62,8 +62,29 @@ class Session:
         if credentials is None:
             raise CommandError(f"Not logged in to {self.url}: run `catalogctl login` first")
         if credentials.expired():
-            raise CommandError(f"Your session on {self.url} has expired: run `catalogctl login` again")
+            credentials = self._renewed(credentials)
         return CatalogClient(self.url, credentials.access_token)
+
+    def remember(self, username: str, body: dict[str, Any]) -> Credentials:
+        """Keep the tokens of a login or refresh answer."""
+        expires_in = body.get("expires_in")
+        expires_at = time.time() + expires_in if isinstance(expires_in, int | float) else None
+        credentials = Credentials(username, body["access_token"], expires_at, body.get("refresh_token"))
+        self.store.save(self.url, credentials)
+        return credentials
+
+    def _renewed(self, credentials: Credentials) -> Credentials:
+        expired = CommandError(f"Your session on {self.url} has expired: run `catalogctl login` again")
+        if not credentials.refresh_token:
+            raise expired
+        try:
+            with self.client() as client:
+                body = client.refresh(credentials.refresh_token)
+        except ApiError as exc:
+            if exc.status == 401:
+                raise expired from None
+            raise
+        return self.remember(credentials.username, body)
 
 
 class CatalogGroup(click.Group):
@@ -137,21 +158,30 @@ def login(session: Session, username: str, password: str) -> None:
     """Log in and keep the access token in your config directory (readable by you alone)."""
     with session.client() as client:
         body = client.login(username, password)
-    expires_in = body.get("expires_in")
-    expires_at = time.time() + expires_in if isinstance(expires_in, int | float) else None
-    session.store.save(session.url, Credentials(username, body["access_token"], expires_at))
-    valid = f" (token valid for {int(expires_in) // 60} minutes)" if expires_at else ""
+    credentials = session.remember(username, body)
+    renewed = " (renewed automatically)" if credentials.refresh_token else ""
+    valid = f" (session valid for {int(body['expires_in']) // 60} minutes{renewed})" if credentials.expires_at else ""
     session.out.print(f"Logged in to {session.url} as {username}{valid}")
 
 
 @cli.command()
 @pass_session
 def logout(session: Session) -> None:
-    """Forget the access token kept for this URL."""
-    if session.store.remove(session.url):
-        session.out.print(f"Logged out of {session.url}")
-    else:
+    """End the session on the server and forget the tokens kept for this URL."""
+    credentials = session.store.get(session.url)
+    if credentials is None:
         session.out.print(f"Not logged in to {session.url}")
+        return
+    if credentials.refresh_token:
+        try:
+            with session.authenticated_client() as client:
+                # Re-read: opening the client may have renewed (and so rotated) the refresh token.
+                client.logout(session.store.get(session.url).refresh_token)
+        except (ApiError, CommandError):
+            # Already expired or revoked on the server: forgetting it here is all that is left to do.
+            pass
+    session.store.remove(session.url)
+    session.out.print(f"Logged out of {session.url}")
 
 
 @cli.command()

@@ -5,6 +5,7 @@ import stat
 import time
 
 import pexpect
+import requests
 from conftest import CATALOGCTL, PASSWORD, new_username
 
 
@@ -32,8 +33,12 @@ def test_signup_login_whoami_logout(catalogctl, config_home, stack):
     result = catalogctl("whoami")
     assert (result.exit_code, result.stdout.strip()) == (0, f"{name} <{name}@example.com> on {stack.url}")
 
+    refresh_token = stored["refresh_token"]
     assert catalogctl("logout").exit_code == 0
     assert stack.url not in json.loads(path.read_text())
+    # The session ended on the server too: its refresh token no longer works.
+    refused = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": refresh_token}, timeout=10)
+    assert refused.status_code == 401
     result = catalogctl("whoami")
     assert result.exit_code == 1
     assert result.stderr == f"Error: Not logged in to {stack.url}: run `catalogctl login` first\n"
@@ -90,10 +95,20 @@ def test_account_errors_are_one_line_with_exit_code_1(catalogctl, user, config_h
     assert result.stderr.count("\n") == 1
     assert "email" in result.stderr and "password" in result.stderr and "[HTTP 400]" in result.stderr
 
-    # A session that has run out is caught before any request.
+    # An access token that has run out is renewed with the refresh token, without asking.
     path = credentials_file(config_home)
     entries = json.loads(path.read_text())
-    entries[stack.url]["expires_at"] = time.time() - 1
+    before = entries[stack.url]
+    entries[stack.url] = {**before, "expires_at": time.time() - 1}
+    path.write_text(json.dumps(entries))
+    assert catalogctl("whoami").exit_code == 0
+    renewed = json.loads(path.read_text())[stack.url]
+    assert renewed["expires_at"] > time.time()
+    assert renewed["access_token"] != before["access_token"]
+    assert renewed["refresh_token"] != before["refresh_token"]
+
+    # A session whose refresh token is refused too has ended: the message says what to do.
+    entries[stack.url] = {**renewed, "expires_at": time.time() - 1, "refresh_token": "revoked-or-made-up"}
     path.write_text(json.dumps(entries))
     result = catalogctl("whoami")
     assert result.exit_code == 1
