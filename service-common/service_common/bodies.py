@@ -30,6 +30,8 @@ async def read_json_object(request: web.Request, *, max_bytes: int = DEFAULT_MAX
         data = json.loads(text)
     except ValueError:
         raise ApiError(400, "Request body is not valid JSON") from None
+    except RecursionError:  # "[[[[..." 64 KiB deep: the parser gives up before the limit does
+        raise ApiError(400, "Request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "Request body must be a JSON object")
     return data
