@@ -12,6 +12,7 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ServerSelectionTimeoutError
 
 from ingest_service.parsing import CsvLayout
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
@@ -48,6 +49,7 @@ class UploadWriter:
         self._metadata = metadata
         self._pending = bytearray()
         self._next_chunk = 0
+        self._may_have_written = False
         self.length = 0
 
     async def write(self, data: bytes) -> None:
@@ -71,7 +73,10 @@ class UploadWriter:
         )
 
     async def abort(self) -> None:
-        await self._db[UPLOAD_CHUNKS].delete_many({"files_id": self._file_id})
+        """Deletes the chunks written so far. None written, none to delete: an upload refused because
+        the store is down then answers after one server selection timeout, not two."""
+        if self._may_have_written:
+            await self._db[UPLOAD_CHUNKS].delete_many({"files_id": self._file_id})
 
     async def _write_chunks(self, *, final: bool) -> None:
         whole = len(self._pending) // UPLOAD_CHUNK_BYTES * UPLOAD_CHUNK_BYTES
@@ -82,7 +87,14 @@ class UploadWriter:
             chunks.append({"files_id": self._file_id, "n": self._next_chunk, "data": Binary(data)})
             self._next_chunk += 1
         if chunks:
-            await self._db[UPLOAD_CHUNKS].insert_many(chunks)
+            written_before = self._may_have_written
+            self._may_have_written = True  # a write cut short may have stored some of them
+            try:
+                await self._db[UPLOAD_CHUNKS].insert_many(chunks)
+            except ServerSelectionTimeoutError:
+                # No server was selected, so nothing was sent.
+                self._may_have_written = written_before
+                raise
         del self._pending[:end]
 
 

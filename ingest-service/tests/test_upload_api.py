@@ -1,4 +1,6 @@
-"""The upload API without a worker: early checks, job status, listing, cancellation, broker down."""
+"""The upload API without a worker: early checks, job status, listing, cancellation, broker or store down."""
+
+import time
 
 import aiohttp
 import pytest
@@ -6,7 +8,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
-from service_common.testing import free_port, port_open, redis_command, start_process, stop_process, wait_for
+from service_common.testing import (
+    MongoServer,
+    free_port,
+    port_open,
+    redis_command,
+    start_process,
+    stop_process,
+    wait_for,
+)  # fmt: skip
 
 from .helpers import job_status, leftovers, movies_csv, upload, upload_ok
 
@@ -236,3 +246,22 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
     finally:
         stop_process(broker)
     assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_store_down_is_503_within_5_seconds_and_uploads_work_once_it_is_back(ingest_env, auth, tmp_path):
+    store = MongoServer(tmp_path)
+    store.start()
+    try:
+        settings = IngestSettings(**{**ingest_env, "MONGO_URL": store.url})
+        async with TestClient(TestServer(create_app(settings))) as client:
+            store.stop()
+            started = time.monotonic()
+            response = await upload(client, auth, movies_csv(20))
+            elapsed = time.monotonic() - started
+            assert response.status == 503
+            assert await response.json() == {"error": "Service temporarily unavailable, try again shortly"}
+            assert elapsed < 5
+            store.start()
+            assert (await upload(client, auth, movies_csv(20))).status == 202
+    finally:
+        store.stop()
