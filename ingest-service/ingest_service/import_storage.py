@@ -13,7 +13,7 @@ from gridfs.errors import NoFile
 from gridfs.synchronous.grid_file import GridOut
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, ITEMS, JOBS, UPLOADS_BUCKET
@@ -198,10 +198,18 @@ def fail_abandoned_job(db: Database, job_id: str, now: datetime, error: str) -> 
 
 def allocate_seq_block(db: Database, size: int) -> int:
     """The first of ``size`` consecutive ``seq`` numbers no other writer will ever get."""
-    counter = db[COUNTERS].find_one_and_update(
-        {"_id": SEQ_COUNTER}, {"$inc": {"next": size}}, upsert=True, return_document=ReturnDocument.AFTER
-    )
-    return counter["next"] - size + 1
+    for _ in range(2):
+        counter = db[COUNTERS].find_one_and_update(
+            {"_id": SEQ_COUNTER}, {"$inc": {"next": size}}, return_document=ReturnDocument.AFTER
+        )
+        if counter is not None:
+            return counter["next"] - size + 1
+        # The very first allocation creates the counter. Not by an upsert: two workers racing to
+        # upsert it may see one of them fail, or (SecantusDB) get no document back. Here the loser's
+        # insert is a duplicate, and both then increment the one counter.
+        with contextlib.suppress(DuplicateKeyError):
+            db[COUNTERS].insert_one({"_id": SEQ_COUNTER, "next": 0})
+    raise RuntimeError(f"The {SEQ_COUNTER} counter vanished while allocating from it")
 
 
 def rows_written_by_job(db: Database, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
