@@ -44,6 +44,13 @@ class Contract:
                 return template, self.spec["paths"][template][method.lower()]
         raise ContractViolation(f"{method} {path} is not a documented operation")
 
+    def documents(self, method: str, url: str) -> bool:
+        try:
+            self.operation_of(method, url)
+        except ContractViolation:
+            return False
+        return True
+
     def check(self, response: requests.Response) -> str:
         """Raises ``ContractViolation`` unless ``response`` is one the description allows; returns
         the ``"METHOD /template"`` it was checked as."""

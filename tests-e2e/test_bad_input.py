@@ -1,0 +1,535 @@
+"""Hostile and broken input through the gateway, one table per kind: CSV files, JSON bodies, query
+strings and path parameters, headers. Every refused request gets its documented 4xx with a JSON error
+that names no internals, and leaves the store exactly as it was; a CSV that is acceptable by design is
+imported and ends in a clear terminal status.
+"""
+
+import dataclasses
+import io
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from conftest import ROOT
+from openapi_contract import CONTRACT
+from pymongo import MongoClient
+
+from service_common.stack import LocalStack
+
+MAX_UPLOAD_BYTES = 3 * 1024 * 1024
+HEAD_BYTES = 64 * 1024
+MIB = 1024 * 1024
+COLLECTIONS = (
+    "users", "refresh_tokens", "login_throttle", "import_jobs", "uploads.files", "uploads.chunks", "catalog_items",
+)  # fmt: skip
+# What no error body may show: stack traces, source paths, driver and framework names, exception classes.
+LEAKS = re.compile(r"traceback|file \"|\.py\b|/work/|site-packages|pymongo|bson|aiohttp|pydantic|celery|<html", re.I)
+EXCEPTION_CLASS = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A stack of its own with a 3 MiB upload limit, so that a file over it is quick to send."""
+    env = {"INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "GATEWAY_AUTH_RATE": "1000r/s",
+           "GATEWAY_AUTH_BURST": "1000"}  # fmt: skip
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def store(stack):
+    client = MongoClient(stack.env["MONGO_URL"], serverSelectionTimeoutMS=5000)
+    yield client[stack.env["MONGO_DB"]]
+    client.close()
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+    refresh_token: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def account(stack) -> Account:
+    name = f"bad_{uuid.uuid4().hex[:12]}"
+    user = {"username": name, "email": f"{name}@example.com", "password": "bad-input-password"}
+    assert requests.post(f"{stack.url}/signup", json=user, timeout=10).status_code == 201
+    tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Account(name, user["password"], body["refresh_token"], {"Authorization": f"Bearer {body['access_token']}"})
+
+
+def counts(store) -> dict[str, int]:
+    return {name: store[name].count_documents({}) for name in COLLECTIONS}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """One row: the request, and the answer it must get."""
+
+    id: str
+    method: str
+    path: str
+    status: int
+    error: str | re.Pattern[str] | None = None  # the whole message, or a pattern it matches
+    field: str | None = None  # the field ``details`` must name
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    needs_token: bool = False
+    # (name, value): a valid JSON body for the path, with this one field set to this value.
+    json_field: tuple[str, Any] | None = None
+
+
+def assert_refused(response: requests.Response, row: Refused) -> None:
+    assert response.status_code == row.status, (row.id, response.status_code, response.text[:500])
+    assert response.headers["Content-Type"].startswith("application/json"), row.id
+    body = response.json()
+    assert isinstance(body, dict) and set(body) <= {"error", "details"} and isinstance(body["error"], str), body
+    if isinstance(row.error, re.Pattern):
+        assert row.error.search(body["error"]), (row.id, body)
+    elif row.error is not None:
+        assert body["error"] == row.error, (row.id, body)
+    if row.field is not None:
+        assert row.field in [detail["field"] for detail in body["details"]], (row.id, body)
+    assert not LEAKS.search(response.text) and not EXCEPTION_CLASS.search(response.text), (row.id, response.text)
+    assert response.headers["X-Request-ID"]
+    if CONTRACT.documents(row.method, response.request.url):
+        CONTRACT.check(response)
+
+
+def send(stack, account: Account, row: Refused) -> requests.Response:
+    kwargs = dict(row.kwargs)
+    if row.needs_token:
+        kwargs["headers"] = {**account.headers, **kwargs.get("headers", {})}
+    if row.json_field is not None:
+        # Every other field valid, so that the answer is about this one field alone.
+        name, value = row.json_field
+        kwargs["json"] = {**valid_body(row.path, account), name: value}
+    return requests.request(row.method, f"{stack.url}{row.path}", timeout=60, **kwargs)
+
+
+def check_rows(stack, store, account: Account, row: Refused) -> None:
+    before = counts(store)
+    response = send(stack, account, row)
+    assert_refused(response, row)
+    assert counts(store) == before, f"{row.id}: the store changed"
+
+
+# CSV files
+
+
+def csv_upload(content: bytes, filename: str = "movies.csv", **fields: str) -> dict[str, Any]:
+    return {"files": {"file": (filename, io.BytesIO(content), "text/csv")}, "data": fields}
+
+
+def rows(count: int, prefix: str) -> bytes:
+    return b"".join(b"%s%d,Title %d\n" % (prefix.encode(), n, n) for n in range(count))
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00" + bytes(200)
+NOT_UTF8 = re.compile(r"^The file is not UTF-8 text \(invalid byte at offset \d+\)$")
+NUL_BYTES = "The file is not text: it contains NUL bytes"
+CSV_REFUSED = [
+    ("empty", b"", 400, "The file is empty"),
+    ("only a BOM", b"\xef\xbb\xbf", 400, "The file is empty"),
+    ("binary PNG", PNG, 400, NUL_BYTES),
+    ("latin-1 text", "show_id,title\ns1,Amélie\n".encode("latin-1"), 400, NOT_UTF8),
+    ("UTF-16 with BOM", "show_id,title\ns1,Amélie\n".encode("utf-16"), 400, NUL_BYTES),
+    ("UTF-16 BE without NULs", "标题导演".encode("utf-16-be"), 400, NOT_UTF8),
+    ("invalid UTF-8 mid-file, within the first 64 KiB", b"show_id,title\n" + rows(2000, "m") + b"x,\xc3\x28\n", 400,
+     NOT_UTF8),
+    ("NUL bytes", b"show_id,title\ns1,a\x00b\n", 400, NUL_BYTES),
+    ("a 2 MiB field in the header row", b"a" * (2 * MIB) + b",b\n1,2\n", 400, "The header row is longer than 64 KiB"),
+    ("duplicate header names", b"show_id,title,show_id\n1,2,3\n", 400,
+     "Column name 'show_id' appears more than once in the header row"),
+    ("duplicate header names once trimmed", b"title, title \n1,2\n", 400,
+     "Column name 'title' appears more than once in the header row"),
+    ("an empty header name", b"show_id,,title\n1,2,3\n", 400, "Column 2 of the header row has no name"),
+    ("a blank header name", b"show_id,  ,title\n1,2,3\n", 400, "Column 2 of the header row has no name"),
+    ("a trailing delimiter in the header", b"show_id,title,\n1,2,\n", 400, "Column 3 of the header row has no name"),
+    ("an operator as a header name", b"show_id,$where\n1,2\n", 400, "Column name '$where' must not start with '$'"),
+    ("only newlines", b"\n\n\n\n", 400, "Column 1 of the header row has no name"),
+    ("only CRLFs", b"\r\n\r\n", 400, "Column 1 of the header row has no name"),
+    ("a file over the upload limit", b"show_id,title\n" + b"x" * MAX_UPLOAD_BYTES, 413,
+     f"The file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes"),
+    ("a request over the gateway's limit", b"show_id,title\n" + b"x" * (MAX_UPLOAD_BYTES + MIB), 413,
+     "Request body too large"),
+]  # fmt: skip
+UPLOAD_REFUSED = [
+    Refused(f"csv: {name}", "POST", "/upload_csv", status, error, kwargs=csv_upload(content), needs_token=True)
+    for name, content, status, error in CSV_REFUSED
+] + [
+    Refused("form: unknown mode", "POST", "/upload_csv", 400, "Invalid value for: mode", "mode",
+            csv_upload(b"show_id,title\n1,a\n", mode="merge"), True),
+    Refused("form: operator as mode", "POST", "/upload_csv", 400, "Invalid value for: mode", "mode",
+            csv_upload(b"show_id,title\n1,a\n", mode='{"$ne": null}'), True),
+    Refused("form: key not in the header", "POST", "/upload_csv", 400,
+            "Invalid value for: key (Column 'imdb' is not in the header row)", "key",
+            csv_upload(b"show_id,title\n1,a\n", key="imdb"), True),
+    Refused("form: key too long", "POST", "/upload_csv", 400, "The form field 'key' is too long", None,
+            csv_upload(b"show_id,title\n1,a\n", key="k" * 2000), True),
+    Refused("form: no file part", "POST", "/upload_csv", 400, "No file: send the CSV in the multipart field 'file'",
+            None, {"files": {"document": ("a.csv", b"a\n1\n")}}, True),
+    Refused("form: two files", "POST", "/upload_csv", 400, "Send one file per upload, in the field 'file'", None,
+            {"files": [("file", ("a.csv", b"a\n1\n")), ("file", ("b.csv", b"a\n1\n"))]}, True),
+    Refused("form: a control character in a part header", "POST", "/upload_csv", 400, "Malformed multipart body",
+            None, {"data": b'--x\r\nContent-Disposition: form-data; name="file"; filename="a\x01.csv"\r\n\r\n'
+                           b"a\n1\n\r\n--x--\r\n",
+                   "headers": {"Content-Type": "multipart/form-data; boundary=x"}}, True),
+    Refused("form: not multipart inside", "POST", "/upload_csv", 400, "Malformed multipart body", None,
+            {"data": b"show_id,title\n1,a\n", "headers": {"Content-Type": "multipart/form-data; boundary=x"}}, True),
+    Refused("form: no boundary", "POST", "/upload_csv", 400, "Malformed multipart body", None,
+            {"data": b"x", "headers": {"Content-Type": "multipart/form-data"}}, True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", UPLOAD_REFUSED, ids=lambda row: row.id)
+def test_an_unusable_upload_is_refused_and_nothing_is_stored(stack, store, account, row):
+    check_rows(stack, store, account, row)
+
+
+# JSON bodies
+
+JSON_FIELDS = {
+    "/signup": ("username", "email", "password"),
+    "/login": ("username", "password"),
+    "/token/refresh": ("refresh_token",),
+    "/logout": ("refresh_token",),
+}
+WRONG_TYPES = {
+    "operator $ne": {"$ne": None},
+    "operator $gt": {"$gt": ""},
+    "operator $regex": {"$regex": ".*"},
+    "operator $where": {"$where": "sleep(1000)"},
+    "a number": 12345678,
+    "a float": 1.5,
+    "an array": ["a", "b"],
+    "an empty array": [],
+    "a boolean": True,
+    "null": None,
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def valid_body(path: str, account: Account) -> dict[str, str]:
+    if path == "/signup":
+        name = f"new_{uuid.uuid4().hex[:10]}"
+        return {"username": name, "email": f"{name}@example.com", "password": "a-fine-password"}
+    if path == "/login":
+        return {"username": account.username, "password": account.password}
+    return {"refresh_token": account.refresh_token}
+
+
+def json_rows() -> list[Refused]:
+    table = []
+    for path in JSON_FIELDS:
+        token = path == "/logout"
+        table += [
+            Refused(f"{path}: malformed", "POST", path, 400, "Request body is not valid JSON", None,
+                    {"data": b'{"username": "a",', "headers": JSON}, token),
+            Refused(f"{path}: single quotes", "POST", path, 400, "Request body is not valid JSON", None,
+                    {"data": b"{'username': 'a'}", "headers": JSON}, token),
+            Refused(f"{path}: empty body", "POST", path, 400, "Request body is not valid JSON", None,
+                    {"data": b"", "headers": JSON}, token),
+            Refused(f"{path}: an array", "POST", path, 400, "Request body must be a JSON object", None,
+                    {"data": b'[{"username": "a"}]', "headers": JSON}, token),
+            Refused(f"{path}: a string", "POST", path, 400, "Request body must be a JSON object", None,
+                    {"data": b'"username"', "headers": JSON}, token),
+            Refused(f"{path}: a number", "POST", path, 400, "Request body must be a JSON object", None,
+                    {"data": b"42", "headers": JSON}, token),
+            Refused(f"{path}: null", "POST", path, 400, "Request body must be a JSON object", None,
+                    {"data": b"null", "headers": JSON}, token),
+            Refused(f"{path}: invalid UTF-8", "POST", path, 400, "Request body is not valid UTF-8", None,
+                    {"data": b'{"username": "caf\xe9"}', "headers": JSON}, token),
+            Refused(f"{path}: nested 60,000 deep", "POST", path, 400, "Request body is nested too deeply", None,
+                    {"data": b"[" * 60_000, "headers": JSON}, token),
+            Refused(f"{path}: over 64 KiB", "POST", path, 413, "Request body too large", None,
+                    {"data": b'{"username": "' + b"a" * 70_000 + b'"}', "headers": JSON}, token),
+            Refused(f"{path}: every field missing", "POST", path, 400, re.compile("^Invalid value for: "),
+                    JSON_FIELDS[path][0], {"json": {}}, token),
+        ]  # fmt: skip
+        for name in JSON_FIELDS[path]:
+            for label, value in WRONG_TYPES.items():
+                row = Refused(f"{path}: {name} is {label}", "POST", path, 400, f"Invalid value for: {name}", name,
+                              needs_token=token, json_field=(name, value))  # fmt: skip
+                table.append(row)
+    return table
+
+
+@pytest.mark.parametrize("row", json_rows(), ids=lambda row: row.id)
+def test_a_bad_json_body_is_refused_and_nothing_is_stored(stack, store, account, row):
+    check_rows(stack, store, account, row)
+
+
+# Query strings and path parameters
+
+NUMBERS = {
+    "negative": "-1", "huge": "99999999999999999999", "fractional": "1.5", "non-numeric": "abc", "empty": "",
+    "exponent": "1e3", "padded": " 5", "plus-signed": "+5", "non-ASCII digit": "\u0663",
+}  # fmt: skip
+
+
+def query_rows() -> list[Refused]:
+    table = []
+    for path, token in (("/get_content", False), ("/uploads", True)):
+        for name in ("limit", "offset"):
+            for label, value in NUMBERS.items():
+                table.append(Refused(f"{path} {name} {label}", "GET", path, 400, None, name,
+                                     {"params": {name: value}}, token))  # fmt: skip
+            table.append(Refused(f"{path} {name} repeated", "GET", path, 400,
+                                 f"Parameter given more than once: {name}", name,
+                                 {"params": [(name, "1"), (name, "2")]}, token))  # fmt: skip
+    catalog = [
+        ("cursor negative", {"cursor": "-1"}, 400, "cursor"),
+        ("cursor huge", {"cursor": "9" * 500}, 400, "cursor"),
+        ("cursor fractional", {"cursor": "1.5"}, 400, "cursor"),
+        ("cursor forged", {"cursor": "eyJzIjoxfQ.AAAA"}, 400, "cursor"),
+        ("cursor empty", {"cursor": ""}, 400, "cursor"),
+        ("cursor with offset", {"cursor": "x", "offset": "2"}, 400, "offset"),
+        ("sort fractional", {"sort": "1.5"}, 400, "sort"),
+        ("sort empty", {"sort": ""}, 400, "sort"),
+        ("sort only a minus", {"sort": "-"}, 400, "sort"),
+        ("sort a path", {"sort": "row.title"}, 400, "sort"),
+        ("sort an operator", {"sort": "$natural"}, 400, "sort"),
+        ("sort over 64 characters", {"sort": "a" * 65}, 400, "sort"),
+        ("q empty", {"q": ""}, 400, "q"),
+        ("q over 256 characters", {"q": "a" * 257}, 400, "q"),
+        ("type over 1024 characters", {"type": "a" * 1025}, 400, "type"),
+        ("type and filter[type]", {"type": "Movie", "filter[type]": "Movie"}, 400, "type"),
+        ("an operator in a filter name", {"filter[title][$ne]": "x"}, 400, "filter[title][$ne]"),
+        ("a path in a filter name", {"filter[a.b]": "x"}, 400, "filter[a.b]"),
+        ("an empty filter name", {"filter[]": "x"}, 400, "filter[]"),
+        ("17 filters", {f"filter[c{n}]": "x" for n in range(17)}, 400, "filter"),
+        ("an operator-like parameter", {"type[$ne]": "Movie"}, 400, "type[$ne]"),
+        ("an unknown parameter", {"page": "2"}, 400, "page"),
+        ("offset too deep", {"offset": "100000", "limit": "100"}, 400, "offset"),
+    ]
+    table += [Refused(f"/get_content {label}", "GET", "/get_content", status, None, name, {"params": params})
+              for label, params, status, name in catalog]  # fmt: skip
+    for parameter in ("cursor", "sort", "q", "type", "filter[title]"):
+        table.append(Refused(f"/get_content {parameter} repeated", "GET", "/get_content", 400,
+                             f"Parameter given more than once: {parameter}", parameter,
+                             {"params": [(parameter, "1"), (parameter, "2")]}))  # fmt: skip
+    malformed = "Malformed task id: expected a UUID"
+    for method, prefix in (("GET", "/fetch_csv_status/"), ("DELETE", "/uploads/")):
+        for label, value in (("negative", "-1"), ("huge", "9" * 40), ("fractional", "1.5"), ("non-numeric", "abc"),
+                             ("an operator without braces", "%24ne"), ("not UTF-8", "%FF"),
+                             ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
+            row = Refused(f"{method} {prefix} {label}", method, prefix + value, 400, malformed, needs_token=True)
+            table.append(row)
+        table += [
+            Refused(f"{method} {prefix} empty", method, prefix, 404, "Not found", needs_token=True),
+            # Braces never match a path segment: no such route.
+            Refused(f"{method} {prefix} an operator", method, prefix + "%7B%22%24ne%22%3Anull%7D", 404, "Not found",
+                    needs_token=True),
+            Refused(f"{method} {prefix} NUL", method, prefix + "%00", 400, "Bad request", needs_token=True),
+            Refused(f"{method} {prefix} above the root", method, prefix + "..%2F..%2Fme", 400, "Bad request",
+                    needs_token=True),
+            Refused(f"{method} {prefix} 10,000 characters", method, prefix + "a" * 10_000, 414,
+                    "Request URI too long", needs_token=True),
+        ]  # fmt: skip
+    missing = "No catalog item with this id"
+    table += [
+        Refused("/contents/ negative", "GET", "/contents/-1", 404, missing),
+        Refused("/contents/ huge", "GET", "/contents/" + "9" * 40, 404, missing),
+        Refused("/contents/ an operator", "GET", "/contents/%7B%22%24ne%22%3Anull%7D", 404, missing),
+        Refused("/contents/ not UTF-8", "GET", "/contents/%FF%FE", 404, missing),
+        Refused("/contents/ NUL", "GET", "/contents/%00", 400, "Bad request"),
+        Refused("/contents/ above the root", "GET", "/contents/..%2F..%2Fme", 400, "Bad request"),
+        Refused("/contents/ 10,000 characters", "GET", "/contents/" + "a" * 10_000, 414, "Request URI too long"),
+    ]
+    return table
+
+
+@pytest.mark.parametrize("row", query_rows(), ids=lambda row: row.id)
+def test_a_bad_query_or_path_parameter_is_refused_and_nothing_is_stored(stack, store, account, row):
+    check_rows(stack, store, account, row)
+
+
+@pytest.mark.parametrize(
+    ("params", "finds_nothing"),
+    [({"sort": "-1"}, False), ({"sort": "9" * 20}, False), ({"type": "-1"}, True), ({"type": ""}, False),
+     ({"q": "1.5"}, True), ({"q": ".*"}, True), ({"q": "%00"}, True), ({"filter[title]": '{"$ne": null}'}, True),
+     ({"filter[title]": "^Title"}, True), ({"filter[release_year]": "-1"}, True), ({"type": "\x00"}, True)],
+)  # fmt: skip
+def test_odd_but_valid_catalog_values_are_plain_text_matches(stack, store, params, finds_nothing):
+    """Strings are matched literally: an operator or a regex in a value finds nothing, and writes nothing."""
+    before = counts(store)
+    response = requests.get(f"{stack.url}/get_content", params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    CONTRACT.check(response)
+    if finds_nothing:
+        assert response.json() == []
+    assert counts(store) == before
+
+
+# Headers
+
+AUTHORIZATIONS = [
+    ("missing", None, 401, "Authorization required"),
+    ("empty", "", 401, None),
+    ("scheme only", "Bearer", 401, "Authorization header must be 'Bearer <token>'"),
+    ("scheme and a space", "Bearer ", 401, None),
+    ("Basic", "Basic dXNlcjpwYXNz", 401, "Authorization header must be 'Bearer <token>'"),
+    ("two tokens", "Bearer a.b.c d.e.f", 401, "Authorization header must be 'Bearer <token>'"),
+    ("not a JWT", "Bearer not-a-jwt", 401, "Invalid or expired token"),
+    ("an operator", 'Bearer {"$ne": null}', 401, "Authorization header must be 'Bearer <token>'"),
+    ("not UTF-8", "Bearer \xff\xfe.a.b", 401, "Authorization header must be 'Bearer <token>'"),
+    ("a control character", "Bearer a\x7fb", 400, "Bad request: a header holds a control character"),
+    ("over 8 KiB", "Bearer " + "a" * 9000, 400, "Bad request"),
+]
+PROTECTED = [
+    ("GET", "/me", {}),
+    ("POST", "/logout", {"json": {"refresh_token": "whatever"}}),
+    ("POST", "/upload_csv", csv_upload(b"show_id,title\nh1,a\n")),
+    ("GET", f"/fetch_csv_status/{uuid.uuid4()}", {}),
+    ("GET", "/uploads", {}),
+    ("DELETE", f"/uploads/{uuid.uuid4()}", {}),
+]
+
+
+def header_rows() -> list[Refused]:
+    table = []
+    for method, path, kwargs in PROTECTED:
+        for label, value, status, error in AUTHORIZATIONS:
+            headers = {} if value is None else {"Authorization": value}
+            table.append(Refused(f"{method} {path.split('/')[1]}: Authorization {label}", method, path, status, error,
+                                 kwargs={**kwargs, "headers": headers}))  # fmt: skip
+    json_415 = "Content-Type must be application/json"
+    for path in JSON_FIELDS:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                             "application/jsonx", "text/json", None):  # fmt: skip
+            headers = {} if content_type is None else {"Content-Type": content_type}
+            table.append(Refused(f"{path}: Content-Type {content_type}", "POST", path, 415, json_415,
+                                 kwargs={"data": b'{"username": "a"}', "headers": headers},
+                                 needs_token=path == "/logout"))  # fmt: skip
+        table.append(Refused(f"{path}: Content-Type with a control character", "POST", path, 400,
+                             "Bad request: a header holds a control character",
+                             kwargs={"data": b"{}", "headers": {"Content-Type": "application/json\x01"}}))  # fmt: skip
+    upload_415 = re.compile("^Content-Type must be multipart/form-data")
+    for content_type in ("application/json", "text/csv", "application/x-www-form-urlencoded",
+                         "multipart/mixed; boundary=x", None):  # fmt: skip
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        table.append(Refused(f"/upload_csv: Content-Type {content_type}", "POST", "/upload_csv", 415, upload_415,
+                             kwargs={"data": b"show_id,title\n1,a\n", "headers": headers},
+                             needs_token=True))  # fmt: skip
+    return table
+
+
+@pytest.mark.parametrize("row", header_rows(), ids=lambda row: row.id)
+def test_a_bad_header_is_refused_and_nothing_is_stored(stack, store, account, row):
+    check_rows(stack, store, account, row)
+
+
+def test_a_header_no_service_reads_with_a_control_character_never_reaches_one(stack):
+    response = requests.get(f"{stack.url}/get_content", headers={"X-Anything": "a\x01b"}, timeout=10)
+    assert response.status_code == 200
+    CONTRACT.check(response)
+
+
+# CSV files that are acceptable by design: last, so that the counts above run over an almost empty store.
+
+
+def upload_and_finish(stack, store, account: Account, content: bytes, **form) -> dict:
+    """Uploads a file the API accepts and waits for its import to end, its stored file gone."""
+    form = csv_upload(content, **form)
+    response = requests.post(f"{stack.url}/upload_csv", headers=account.headers, timeout=60, **form)
+    assert response.status_code == 202, response.text
+    CONTRACT.check(response)
+    return wait_finished(stack, store, account, response.json()["task_id"])
+
+
+def wait_finished(stack, store, account: Account, task_id: str) -> dict:
+    """The job once it has ended and its stored file is gone, so that nothing is written after it."""
+    deadline = time.monotonic() + 60
+    while True:
+        status = requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=account.headers, timeout=10)
+        CONTRACT.check(status)
+        job = status.json()
+        file_left = store["uploads.files"].count_documents({"_id": task_id})
+        if job["status"] not in ("Pending", "Progress") and not file_left:
+            return job
+        assert time.monotonic() < deadline, f"import stuck: {job}"
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    content: bytes
+    processed: int
+    inserted: int
+    failed: int = 0
+    warnings: int = 0
+    error: str | None = None  # a row error message expected among ``errors``
+
+
+def accepted_rows() -> list[Accepted]:
+    # Keys unique to this run, so that no row is counted as a duplicate of an earlier one.
+    run = uuid.uuid4().hex[:8]
+    pad = rows(3000, f"p{run}-")  # past the first 64 KiB, which the API checks before accepting
+    assert len(pad) > HEAD_BYTES
+    wide = ",".join(f"c{n}" for n in range(10_000)).encode()
+    return [
+        Accepted("header only", b"show_id,title\n", 0, 0),
+        Accepted("header only, no line end", b"show_id,title", 0, 0),
+        Accepted("ragged rows: a short one padded, a long one refused",
+                 f"show_id,title,year\nr{run}1,a,1\nr{run}2,b\nr{run}3,c,3,extra\n".encode(), 3, 2, 1, 1,
+                 "The row has 4 fields, the header has 3"),
+        Accepted("a 2 MiB field in a row", f"show_id,title\nf{run}1,".encode() + b"a" * (2 * MIB)
+                 + f"\nf{run}2,ok\n".encode(), 2, 1, 1),
+        Accepted("10,000 columns", wide + b"\n" + ",".join(f"{run}{n}" for n in range(10_000)).encode() + b"\n", 1, 1),
+        Accepted("invalid UTF-8 past the first 64 KiB", b"show_id,title\n" + pad.replace(b"p", b"u")
+                 + f"u{run}x,caf".encode() + b"\xe9\n", 3001, 3000, 1, 0, "The line is not valid UTF-8"),
+        Accepted("a NUL byte past the first 64 KiB (valid UTF-8, kept as text)", b"show_id,title\n"
+                 + pad.replace(b"p", b"n") + f"n{run}x,a".encode() + b"\x00b\n", 3001, 3001),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", accepted_rows(), ids=lambda case: case.id)
+def test_a_file_acceptable_by_design_is_imported_and_ends_clearly(stack, store, account, case):
+    items_before = store["catalog_items"].count_documents({})
+    job = upload_and_finish(stack, store, account, case.content)
+    assert job["status"] == "Success", job
+    assert job["progress"] == 100
+    assert (job["rows_processed"], job["rows_inserted"], job["rows_failed"], job["warnings"]) == (
+        case.processed, case.inserted, case.failed, case.warnings
+    ), job  # fmt: skip
+    if case.error:
+        assert case.error in [error["message"] for error in job["errors"]], job["errors"]
+    assert store["catalog_items"].count_documents({}) == items_before + case.inserted
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\Windows\\win.ini", "win.ini"),
+        ("../movies\n2026-01-01 INFO forged log line\x1b[31m.csv", "movies2026-01-01 INFO forged log line[31m.csv"),
+        ("evil\u202egpj.csv", "evilgpj.csv"),
+        ("..", "upload.csv"),
+    ],
+)
+def test_a_file_name_with_directories_and_control_characters_is_stored_sanitised(stack, store, account, sent, stored):
+    # In the RFC 5987 form, the one way a client can send control characters in a part header.
+    disposition = f"form-data; name=\"file\"; filename*=UTF-8''{quote(sent, safe='')}"
+    content = f"show_id,title\nfn{uuid.uuid4().hex},a\n"
+    body = f"--x\r\nContent-Disposition: {disposition}\r\nContent-Type: text/csv\r\n\r\n{content}\r\n--x--\r\n".encode()
+    headers = {**account.headers, "Content-Type": "multipart/form-data; boundary=x"}
+    response = requests.post(f"{stack.url}/upload_csv", data=body, headers=headers, timeout=30)
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    assert store["import_jobs"].find_one({"_id": task_id})["filename"] == stored
+    job = wait_finished(stack, store, account, task_id)
+    assert (job["status"], job["filename"]) == ("Success", stored)
