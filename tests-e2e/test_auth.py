@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from service_common.testing import wait_for
+
 
 def curl(*args: str) -> tuple[int, dict]:
     """Runs curl like the seed README does; (status, JSON body)."""
@@ -90,7 +92,8 @@ def test_the_gateway_hides_its_version_and_answers_healthz(stack):
 def test_request_ids_reach_the_service_log_and_come_back(stack):
     response = requests.get(f"{stack.url}/me", headers={"X-Request-ID": "e2e-trace-0001"}, timeout=10)
     assert response.headers["X-Request-ID"] == "e2e-trace-0001"
-    assert "request_id=e2e-trace-0001" in stack.log_path("auth").read_text()
+    # aiohttp writes its access line just after the answer has gone out.
+    wait_for(lambda: "request_id=e2e-trace-0001" in stack.log_path("auth").read_text(), 5, "the access log line")
 
     forged = requests.get(f"{stack.url}/me", headers={"X-Request-ID": "bad id\twith junk"}, timeout=10)
     assert forged.headers["X-Request-ID"] != "bad id\twith junk"
