@@ -18,13 +18,8 @@ def stack(tmp_path_factory):
     local = LocalStack(
         ROOT, tmp_path_factory.mktemp("stack"), env={"GATEWAY_AUTH_RATE": "50r/s", "GATEWAY_AUTH_BURST": "100"}
     )
-    import os
-    names = tuple(os.environ["E2E_ONLY"].split(",")) if os.environ.get("E2E_ONLY") else None
-    try:
-        local.start(names) if names else local.start()
+    with local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")
