@@ -22,6 +22,12 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 
 DatabaseSetup = Callable[[AsyncDatabase], Awaitable[None]]
 
+# How long a query sent to the store may take to answer. A store that is down is caught within
+# MONGO_TIMEOUT_MS by server selection; one that is up but busy (a burst of readers on the embedded
+# SecantusDB) is worth waiting for about as long as the gateway waits for the service (60 s), less a
+# margin so that a hung store still ends in the service's JSON 503 rather than nginx's 504.
+STORE_ANSWER_TIMEOUT_MS = 50_000
+
 
 async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], patience: float) -> None:
     """Retry ``probe`` until it succeeds, so a service never runs ahead of its dependencies."""
@@ -48,7 +54,7 @@ def new_mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient
         connectTimeoutMS=settings.mongo_timeout_ms,
         # Not timeoutMS: with it set, pymongo waits that long to select a server and ignores
         # serverSelectionTimeoutMS, so a request would take 10 s to learn the store is down.
-        socketTimeoutMS=max(settings.mongo_timeout_ms * 3, 10_000),
+        socketTimeoutMS=STORE_ANSWER_TIMEOUT_MS,
     )
 
 
