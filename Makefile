@@ -39,7 +39,7 @@ TEST_SYSTEM_PACKAGES := chromium=chromium docker-compose=docker-compose
 # Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
 DOCS_ASSETS     := gateway/web/node_modules/.installed
 
-.PHONY: help setup system-packages test-system-packages dev test unit e2e compose-check lint up down keys bench
+.PHONY: help setup system-packages test-system-packages dev test unit e2e chaos compose-check lint up down keys bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,13 +71,14 @@ dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (ga
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
 	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
 
-test: setup test-system-packages ## run every service's tests, the e2e suite and the compose check
+test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
 	@failed=""; \
 	for package in $(PACKAGES); do \
 	  if [ -d $$package/tests ]; then \
 	    echo "=== $$package"; (cd $$package && $(BIN)/pytest -q -p no:cacheprovider) || failed="$$failed $$package"; fi; \
 	done; \
 	echo "=== tests-e2e"; $(MAKE) --no-print-directory e2e || failed="$$failed tests-e2e"; \
+	echo "=== chaos"; $(MAKE) --no-print-directory chaos || failed="$$failed chaos"; \
 	echo "=== compose"; $(MAKE) --no-print-directory compose-check || failed="$$failed compose"; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "All suites passed."
 
@@ -85,7 +86,10 @@ unit: setup ## run only the services' own suites
 	@for package in $(PACKAGES); do [ ! -d $$package/tests ] || (cd $$package && $(BIN)/pytest -q) || exit 1; done
 
 e2e: setup test-system-packages ## run the end-to-end suite through the gateway (starts its own stack on free ports)
-	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider
+	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider --ignore=chaos
+
+chaos: setup test-system-packages ## run the fault-injection suite
+	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider chaos
 
 compose-check: setup test-system-packages ## validate compose.yaml and check it matches the local stack
 	$(BIN)/pytest -q -p no:cacheprovider tests-e2e/compose_check.py

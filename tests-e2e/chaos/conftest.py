@@ -1,0 +1,30 @@
+"""The fault-injection suite (``make chaos``): one whole stack per test module, whose processes the
+tests stop, kill and start again. A module tunes its stack with a ``STACK_ENV`` dict."""
+
+from pathlib import Path
+
+import pytest
+
+from service_common.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Short leases and checks, so that a vanished worker is noticed within seconds, not minutes.
+CHAOS_ENV = {
+    "INGEST_JOB_LEASE_SECONDS": "4",
+    "INGEST_STALE_CHECK_SECONDS": "2",
+    "GATEWAY_AUTH_RATE": "50r/s",
+    "GATEWAY_AUTH_BURST": "100",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(request, tmp_path_factory):
+    """Overrides the e2e suite's session stack: each module breaks its own."""
+    env = {**CHAOS_ENV, **getattr(request.module, "STACK_ENV", {})}
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
