@@ -10,13 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service_common.bodies import parse_model
 from service_common.errors import ApiError
+from service_common.paging import QueryInt
 
 DEFAULT_LIMIT = 20
 # \w is Unicode letters, digits and '_': CSV headers are not always ASCII. No '.' (a path) and no '$' (an operator).
 COLUMN_NAME = re.compile(r"[\w -]{1,64}")
 FILTER_PARAMETER = re.compile(r"filter\[(.*)\]", re.DOTALL)
 # Plain ASCII digits only: int() would also take " 5", "5_0" and non-ASCII digits.
-PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
 PLAIN_PARAMETERS = frozenset({"limit", "offset", "cursor", "sort", "q", "type"})
 MAX_FILTERS = 16
 MAX_VALUE_LENGTH = 1024
@@ -47,20 +47,13 @@ class SortOrder(BaseModel):
 class ContentQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1)
-    offset: int | None = Field(None, ge=1)
+    limit: QueryInt = Field(DEFAULT_LIMIT, ge=1)
+    offset: QueryInt | None = Field(None, ge=1)
     cursor: str | None = Field(None, min_length=1)
     sort: SortOrder = SortOrder()
     q: str | None = Field(None, min_length=1, max_length=MAX_Q_LENGTH)
     # Column name -> the exact value asked for; both already checked by ``parse_content_query``.
     filters: dict[str, str] = {}
-
-    @field_validator("limit", "offset", mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        if isinstance(value, str) and not PAGE_NUMBER.fullmatch(value):
-            raise ValueError("Must be a whole number")
-        return value
 
     @field_validator("sort", mode="before")
     @classmethod

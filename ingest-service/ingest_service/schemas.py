@@ -1,18 +1,17 @@
 """Job states, upload options and the bodies of the ingest API."""
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from multidict import MultiMapping
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from service_common.bodies import parse_model
 from service_common.errors import ApiError
+from service_common.paging import QueryInt
 
 # Plain ASCII digits only: int() would also take " 5", "5_0", "+5" and non-ASCII digits.
-PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class JobStatus(StrEnum):
@@ -45,16 +44,8 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(20, ge=1, le=100)
-    # At most 9 digits: the skip it makes must fit the store's 64-bit integers.
-    offset: int = Field(1, ge=1)
-
-    @field_validator("limit", "offset", mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        if isinstance(value, str) and not PAGE_NUMBER.fullmatch(value):
-            raise ValueError("Must be a whole number")
-        return value
+    limit: QueryInt = Field(20, ge=1, le=100)
+    offset: QueryInt = Field(1, ge=1)
 
 
 def parse_page_query(params: MultiMapping[str]) -> PageQuery:
