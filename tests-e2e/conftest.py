@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service_common.stack import LocalStack
+from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
@@ -16,7 +16,7 @@ SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
 def stack(tmp_path_factory):
     # Generous per-IP limits, so that only the rate-limit test itself meets them.
     local = LocalStack(
-        ROOT, tmp_path_factory.mktemp("stack"), env={"GATEWAY_AUTH_RATE": "50r/s", "GATEWAY_AUTH_BURST": "100"}
+        ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS
     )
     with local:
         yield local

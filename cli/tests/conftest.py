@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service_common.stack import LocalStack
+from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
@@ -38,7 +38,7 @@ class Result:
 def stack(tmp_path_factory):
     # Generous per-IP limits: every test signs up and logs in from the same address.
     local = LocalStack(
-        ROOT, tmp_path_factory.mktemp("stack"), env={"GATEWAY_AUTH_RATE": "50r/s", "GATEWAY_AUTH_BURST": "100"}
+        ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS
     )
     with local:
         yield local

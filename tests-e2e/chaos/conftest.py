@@ -5,16 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from service_common.stack import LocalStack
+from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Short leases and checks, so that a vanished worker is noticed within seconds, not minutes.
 CHAOS_ENV = {
+    **TEST_GATEWAY_LIMITS,
     "INGEST_JOB_LEASE_SECONDS": "4",
     "INGEST_STALE_CHECK_SECONDS": "2",
-    "GATEWAY_AUTH_RATE": "50r/s",
-    "GATEWAY_AUTH_BURST": "100",
 }
 
 
