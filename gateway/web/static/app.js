@@ -147,13 +147,14 @@ function setMessage(selector, text, kind = "") {
 
 // ---- Accounts ----
 
-async function onLogin(event) {
+// Both account forms end the same way: a session started, the form cleared, the upload next.
+async function submitAccountForm(event, pendingMessage, logIn) {
   event.preventDefault();
   const form = event.currentTarget;
   const username = form.username.value.trim();
-  setMessage("#account-message", "Logging in…");
+  setMessage("#account-message", pendingMessage);
   try {
-    const { data } = await api("/login", { method: "POST", body: { username, password: form.password.value } });
+    const data = await logIn(form, username);
     form.reset();
     startSession(username, data);
     setMessage("#account-message", "");
@@ -163,22 +164,21 @@ async function onLogin(event) {
   }
 }
 
-async function onSignup(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const username = form.username.value.trim();
-  const password = form.password.value;
-  setMessage("#account-message", "Creating your account…");
-  try {
+async function logIn(username, password) {
+  const { data } = await api("/login", { method: "POST", body: { username, password } });
+  return data;
+}
+
+function onLogin(event) {
+  return submitAccountForm(event, "Logging in…", (form, username) => logIn(username, form.password.value));
+}
+
+function onSignup(event) {
+  return submitAccountForm(event, "Creating your account…", async (form, username) => {
+    const password = form.password.value;
     await api("/signup", { method: "POST", body: { username, email: form.email.value.trim(), password } });
-    const { data } = await api("/login", { method: "POST", body: { username, password } });
-    form.reset();
-    startSession(username, data);
-    setMessage("#account-message", "");
-    $("#upload-file").focus();
-  } catch (error) {
-    setMessage("#account-message", error.message, "error");
-  }
+    return logIn(username, password);
+  });
 }
 
 // ---- Uploads and their import ----
