@@ -17,7 +17,6 @@ import pytest
 import requests
 from conftest import ROOT
 from openapi_contract import CONTRACT
-from pymongo import MongoClient
 
 from service_common.stack import LocalStack
 
@@ -37,19 +36,14 @@ def stack(tmp_path_factory):
     """A stack of its own with a 3 MiB upload limit, so that a file over it is quick to send."""
     env = {"INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "GATEWAY_AUTH_RATE": "1000r/s",
            "GATEWAY_AUTH_BURST": "1000"}  # fmt: skip
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env)
-    try:
-        local.start()
+    with LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
 def store(stack):
-    client = MongoClient(stack.env["MONGO_URL"], serverSelectionTimeoutMS=5000)
-    yield client[stack.env["MONGO_DB"]]
-    client.close()
+    with stack.database() as db:
+        yield db
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from pymongo import MongoClient
+from pymongo.database import Database
 
 from service_common.keygen import write_signing_key
 from service_common.testing import free_port, port_open, start_process, stop_process, wait_for
@@ -106,6 +110,15 @@ class LocalStack:
         extra_instances = [key for key in self.processes if key not in START_ORDER]
         for name in [*extra_instances, *reversed(START_ORDER)]:
             self.stop_service(name)
+
+    @contextmanager
+    def database(self) -> Iterator[Database]:
+        """The stack's own database, read directly to check what the product wrote, or did not."""
+        client = MongoClient(self.env["MONGO_URL"], serverSelectionTimeoutMS=10_000, tz_aware=True)
+        try:
+            yield client[self.env["MONGO_DB"]]
+        finally:
+            client.close()
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.log_path(name)

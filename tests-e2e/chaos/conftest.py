@@ -21,9 +21,5 @@ CHAOS_ENV = {
 def stack(request, tmp_path_factory):
     """Overrides the e2e suite's session stack: each module breaks its own."""
     env = {**CHAOS_ENV, **getattr(request.module, "STACK_ENV", {})}
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env)
-    try:
-        local.start()
+    with LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env) as local:
         yield local
-    finally:
-        local.stop()

@@ -4,15 +4,11 @@ and a direct look at the stack's own store to check what was (not) written."""
 import csv
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from pymongo import MongoClient
 from pymongo.database import Database
-
-from service_common.stack import LocalStack
 
 FINISHED = {"Success", "Failure", "Cancelled"}
 COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
@@ -87,16 +83,6 @@ def eventually(predicate: Callable[[], bool], within: float, what: str, interval
             pass
         assert time.monotonic() < deadline, f"{what} not within {within}s"
         time.sleep(interval)
-
-
-@contextmanager
-def store(stack: LocalStack) -> Iterator[Database]:
-    """The stack's own database, read directly to check what the product did or did not write."""
-    client = MongoClient(f"mongodb://127.0.0.1:{stack.ports['mongo']}", serverSelectionTimeoutMS=10_000, tz_aware=True)
-    try:
-        yield client[stack.env["MONGO_DB"]]
-    finally:
-        client.close()
 
 
 def leftovers(db: Database) -> dict[str, int]:

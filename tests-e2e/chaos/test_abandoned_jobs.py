@@ -14,7 +14,6 @@ from faults import (
     job_items,
     job_status,
     key_prefix,
-    store,
     upload_ok,
     wait_finished,
     wait_for_status,
@@ -49,7 +48,7 @@ def test_a_job_whose_worker_and_message_vanished_is_requeued_and_completes(stack
     assert status["status"] == "Success", status
     assert (status["rows_processed"], status["rows_inserted"], status["rows_duplicate"]) == (ROWS, ROWS, 0)
     assert status["attempts"] == 2
-    with store(stack) as db:
+    with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
         assert db.import_jobs.find_one({"_id": task_id})["abandoned"] == 1
     assert "re-queued (1 of 1)" in stack.log_path("worker").read_text()
@@ -75,7 +74,7 @@ def test_a_job_abandoned_more_often_than_allowed_ends_in_failure_with_the_reason
     assert status["status"] == "Failure", status
     assert status["error"].startswith("The worker running this import stopped without finishing it, 2 times")
     assert status["finished_at"] is not None and status["progress"] < 100
-    with store(stack) as db:
+    with stack.database() as db:
         written, distinct_seqs = job_items(db, task_id)
         # The rows written before the last crash stay, each once.
         assert status["rows_inserted"] <= written < ROWS and distinct_seqs == written

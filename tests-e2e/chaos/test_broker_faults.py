@@ -13,7 +13,6 @@ from faults import (
     job_items,
     key_prefix,
     leftovers,
-    store,
     upload,
     upload_ok,
     wait_finished,
@@ -29,7 +28,7 @@ def test_an_upload_while_redis_is_down_is_503_and_leaves_nothing_and_uploads_wor
     stack, auth_headers, tmp_path
 ):
     path = write_movies_csv(tmp_path / "broker-down.csv", range(2_000), prefix=key_prefix("down"))
-    with store(stack) as db:
+    with stack.database() as db:
         before = leftovers(db)
         stack.stop_service("redis")
         try:
@@ -64,7 +63,7 @@ def test_an_import_running_through_a_redis_crash_and_restart_finishes_with_every
     status = wait_finished(stack.url, auth_headers, task_id, within=120)
     assert status["status"] == "Success", status
     assert (status["rows_processed"], status["rows_inserted"], status["rows_duplicate"]) == (ROWS, ROWS, 0)
-    with store(stack) as db:
+    with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
 
     # The worker took up the broker again: a new upload is imported, and beat still runs.

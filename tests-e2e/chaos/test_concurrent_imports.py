@@ -8,7 +8,7 @@ or an update (upsert).
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from faults import key_prefix, store, upload_ok, wait_finished, write_movies_csv
+from faults import key_prefix, upload_ok, wait_finished, write_movies_csv
 
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}
 FIRST, SECOND = range(0, 12_000), range(6_000, 18_000)
@@ -40,7 +40,7 @@ def test_overlapping_files_on_two_workers_store_each_row_once_with_unique_seqs(
     assert sum(s["rows_inserted"] for s in statuses) == UNION
     overlap_counted = sum(s["rows_duplicate" if mode == "insert" else "rows_updated"] for s in statuses)
     assert overlap_counted == OVERLAP
-    with store(stack) as db:
+    with stack.database() as db:
         mine = {"_id": {"$regex": f"^{prefix}"}}
         assert db.catalog_items.count_documents(mine) == UNION
         assert len(db.catalog_items.distinct("seq", mine)) == UNION

@@ -6,7 +6,7 @@ import collections
 import time
 
 import aiohttp
-from faults import job_items, job_status, key_prefix, store, upload_ok, wait_finished, wait_progress, write_movies_csv
+from faults import job_items, job_status, key_prefix, upload_ok, wait_finished, wait_progress, write_movies_csv
 
 DURATION_SECONDS = 30
 READERS = 200
@@ -56,7 +56,7 @@ def test_200_readers_for_30s_during_an_import_see_no_5xx_and_the_import_finishes
     status = wait_finished(stack.url, auth_headers, task_id, within=120)
     assert status["status"] == "Success", status
     assert (status["rows_processed"], status["rows_inserted"]) == (ROWS, ROWS)
-    with store(stack) as db:
+    with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
     print(f"{sum(outcomes.values())} reads in {DURATION_SECONDS}s: {dict(outcomes)}; "
           f"import at {import_during_load['progress']}% when the load ended")  # fmt: skip

@@ -14,7 +14,6 @@ from faults import (
     eventually,
     job_items,
     key_prefix,
-    store,
     upload,
     upload_ok,
     wait_finished,
@@ -92,7 +91,7 @@ def test_every_service_answers_503_within_5s_while_the_store_is_down_and_recover
     again = upload(stack.url, auth_headers, small, mode="upsert")
     assert again.status_code == 202, again.text
     assert wait_finished(stack.url, auth_headers, again.json()["task_id"])["status"] == "Success"
-    with store(stack) as db:
+    with stack.database() as db:
         assert job_items(db, running_id) == (ROWS, ROWS)
         # The upload refused during the outage left nothing behind.
         assert db.import_jobs.count_documents({"filename": "s.csv"}) == 0

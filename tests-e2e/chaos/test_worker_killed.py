@@ -3,7 +3,7 @@ from its checkpoint: every row once, none lost, and the job shows the second att
 
 import signal
 
-from faults import job_items, job_status, key_prefix, store, upload_ok, wait_finished, wait_progress, write_movies_csv
+from faults import job_items, job_status, key_prefix, upload_ok, wait_finished, wait_progress, write_movies_csv
 
 ROWS = 40_000
 # Small batches, so the import runs long enough to be interrupted; a short visibility timeout, so that
@@ -27,6 +27,6 @@ def test_a_worker_killed_mid_import_is_replaced_and_every_row_is_written_once(st
         ROWS, ROWS, 0, 0
     )  # fmt: skip
     assert status["attempts"] == 2
-    with store(stack) as db:
+    with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
         assert db["uploads.files"].count_documents({"_id": task_id}) == 0
