@@ -35,7 +35,7 @@ def page_links(
     *,
     limit: int,
     total: int,
-    max_offset_rows: int,
+    max_offset_rows: int | None,
     offset: int | None,
     next_cursor: str | None,
 ) -> dict[str, URL]:
@@ -43,7 +43,7 @@ def page_links(
 
     ``prev`` is only known for an ``offset`` page; ``next`` always continues by cursor,
     so walking ``next`` costs the same at any depth; ``last`` is left out when it lies
-    deeper than an ``offset`` page may go.
+    deeper than an ``offset`` page may go (``max_offset_rows``; None: any depth).
     """
     base = public_url(request)
     kept = [(name, value) for name, value in request.query.items() if name not in PAGE_PARAMETERS]
@@ -57,7 +57,7 @@ def page_links(
         links["prev"] = with_page("offset", min(offset - 1, last_page))
     if next_cursor is not None:
         links["next"] = with_page("cursor", next_cursor)
-    if (last_page - 1) * limit <= max_offset_rows:
+    if max_offset_rows is None or (last_page - 1) * limit <= max_offset_rows:
         links["last"] = with_page("offset", last_page)
     return links
 

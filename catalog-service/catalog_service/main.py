@@ -4,10 +4,12 @@ import logging
 import secrets
 
 from aiohttp import web
+from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service import storage
 from catalog_service.cursors import CursorCodec
-from catalog_service.keys import CURSORS, SETTINGS
+from catalog_service.index import CatalogIndex
+from catalog_service.keys import CURSORS, INDEX, SETTINGS
 from catalog_service.routes import setup_routes
 from catalog_service.settings import CatalogSettings
 from service_common.app import base_app, configure_logging, run
@@ -32,7 +34,12 @@ def create_app(settings: CatalogSettings) -> web.Application:
     app = base_app(client_max_size=16 * 1024)
     app[SETTINGS] = settings
     app[CURSORS] = CursorCodec(_cursor_secret(settings))
-    app.cleanup_ctx.append(mongo_context(settings, "catalog-service", setup=storage.ensure_indexes))
+    app[INDEX] = CatalogIndex()
+
+    async def setup(db: AsyncDatabase) -> None:
+        await storage.ensure_indexes(db, settings.indexed_columns)
+
+    app.cleanup_ctx.append(mongo_context(settings, "catalog-service", setup=setup))
     setup_routes(app)
     return app
 

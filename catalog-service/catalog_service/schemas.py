@@ -3,29 +3,33 @@
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service_common.bodies import parse_model
+from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET, TYPE_COLUMN, public_row
 from service_common.errors import ApiError
 from service_common.paging import QueryInt
 
 DEFAULT_LIMIT = 20
-# \w is Unicode letters, digits and '_': CSV headers are not always ASCII. No '.' (a path) and no '$' (an operator).
-COLUMN_NAME = re.compile(r"[\w -]{1,64}")
+# Any column a file may have, as the CSV header names it: checked against the dataset's own columns
+# (``check_columns``), and stored under an escaped field name, so no name can become a path or an operator.
+MAX_COLUMN_LENGTH = 256
 FILTER_PARAMETER = re.compile(r"filter\[(.*)\]", re.DOTALL)
-# Plain ASCII digits only: int() would also take " 5", "5_0" and non-ASCII digits.
-PLAIN_PARAMETERS = frozenset({"limit", "offset", "cursor", "sort", "q", "type"})
+PLAIN_PARAMETERS = frozenset({"limit", "offset", "cursor", "sort", "q", "type", "dataset"})
 MAX_FILTERS = 16
 MAX_VALUE_LENGTH = 1024
 MAX_Q_LENGTH = 256
-COLUMN_NAME_RULE = "Must be a column name: 1-64 letters, digits, '_', ' ' or '-'"
+# What ``id`` means when a dataset has no column of that name: each item's key.
+KEY_COLUMN = "id"
+COLUMN_NAME_RULE = f"Must be a column name: 1-{MAX_COLUMN_LENGTH} characters, no control characters"
 
 
 def is_column_name(name: str) -> bool:
-    return COLUMN_NAME.fullmatch(name) is not None
+    return 0 < len(name) <= MAX_COLUMN_LENGTH and name.isprintable()
 
 
 class SortOrder(BaseModel):
@@ -47,6 +51,7 @@ class SortOrder(BaseModel):
 class ContentQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    dataset: str = Field(DEFAULT_DATASET, pattern=f"^{DATASET_NAME.pattern}$")
     limit: QueryInt = Field(DEFAULT_LIMIT, ge=1)
     offset: QueryInt | None = Field(None, ge=1)
     cursor: str | None = Field(None, min_length=1)
@@ -67,7 +72,7 @@ class ContentQuery(BaseModel):
     def fingerprint(self) -> str:
         """Identifies the order and the matching set, which a cursor must keep across pages."""
         canonical = json.dumps(
-            [self.sort.column, self.sort.descending, sorted(self.filters.items()), self.q],
+            [self.dataset, self.sort.column, self.sort.descending, sorted(self.filters.items()), self.q],
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -78,7 +83,7 @@ def bad_parameter(name: str, message: str, summary: str | None = None) -> ApiErr
     return ApiError(400, summary or f"Invalid value for: {name}", details=[{"field": name, "message": message}])
 
 
-def parse_content_query(params: MultiMapping[str], *, max_limit: int, max_offset_rows: int) -> ContentQuery:
+def parse_content_query(params: MultiMapping[str], *, max_limit: int) -> ContentQuery:
     """Every parameter checked, each problem a 400 naming the parameter; never a silent default."""
     fields: dict[str, object] = {}
     filters: dict[str, str] = {}
@@ -101,7 +106,7 @@ def parse_content_query(params: MultiMapping[str], *, max_limit: int, max_offset
     if len(filters) > MAX_FILTERS:
         raise bad_parameter("filter", f"At most {MAX_FILTERS} filters", f"Too many filters (at most {MAX_FILTERS})")
     query = parse_model(ContentQuery, {**fields, "filters": filters})
-    _check_bounds(query, max_limit=max_limit, max_offset_rows=max_offset_rows)
+    _check_bounds(query, max_limit=max_limit)
     return query
 
 
@@ -117,13 +122,25 @@ def _filter_value(parameter: str, value: str) -> str:
     return value
 
 
-def _check_bounds(query: ContentQuery, *, max_limit: int, max_offset_rows: int) -> None:
+def _check_bounds(query: ContentQuery, *, max_limit: int) -> None:
     """The configurable caps, which the model cannot know."""
     if query.limit > max_limit:
         raise bad_parameter("limit", f"Must be a whole number from 1 to {max_limit}")
     if query.offset is not None and query.cursor is not None:
         message = "Give either offset or cursor, not both"
         raise bad_parameter("offset", message, message)
+
+
+def check_columns(query: ContentQuery, known: Collection[str]) -> None:
+    """Filters and sorts name columns the dataset has (``id``, its key, always exists)."""
+    for column, parameter in [*((c, f"filter[{c}]") for c in query.filters), (query.sort.column, "sort")]:
+        if column is None or column in known or column in (KEY_COLUMN, TYPE_COLUMN):
+            continue
+        raise bad_parameter(parameter, f"No column {column!r} in this dataset")
+
+
+def check_offset_depth(query: ContentQuery, max_offset_rows: int) -> None:
+    """Offset pages of a sorted or searched query skip through a scan: their depth is capped."""
     skipped = (query.page - 1) * query.limit
     if skipped > max_offset_rows:
         raise bad_parameter(
@@ -134,6 +151,9 @@ def _check_bounds(query: ContentQuery, *, max_limit: int, max_offset_rows: int) 
         )
 
 
-def public_item(document: Mapping[str, object]) -> dict[str, object]:
-    """The row's own columns plus ``id``; the row key wins over a CSV column that is also called ``id``."""
-    return {**document["row"], "id": document["_id"]}
+def public_item(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The row's own columns, every one as the file named it, plus ``id`` (the row key) when the file
+    has no column of that name: a row's own ``id`` is never hidden."""
+    item = public_row(document["row"])
+    item.setdefault(KEY_COLUMN, document["key"])
+    return item

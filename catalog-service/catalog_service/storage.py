@@ -8,6 +8,7 @@ an operator.
 import asyncio
 import math
 import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,13 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service.cursors import CursorPosition, SortValue
+from catalog_service.index import CatalogIndex, DatasetView
 from catalog_service.schemas import SortOrder
+from service_common.catalog_layout import DATASETS, ITEMS, TYPE_COLUMN, field_name, item_id
 
-CATALOG_ITEMS = "catalog_items"
-ITEM_FIELDS = {"row": 1, "seq": 1}
+CATALOG_ITEMS = ITEMS
+ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
+TITLE_COLUMN = "title"
 INT64 = range(-(2**63), 2**63)
 # The forms the ingest worker stores as numbers: plain integers and decimals, no exponent, no leading zeros.
 PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
@@ -29,23 +33,44 @@ TYPES_AFTER_STRINGS = ["object", "array", "binData", "objectId", "bool", "date",
 TYPES_AFTER_NUMBERS = ["string", "symbol", *TYPES_AFTER_STRINGS]
 
 
-async def ensure_indexes(db: AsyncDatabase) -> None:
-    """The catalog's read indexes; create_index is a no-op when an index already exists."""
+# Indexes earlier versions created on every item: each cost the embedded store about 100 µs per
+# imported row, and none made a page cheaper there. Dropped at start-up unless asked for again.
+LEGACY_INDEXES = ("seq_unique", "row_type_seq", "row_title_seq")
+
+
+def opt_in_index_name(column: str | None) -> str:
+    return "dataset_seq" if column is None else f"dataset_{field_name(column)}_seq"
+
+
+async def ensure_indexes(db: AsyncDatabase, indexed_columns: Sequence[str]) -> None:
+    """Items need no secondary index for import-order and ``type=`` pages (``index.py``). On MongoDB,
+    sorts and filters by column scan without one: ``CATALOG_INDEXES`` names the columns worth one."""
     items = db[CATALOG_ITEMS]
-    # Import order is the default order and every order's tie-breaker: it must be unique for pages not to overlap.
-    await items.create_index([("seq", ASCENDING)], unique=True, name="seq_unique")
-    # The seed's one filter (type=Movie) and the likeliest sort, each walked in seq order.
-    await items.create_index([("row.type", ASCENDING), ("seq", ASCENDING)], name="row_type_seq")
-    await items.create_index([("row.title", ASCENDING), ("seq", ASCENDING)], name="row_title_seq")
+    wanted = {}
+    if indexed_columns:
+        wanted[opt_in_index_name(None)] = [("dataset", ASCENDING), ("seq", ASCENDING)]
+    for column in indexed_columns:
+        wanted[opt_in_index_name(column)] = [
+            ("dataset", ASCENDING),
+            (field_path(column), ASCENDING),
+            ("seq", ASCENDING),
+        ]
+    existing = await items.index_information()
+    for name in existing:
+        if name != "_id_" and name not in wanted and (name in LEGACY_INDEXES or name.startswith("dataset_")):
+            await items.drop_index(name)
+    for name, keys in wanted.items():
+        await items.create_index(keys, name=name)
 
 
-def field_path(column: str | None) -> str:
-    """Where a column lives in the document; ``id`` is the row key, as in the items the API returns."""
+def field_path(column: str | None, known: Collection[str] = ()) -> str:
+    """Where a column lives in an item: a column of the dataset in ``row``; ``id``, when the dataset
+    has no such column, is the row key; no column is import order."""
     if column is None:
         return "seq"
-    if column == "id":
-        return "_id"
-    return f"row.{column}"
+    if column == "id" and column not in known:
+        return "key"
+    return f"row.{field_name(column)}"
 
 
 def _stored_number(text: str) -> int | float | None:
@@ -69,38 +94,44 @@ def _same_value(text: str) -> list[Any]:
     return [text] if number is None else [text, number]
 
 
-def match_criteria(filters: dict[str, str], q: str | None) -> dict[str, Any]:
-    clauses = [{field_path(column): {"$in": _same_value(value)}} for column, value in filters.items()]
+def type_matcher(text: str) -> Callable[[Any], bool]:
+    """Whether a stored value is one ``filter[<column>]=text`` matches, as ``match_criteria`` would."""
+    wanted = _same_value(text)
+    return lambda value: not isinstance(value, bool) and any(
+        value == other and isinstance(value, str) == isinstance(other, str) for other in wanted
+    )
+
+
+def match_criteria(dataset: str, filters: dict[str, str], q: str | None, known: Collection[str]) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [{"dataset": dataset}]
+    clauses += [{field_path(column, known): {"$in": _same_value(value)}} for column, value in filters.items()]
     if q is not None:
-        clauses.append({"row.title": {"$regex": re.escape(q), "$options": "i"}})
-    if not clauses:
-        return {}
+        clauses.append({field_path(TITLE_COLUMN, known): {"$regex": re.escape(q), "$options": "i"}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def sort_keys(order: SortOrder) -> list[tuple[str, int]]:
+def sort_keys(order: SortOrder, known: Collection[str]) -> list[tuple[str, int]]:
     direction = DESCENDING if order.descending else ASCENDING
     if order.column is None:
         return [("seq", direction)]
     # The tie-breaker follows the column's direction, so one (column, seq) index serves both directions.
-    return [(field_path(order.column), direction), ("seq", direction)]
+    return [(field_path(order.column, known), direction), ("seq", direction)]
 
 
-def sort_value(order: SortOrder, document: dict[str, Any]) -> SortValue:
+def sort_value(order: SortOrder, document: dict[str, Any], known: Collection[str]) -> SortValue:
     """The document's value of the sort column; a missing column sorts as null, as MongoDB sorts it."""
-    if order.column is None:
-        return document["seq"]
-    if order.column == "id":
-        return document["_id"]
-    return document["row"].get(order.column)
+    path = field_path(order.column, known)
+    if path.startswith("row."):
+        return document["row"].get(path.removeprefix("row."))
+    return document[path]
 
 
-def after_criteria(order: SortOrder, position: CursorPosition) -> dict[str, Any]:
+def after_criteria(order: SortOrder, position: CursorPosition, known: Collection[str]) -> dict[str, Any]:
     """Items strictly after ``position`` in ``order``, across BSON's type brackets."""
     seq_after = {"$lt" if order.descending else "$gt": position.seq}
     if order.column is None:
         return {"seq": seq_after}
-    field, value = field_path(order.column), position.sort_value
+    field, value = field_path(order.column, known), position.sort_value
     ties = {field: value, "seq": seq_after}
     if order.descending:
         if value is None:
@@ -122,8 +153,15 @@ class Page:
     has_more: bool
 
 
+def in_import_order(filters: dict[str, str], q: str | None, order: SortOrder) -> bool:
+    """Whether the blocks answer the query: import order, all items or one ``type``."""
+    return order.column is None and q is None and set(filters) <= {TYPE_COLUMN}
+
+
 async def read_page(
     db: AsyncDatabase,
+    index: CatalogIndex,
+    view: DatasetView,
     *,
     filters: dict[str, str],
     q: str | None,
@@ -133,18 +171,49 @@ async def read_page(
     after: CursorPosition | None = None,
 ) -> Page:
     """One page and the number of matching items; one item more is read to learn whether a next page exists."""
+    typed = (filters[TYPE_COLUMN], type_matcher(filters[TYPE_COLUMN])) if TYPE_COLUMN in filters else None
+    total = view.total if typed is None else view.typed(*typed)[1][-1]
+    if in_import_order(filters, q, order):
+        if after is None:
+            documents = await index.page_at(db, view, skip, limit + 1, typed)
+        else:
+            documents = await index.page_after(db, view, after.seq, limit + 1, typed)
+        return Page(documents=documents[:limit], total=total, has_more=len(documents) > limit)
+    return await _scan_page(db, view, filters=filters, q=q, order=order, limit=limit, skip=skip, after=after)
+
+
+async def _scan_page(
+    db: AsyncDatabase,
+    view: DatasetView,
+    *,
+    filters: dict[str, str],
+    q: str | None,
+    order: SortOrder,
+    limit: int,
+    skip: int,
+    after: CursorPosition | None,
+) -> Page:
+    """Sorts, filters on other columns and ``q``: a query over the dataset's items (a scan on the
+    embedded store; on MongoDB, served by the indexes ``CATALOG_INDEXES`` asks for)."""
     items = db[CATALOG_ITEMS]
-    criteria = match_criteria(filters, q)
+    known = view.column_names
+    criteria = match_criteria(view.name, filters, q, known)
     page_criteria = criteria
     if after is not None:
-        after_clause = after_criteria(order, after)
-        page_criteria = {"$and": [criteria, after_clause]} if criteria else after_clause
-    find = items.find(page_criteria, ITEM_FIELDS).sort(sort_keys(order)).skip(skip).limit(limit + 1)
-    # With no filter the collection's own count is exact and costs nothing, where counting scans an index.
-    count = items.count_documents(criteria) if criteria else items.estimated_document_count()
-    documents, total = await asyncio.gather(find.to_list(), count)
+        page_criteria = {"$and": [criteria, after_criteria(order, after, known)]}
+    find = items.find(page_criteria, ITEM_FIELDS).sort(sort_keys(order, known)).skip(skip).limit(limit + 1)
+    if set(filters) <= {TYPE_COLUMN} and q is None:
+        documents = await find.to_list()
+        typed = (filters[TYPE_COLUMN], type_matcher(filters[TYPE_COLUMN])) if filters else None
+        total = view.total if typed is None else view.typed(*typed)[1][-1]
+    else:
+        documents, total = await asyncio.gather(find.to_list(), items.count_documents(criteria))
     return Page(documents=documents[:limit], total=total, has_more=len(documents) > limit)
 
 
-async def find_item(db: AsyncDatabase, item_id: str) -> dict[str, Any] | None:
-    return await db[CATALOG_ITEMS].find_one({"_id": item_id}, ITEM_FIELDS)
+async def find_item(db: AsyncDatabase, dataset: str, key: str) -> dict[str, Any] | None:
+    return await db[CATALOG_ITEMS].find_one({"_id": item_id(dataset, key)}, ITEM_FIELDS)
+
+
+async def list_datasets(db: AsyncDatabase) -> list[str]:
+    return [document["_id"] async for document in db[DATASETS].find({}, {"_id": 1}).sort("_id", ASCENDING)]

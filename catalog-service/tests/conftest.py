@@ -1,4 +1,3 @@
-import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -8,7 +7,7 @@ from pymongo import MongoClient
 
 from catalog_service.main import create_app
 from catalog_service.settings import CatalogSettings
-from tests.helpers import CURSOR_SECRET, build_catalog
+from tests.helpers import CURSOR_SECRET, build_catalog, store_catalog
 
 pytest_plugins = ["service_common.testing"]
 
@@ -41,12 +40,10 @@ def settings(settings_for) -> CatalogSettings:
 
 @pytest.fixture
 def catalog(mongo_url: str, mongo_db_name: str) -> list[dict[str, Any]]:
-    """The catalog, inserted out of order so that only an explicit sort gives import order."""
+    """The catalog as the ingest worker writes it, its blocks stored out of order."""
     documents = build_catalog()
-    shuffled = documents[:]
-    random.Random(7).shuffle(shuffled)
-    with MongoClient(mongo_url) as client:
-        client[mongo_db_name]["catalog_items"].insert_many(shuffled)
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store_catalog(client[mongo_db_name], documents)
     return documents
 
 

@@ -1,5 +1,6 @@
 """Catalog documents as the ingest worker writes them, and what the API should answer for them."""
 
+import contextlib
 import random
 import re
 from collections.abc import Callable
@@ -7,9 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 from yarl import URL
 
+from service_common.catalog_blocks import append_items, item_document
+from service_common.catalog_layout import DATASETS, DEFAULT_DATASET, new_dataset, public_row
+
 CURSOR_SECRET = "test-cursor-secret-0123456789abcdef"
+JOB_ID = "00000000-0000-4000-8000-000000000000"
 ITEM_COUNT = 300
 # Titles a regex would misread; q must match them literally.
 TRICKY_TITLES = {
@@ -52,16 +59,25 @@ def build_catalog(count: int = ITEM_COUNT) -> list[dict[str, Any]]:
         if n % 50 == 49:
             del row["director"]
         documents.append(
-            {
-                "_id": key,
-                "seq": seq,
-                "row": row,
-                "source": {"job_id": "00000000-0000-4000-8000-000000000000", "line": n + 2},
-                "created_at": now,
-                "updated_at": now,
-            }
+            item_document(DEFAULT_DATASET, key, seq=seq, block="", row=row, job_id=JOB_ID, line=n + 2, now=now)
         )
     return documents
+
+
+def store_catalog(db: Database, documents: list[dict[str, Any]], *, block_size: int = 40, seed: int = 7) -> None:
+    """Writes the documents with their blocks as the ingest worker does, the blocks in a shuffled
+    order, so that only the layout's own order gives import order."""
+    batches = [documents[start : start + block_size] for start in range(0, len(documents), block_size)]
+    random.Random(seed).shuffle(batches)
+    now = datetime.now(UTC)
+    for batch in batches:
+        dataset = batch[0]["dataset"]
+        with contextlib.suppress(DuplicateKeyError):
+            db[DATASETS].insert_one(new_dataset(dataset, owner=None, key="show_id", now=now))
+        columns = {column: "string" for document in batch for column in public_row(document["row"])}
+        added = [[column, kind] for column, kind in columns.items()]
+        db[DATASETS].update_one({"_id": dataset}, {"$addToSet": {"column_types": {"$each": added}}})
+        append_items(db, dataset, JOB_ID, batch, now)
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:
@@ -90,7 +106,7 @@ def expected(
         ordered = sorted(matching, key=lambda d: d["seq"], reverse=descending)
     else:
         ordered = sorted(matching, key=lambda d: (bson_rank(d["row"].get(column)), d["seq"]), reverse=descending)
-    return [d["_id"] for d in ordered]
+    return [d["key"] for d in ordered]
 
 
 def links(response) -> dict[str, URL]:

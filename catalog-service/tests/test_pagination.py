@@ -19,7 +19,7 @@ def _wanted(catalog, sort, where=lambda row: True):
         return expected(catalog, where=where)
     column = sort.removeprefix("-")
     if column == "id":
-        return sorted((d["_id"] for d in catalog if where(d["row"])), reverse=sort.startswith("-"))
+        return sorted((d["key"] for d in catalog if where(d["row"])), reverse=sort.startswith("-"))
     return expected(catalog, column=column, descending=sort.startswith("-"), where=where)
 
 

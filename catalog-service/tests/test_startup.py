@@ -47,14 +47,29 @@ async def test_development_signs_cursors_with_a_per_process_key(settings_for, ca
     assert "cursors will not survive a restart" in caplog.text
 
 
-async def test_read_indexes_are_created_at_start_up_idempotently(settings, mongo_url):
+async def test_items_carry_no_secondary_index_and_legacy_ones_are_dropped(settings, mongo_url):
+    with MongoClient(mongo_url) as mongo:
+        items = mongo[settings.mongo_db]["catalog_items"]
+        items.create_index([("seq", 1)], unique=True, name="seq_unique")
+        items.create_index([("row.type", 1), ("seq", 1)], name="row_type_seq")
+    for _ in range(2):
+        async with TestClient(TestServer(create_app(settings))) as client:
+            assert (await client.get("/readyz")).status == 200
+
+        with MongoClient(mongo_url) as mongo:
+            assert list(mongo[settings.mongo_db]["catalog_items"].index_information()) == ["_id_"]
+
+
+async def test_catalog_indexes_opts_in_to_column_indexes_for_mongodb(settings_for, mongo_url):
+    settings = settings_for(indexed_columns="title, Box Office ($M)")
     for _ in range(2):
         async with TestClient(TestServer(create_app(settings))) as client:
             assert (await client.get("/readyz")).status == 200
 
     with MongoClient(mongo_url) as mongo:
         indexes = mongo[settings.mongo_db]["catalog_items"].index_information()
-    assert indexes["seq_unique"]["key"] == [("seq", 1)]
-    assert indexes["seq_unique"]["unique"] is True
-    assert indexes["row_type_seq"]["key"] == [("row.type", 1), ("seq", 1)]
-    assert indexes["row_title_seq"]["key"] == [("row.title", 1), ("seq", 1)]
+    assert {name: index["key"] for name, index in indexes.items() if name != "_id_"} == {
+        "dataset_seq": [("dataset", 1), ("seq", 1)],
+        "dataset_title_seq": [("dataset", 1), ("row.title", 1), ("seq", 1)],
+        "dataset_Box Office (%24M)_seq": [("dataset", 1), ("row.Box Office (%24M)", 1), ("seq", 1)],
+    }

@@ -31,7 +31,7 @@ async def test_store_down_is_a_503_and_the_service_recovers_when_it_is_back(clie
 
     response = await _wait_until_served(client, "/get_content?limit=3")
     assert response.status == 200
-    assert [item["id"] for item in await response.json()] == [d["_id"] for d in catalog[:3]]
+    assert [item["id"] for item in await response.json()] == [d["key"] for d in catalog[:3]]
 
 
 async def test_store_down_answers_within_a_few_seconds(client, catalog, mongo_server):

@@ -16,7 +16,18 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
-from ingest_service.storage import COUNTERS, ITEMS, JOBS, UPLOADS_BUCKET
+from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
+from service_common import catalog_blocks as blocks
+from service_common.catalog_layout import (
+    BLOCKS,
+    DATASETS,
+    DEFAULT_DATASET,
+    ITEMS,
+    BlockState,
+    item_id,
+    merge_column_types,
+    new_dataset,
+)
 
 SEQ_COUNTER = "catalog_items.seq"
 DUPLICATE_KEY = 11000
@@ -37,8 +48,8 @@ class ItemWrite:
 
 @dataclass
 class BatchOutcome:
-    inserted: int = 0
-    updated: int = 0
+    inserted: list[int] = field(default_factory=list)  # indexes in the batch of the items created
+    updated: list[int] = field(default_factory=list)  # ... and of those that existed and were updated
     duplicates: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> why
 
@@ -212,38 +223,39 @@ def allocate_seq_block(db: Database, size: int) -> int:
     raise RuntimeError(f"The {SEQ_COUNTER} counter vanished while allocating from it")
 
 
-def rows_written_by_job(db: Database, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+def rows_written_by_job(db: Database, dataset: str, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The documents among ``keys`` that this job wrote last, by key: after a crash, these tell
     which rows of the interrupted batch reached the store."""
-    cursor = db[ITEMS].find(
-        {"_id": {"$in": keys}, "source.job_id": job_id}, {"source": 1, "created_at": 1, "updated_at": 1}
-    )
-    return {doc["_id"]: doc for doc in cursor}
+    written = blocks.read_items(db, dataset, keys, {"source": 1, "created_at": 1, "updated_at": 1, "block": 1})
+    return {key: document for key, document in written.items() if document["source"]["job_id"] == job_id}
 
 
-def write_items(db: Database, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime) -> BatchOutcome:
+def write_items(
+    db: Database, dataset: str, block: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
+) -> BatchOutcome:
     """One unordered bulk write for the batch; a failed row does not stop the others."""
     if mode is ImportMode.INSERT:
         operations = [
             InsertOne(
-                {
-                    "_id": item.key,
-                    "seq": item.seq,
-                    "row": item.row,
-                    "source": {"job_id": job_id, "line": item.line},
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                blocks.item_document(
+                    dataset, item.key, seq=item.seq, block=block, row=item.row, job_id=job_id, line=item.line, now=now
+                )
             )
             for item in items
         ]
     else:
         operations = [
             UpdateOne(
-                {"_id": item.key},
+                {"_id": item_id(dataset, item.key)},
                 {
                     "$set": {"row": item.row, "source": {"job_id": job_id, "line": item.line}, "updated_at": now},
-                    "$setOnInsert": {"seq": item.seq, "created_at": now},
+                    "$setOnInsert": {
+                        "dataset": dataset,
+                        "key": item.key,
+                        "seq": item.seq,
+                        "block": block,
+                        "created_at": now,
+                    },
                 },
                 upsert=True,
             )
@@ -254,13 +266,51 @@ def write_items(db: Database, job_id: str, mode: ImportMode, items: list[ItemWri
     except BulkWriteError as exc:
         summary = exc.details
 
-    outcome = BatchOutcome(inserted=summary["nInserted"] + summary["nUpserted"], updated=summary["nMatched"])
+    outcome = BatchOutcome()
     for error in summary.get("writeErrors", []):
         if error["code"] == DUPLICATE_KEY and mode is ImportMode.INSERT:
             outcome.duplicates += 1
         else:
             outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
+    duplicates = {error["index"] for error in summary.get("writeErrors", [])}
+    if mode is ImportMode.INSERT:
+        outcome.inserted = [index for index in range(len(items)) if index not in duplicates]
+    else:
+        outcome.inserted = sorted(upserted["index"] for upserted in summary.get("upserted", []))
+        new = set(outcome.inserted)
+        outcome.updated = [index for index in range(len(items)) if index not in new and index not in duplicates]
     return outcome
+
+
+def ensure_dataset(db: Database, job: dict[str, Any], now: datetime) -> None:
+    """The job's dataset exists from its first import on (the upload API creates it too)."""
+    with contextlib.suppress(DuplicateKeyError):
+        dataset = job_dataset(job)
+        owner = None if dataset == DEFAULT_DATASET else job["owner"]
+        db[DATASETS].insert_one(new_dataset(dataset, owner=owner, key=job["key"], now=now))
+
+
+def record_column_types(db: Database, dataset: str, column_types: dict[str, str], now: datetime) -> None:
+    document = db[DATASETS].find_one({"_id": dataset}, {"column_types": 1}) or {}
+    merged = merge_column_types(document.get("column_types", []), column_types)
+    db[DATASETS].update_one({"_id": dataset}, {"$set": {"column_types": merged, "last_import_at": now}})
+
+
+def recover_blocks_of_ended_jobs(db: Database) -> int:
+    """Finishes the unindexed blocks of jobs that have ended (cancelled or failed while their worker
+    was gone): no run of theirs will come back for them. Unindexed blocks are few: those of the
+    batches being written right now, and these."""
+    finished = 0
+    for job_id in db[BLOCKS].distinct("job_id", {"state": {"$ne": BlockState.INDEXED}}):
+        job = db[JOBS].find_one({"_id": job_id}, {"status": 1})
+        if job is None or job["status"] not in _ACTIVE:
+            finished += blocks.recover_job(db, job_id)
+    return finished
+
+
+def job_dataset(job: dict[str, Any]) -> str:
+    # Jobs from before datasets existed imported into what is now the default one.
+    return job.get("dataset") or DEFAULT_DATASET
 
 
 def open_upload(db: Database, job_id: str) -> GridOut:

@@ -22,6 +22,8 @@ from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import Record, read_records
 from ingest_service.rows import INFERENCE_ROWS, CatalogRow, ColumnType, RowConverter, RowError, infer_column_types
 from ingest_service.schemas import ImportMode, JobStatus
+from service_common import catalog_blocks as blocks
+from service_common.catalog_layout import stored_row
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +118,18 @@ class JobImport:
         self._batch_size = batch_size
         self._lease_seconds = lease_seconds
         self._mode = ImportMode(job["mode"])
+        self._dataset = import_storage.job_dataset(job)
         self._counts = ImportCounts.from_job(job)
         # A run after the first may find rows that an interrupted run wrote but never recorded.
         self._reconcile = job["attempts"] > 1
         self._column_types: dict[str, str] = job.get("column_types") or {}
 
     def run(self, upload: GridOut) -> JobStatus:
+        import_storage.ensure_dataset(self._db, self._job, utcnow())
+        if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
+            log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
         records = self._records(upload)
+        import_storage.record_column_types(self._db, self._dataset, self._column_types, utcnow())
         converter = RowConverter(
             self._job["columns"], {c: ColumnType(t) for c, t in self._column_types.items()}, self._job["key"]
         )
@@ -176,16 +183,7 @@ class JobImport:
         if self._reconcile and batch:
             batch = self._skip_rows_already_written(batch)
         if batch:
-            first_seq = import_storage.allocate_seq_block(self._db, len(batch))
-            items = [
-                ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
-                for index, (line, row) in enumerate(batch)
-            ]
-            outcome = import_storage.write_items(self._db, self._job_id, self._mode, items, now)
-            self._counts.rows_inserted += outcome.inserted
-            self._counts.rows_updated += outcome.updated
-            self._counts.rows_duplicate += outcome.duplicates
-            errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+            self._write(batch, errors, now)
         errors.sort(key=lambda error: error["line"])
         self._counts.rows_failed += len(errors)
 
@@ -205,10 +203,33 @@ class JobImport:
         )
         if saved:
             return True
-        if self._status_after_interruption() is JobStatus.CANCELLED:
-            import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors)
-            return False
-        raise LeaseLost(self._job_id)
+        self._status_after_interruption()  # raises LeaseLost unless the job was cancelled
+        import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors)
+        return False
+
+    def _write(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
+        """The batch's items, and the block that gives the new ones their place in the catalog's order.
+
+        The block is written first, as ``pending``: should this run die before committing it,
+        the next one learns from the items which of its keys were inserted (``blocks.finalize``).
+        """
+        first_seq = import_storage.allocate_seq_block(self._db, len(batch))
+        items = [
+            ItemWrite(key=row.key, seq=first_seq + index, row=stored_row(row.values), line=line)
+            for index, (line, row) in enumerate(batch)
+        ]
+        block = blocks.write_pending(
+            self._db, self._dataset, self._job_id, first_seq, [i.key for i in items], [i.seq for i in items], now
+        )
+        outcome = import_storage.write_items(self._db, self._dataset, block, self._job_id, self._mode, items, now)
+        blocks.commit(self._db, block, [(items[i].key, items[i].seq, items[i].row) for i in outcome.inserted])
+        if outcome.updated:
+            # Updated in place, those items keep their place; their blocks' type and column counts may change.
+            blocks.refresh(self._db, blocks.blocks_of(self._db, self._dataset, [items[i].key for i in outcome.updated]))
+        self._counts.rows_inserted += len(outcome.inserted)
+        self._counts.rows_updated += len(outcome.updated)
+        self._counts.rows_duplicate += outcome.duplicates
+        errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 
     def _status_after_interruption(self) -> JobStatus:
         job = import_storage.find_job(self._db, self._job_id)
@@ -219,8 +240,11 @@ class JobImport:
 
     def _skip_rows_already_written(self, batch: list[tuple[int, CatalogRow]]) -> list[tuple[int, CatalogRow]]:
         """Counts, and leaves out, the rows an earlier run of this job wrote from the same lines."""
-        written = import_storage.rows_written_by_job(self._db, self._job_id, [row.key for _, row in batch])
+        written = import_storage.rows_written_by_job(
+            self._db, self._dataset, self._job_id, [row.key for _, row in batch]
+        )
         remaining = []
+        updated_blocks = set()
         for line, row in batch:
             document = written.get(row.key)
             if document is None or document["source"]["line"] != line:
@@ -229,4 +253,7 @@ class JobImport:
                 self._counts.rows_inserted += 1
             else:
                 self._counts.rows_updated += 1
+                updated_blocks.add(document.get("block"))
+        # The dead run may have updated these items without recomputing their blocks.
+        blocks.refresh(self._db, [block for block in updated_blocks if block])
         return remaining

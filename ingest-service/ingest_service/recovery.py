@@ -6,6 +6,8 @@ the broker's visibility timeout passes; but when the message is gone too (a brok
 a purged queue), nothing else would ever finish the job. The check sends such a job to the queue again
 (the next run resumes at its checkpoint), and once a job has been abandoned more than ``max_requeues``
 times, ends it as ``Failure`` with the reason rather than handing a worker-killing file out forever.
+It also finishes the catalog blocks that a job which ended without its worker (cancelled or failed
+while the worker was gone) left unindexed, so the rows that job wrote take their place in the pages.
 """
 
 import logging
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 class Recovery:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    blocks_finished: int = 0
 
 
 def abandoned_error(times: int, heartbeat_at: datetime | None) -> str:
@@ -45,6 +48,7 @@ def recover_abandoned_jobs(
     behind others, is left alone.
     """
     recovery = Recovery()
+    recovery.blocks_finished = import_storage.recover_blocks_of_ended_jobs(db)
     requeued_before = now - timedelta(seconds=requeue_interval)
     for stale in import_storage.find_abandoned_jobs(db, now, requeued_before):
         job = import_storage.mark_abandoned(db, stale, now, requeued_before)

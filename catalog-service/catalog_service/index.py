@@ -1,0 +1,185 @@
+"""Pages in import order, whole or by ``type``, at the cost of one page at any depth.
+
+The ingest worker keeps, per dataset, block summaries in a few chunk documents and a revision per
+chunk on the dataset document (service_common.catalog_layout). ``CatalogIndex`` caches the
+summaries per process: each request reads the dataset document (one point read), re-reads only the
+chunks whose revision moved, and maps a position to blocks by prefix sums. A page then costs the
+block documents it touches (cached while their version holds) and one ``$in`` of its item ids.
+"""
+
+import bisect
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, ITEMS, chunk_id, item_id
+
+ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
+BLOCK_FIELDS = {"keys": 1, "seqs": 1, "types": 1, "v": 1}
+CACHED_BLOCKS = 512
+
+# Whether a stored ``type`` value is one the query asked for (``storage.matches``).
+TypeMatch = Callable[[Any], bool]
+
+
+@dataclass
+class DatasetView:
+    """One dataset's block summaries in import order, with the prefix sums that place a position."""
+
+    head: dict[str, Any]
+    chunks: dict[str, list[dict[str, Any]]]
+    entries: list[dict[str, Any]] = field(init=False)
+    starts: list[int] = field(init=False)
+    before: list[int] = field(init=False)  # before[i]: items in the blocks ahead of block i
+    _by_type: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.entries = sorted(itertools.chain.from_iterable(self.chunks.values()), key=lambda entry: entry["s"])
+        self.starts = [entry["s"] for entry in self.entries]
+        self.before = [0, *itertools.accumulate(entry["n"] for entry in self.entries)]
+
+    @property
+    def name(self) -> str:
+        return self.head["_id"]
+
+    @property
+    def total(self) -> int:
+        return self.before[-1]
+
+    @property
+    def column_names(self) -> set[str]:
+        """Every column the dataset's files had, whether or not an item still holds it."""
+        return {name for name, _ in self.head.get("column_types", [])} | {name for name, _ in self.columns()}
+
+    def typed(self, text: str, match: TypeMatch) -> tuple[list[int], list[int]]:
+        """Per block, the items whose type matches ``text``, and their prefix sums."""
+        if text not in self._by_type:
+            counts = [sum(n for value, n in entry["t"] if match(value)) for entry in self.entries]
+            self._by_type[text] = (counts, [0, *itertools.accumulate(counts)])
+        return self._by_type[text]
+
+    def columns(self) -> list[tuple[str, int]]:
+        """Each column the dataset's items have, with how many have it, in order of first appearance."""
+        counts: dict[str, int] = {}
+        for entry in self.entries:
+            for column, count in entry["c"]:
+                counts[column] = counts.get(column, 0) + count
+        return list(counts.items())
+
+
+# A block's share of a page: its summary entry, how many matching items of it to pass over, how many to take.
+Part = tuple[dict[str, Any], int, int]
+
+
+class CatalogIndex:
+    def __init__(self) -> None:
+        self._views: dict[str, DatasetView] = {}
+        self._blocks: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    async def view(self, db: AsyncDatabase, dataset: str) -> DatasetView | None:
+        """The dataset's current view, or None when there is no such dataset."""
+        head = await db[DATASETS].find_one({"_id": dataset})
+        if head is None:
+            self._views.pop(dataset, None)
+            return None
+        cached = self._views.get(dataset)
+        revisions = head.get("index", {})
+        if cached is not None and cached.head.get("created_at") != head.get("created_at"):
+            cached = None  # deleted and created again
+        if cached is not None and cached.head.get("index", {}) == revisions:
+            cached.head = head
+            return cached
+        chunks = dict(cached.chunks) if cached is not None else {}
+        old = cached.head.get("index", {}) if cached is not None else {}
+        stale = [name for name, revision in revisions.items() if old.get(name) != revision]
+        if stale:
+            ids = [chunk_id(dataset, int(name[1:])) for name in stale]
+            async for chunk in db[CHUNKS].find({"_id": {"$in": ids}}, {"n": 1, "entries": 1}):
+                chunks[f"c{chunk['n']}"] = chunk["entries"]
+        view = DatasetView(head, chunks)
+        self._views[dataset] = view
+        return view
+
+    async def page_at(
+        self, db: AsyncDatabase, view: DatasetView, start: int, limit: int, typed: tuple[str, TypeMatch] | None
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` items from position ``start`` (0-based) on, of all items or of one type."""
+        counts, before = self._counts(view, typed)
+        first = bisect.bisect_right(before, start) - 1
+        return await self._fetch(db, view, self._plan(view, counts, first, start - before[first], limit), typed)
+
+    async def page_after(
+        self, db: AsyncDatabase, view: DatasetView, seq: int, limit: int, typed: tuple[str, TypeMatch] | None
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` items that follow ``seq`` in import order."""
+        if not view.entries:
+            return []
+        counts, _ = self._counts(view, typed)
+        first = max(bisect.bisect_right(view.starts, seq) - 1, 0)
+        # How many items of the first block follow ``seq`` only its document can tell.
+        await self._load_blocks(db, [view.entries[first]])
+        block = self._blocks[view.entries[first]["b"]]
+        positions = _positions(block, typed)
+        following = sum(1 for p in positions if block["seqs"][p] > seq)
+        take = min(following, limit)
+        plan: list[Part] = [(view.entries[first], len(positions) - following, take)]
+        if take < limit:
+            plan += self._plan(view, counts, first + 1, 0, limit - take)
+        return await self._fetch(db, view, plan, typed)
+
+    @staticmethod
+    def _counts(view: DatasetView, typed: tuple[str, TypeMatch] | None) -> tuple[list[int], list[int]]:
+        if typed is None:
+            return [entry["n"] for entry in view.entries], view.before
+        return view.typed(*typed)
+
+    @staticmethod
+    def _plan(view: DatasetView, counts: list[int], first: int, skip: int, limit: int) -> list[Part]:
+        plan: list[Part] = []
+        for index in range(first, len(view.entries)):
+            if limit <= 0:
+                break
+            take = min(counts[index] - skip, limit)
+            if take > 0:
+                plan.append((view.entries[index], skip, take))
+                limit -= take
+            skip = 0
+        return plan
+
+    async def _fetch(
+        self, db: AsyncDatabase, view: DatasetView, plan: list[Part], typed: tuple[str, TypeMatch] | None
+    ) -> list[dict[str, Any]]:
+        await self._load_blocks(db, [entry for entry, _, _ in plan])
+        keys: list[str] = []
+        for entry, skip, take in plan:
+            block = self._blocks[entry["b"]]
+            keys += [block["keys"][p] for p in _positions(block, typed)[skip : skip + take]]
+        if not keys:
+            return []
+        dataset = view.head["_id"]
+        ids = [item_id(dataset, key) for key in keys]
+        found = {doc["_id"]: doc async for doc in db[ITEMS].find({"_id": {"$in": ids}}, ITEM_FIELDS)}
+        # An item deleted since the block was read (its dataset being deleted) is left out.
+        return [found[i] for i in ids if i in found]
+
+    async def _load_blocks(self, db: AsyncDatabase, entries: list[dict[str, Any]]) -> None:
+        missing = [e["b"] for e in entries if self._blocks.get(e["b"], {}).get("v") != e["v"]]
+        if missing:
+            async for block in db[BLOCKS].find({"_id": {"$in": missing}}, BLOCK_FIELDS):
+                self._blocks[block["_id"]] = block
+        for entry in entries:
+            if entry["b"] in self._blocks:
+                self._blocks.move_to_end(entry["b"])
+        while len(self._blocks) > CACHED_BLOCKS:
+            self._blocks.popitem(last=False)
+
+
+def _positions(block: dict[str, Any], typed: tuple[str, TypeMatch] | None) -> list[int]:
+    if typed is None:
+        return list(range(len(block["keys"])))
+    match = typed[1]
+    return sorted(itertools.chain.from_iterable(positions for value, positions in block["types"] if match(value)))

@@ -1,0 +1,266 @@
+"""Writing the catalog layout (``catalog_layout``), synchronously, as the ingest worker does: one block per batch,
+its summary in a chunk, and the dataset's chunk revisions that tell readers what changed.
+
+Each step is idempotent and safe against a worker dying between any two of them: a block is
+written ``pending`` before the items, so a later run (or the abandoned-job check) can tell from
+the items themselves which of its keys were inserted. A block that a concurrent upsert changed is
+recomputed from its items under a compare-and-set on its version ``v``, so the last writer's
+recomputation, made from what the items hold after every write, is the one that stays.
+"""
+
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service_common.catalog_layout import (
+    BLOCKS,
+    CHUNK_ENTRIES,
+    CHUNKS,
+    DATASETS,
+    ITEMS,
+    BlockState,
+    block_id,
+    block_index,
+    block_summary,
+    chunk_id,
+    item_id,
+)
+
+log = logging.getLogger(__name__)
+
+# Ids per ``$in`` read: the embedded store answers a short ``$in`` in about a millisecond, while
+# its cost grows faster than linearly with the list.
+IDS_PER_READ = 50
+MAX_RACES = 50
+
+
+def read_items(
+    db: Database, dataset: str, keys: Sequence[str], projection: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """The items of ``dataset`` with these keys, by key; missing ones are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(item_id(dataset, key) for key in keys))
+    for start in range(0, len(ids), IDS_PER_READ):
+        for document in db[ITEMS].find({"_id": {"$in": ids[start : start + IDS_PER_READ]}}, {**projection, "key": 1}):
+            found[document["key"]] = document
+    return found
+
+
+def write_pending(
+    db: Database, dataset: str, job_id: str, first_seq: int, keys: list[str], seqs: list[int], now: datetime
+) -> str:
+    """Records the batch's candidate keys before any item is written; returns the block id."""
+    block = block_id(dataset, first_seq)
+    db[BLOCKS].insert_one(
+        {
+            "_id": block,
+            "dataset": dataset,
+            "job_id": job_id,
+            "seq": first_seq,
+            "state": BlockState.PENDING,
+            "v": 0,
+            "keys": keys,
+            "seqs": seqs,
+            "types": [],
+            "columns": [],
+            "created_at": now,
+        }
+    )
+    return block
+
+
+def commit(db: Database, block: str, inserted: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    """Keeps the keys the batch inserted, ``(key, seq, stored row)`` in order, and indexes the block.
+
+    If a concurrent upsert touched the block meanwhile (its version moved on), the block is
+    recomputed from the items instead of from what this batch wrote.
+    """
+    keys = [key for key, _, _ in inserted]
+    seqs = [seq for _, seq, _ in inserted]
+    types, columns = block_index(row for _, _, row in inserted)
+    result = db[BLOCKS].update_one(
+        {"_id": block, "v": 0, "state": BlockState.PENDING},
+        {"$set": {"state": BlockState.COMMITTED, "keys": keys, "seqs": seqs, "types": types, "columns": columns},
+         "$inc": {"v": 1}},
+    )  # fmt: skip
+    if result.matched_count == 0:
+        finalize(db, block)
+    index(db, block)
+
+
+def finalize(db: Database, block: str) -> None:
+    """Commits a pending block from what the store holds: a candidate was inserted by this block
+    exactly when its item carries the ``seq`` the block gave it."""
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block})
+        if document is None or document["state"] != BlockState.PENDING:
+            return
+        items = read_items(db, document["dataset"], document["keys"], {"seq": 1, "row": 1})
+        kept = [
+            (key, seq)
+            for key, seq in zip(document["keys"], document["seqs"], strict=True)
+            if key in items and items[key]["seq"] == seq
+        ]
+        types, columns = block_index(items[key]["row"] for key, _ in kept)
+        update = {
+            "state": BlockState.COMMITTED,
+            "keys": [key for key, _ in kept],
+            "seqs": [seq for _, seq in kept],
+            "types": types,
+            "columns": columns,
+        }
+        if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, {"$set": update, "$inc": {"v": 1}}).matched_count:
+            return
+    raise RuntimeError(f"block {block} kept changing while being finalized")
+
+
+def index(db: Database, block: str) -> None:
+    """Puts the committed block's summary into the dataset's last chunk (a new one when it is
+    full) and bumps that chunk's revision on the dataset; a block that inserted nothing is dropped."""
+    document = db[BLOCKS].find_one({"_id": block})
+    if document is None or document["state"] == BlockState.PENDING:
+        return
+    dataset = document["dataset"]
+    if document["state"] == BlockState.COMMITTED:
+        if not document["keys"]:
+            db[BLOCKS].delete_one({"_id": block, "state": BlockState.COMMITTED, "keys": []})
+            return
+        number = _append_summary(db, dataset, document)
+        db[BLOCKS].update_one({"_id": block}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
+        _bump(db, dataset, number)
+    sync_summary(db, block)
+
+
+def _append_summary(db: Database, dataset: str, block: dict[str, Any]) -> int:
+    """The number of the chunk now holding the block's summary (it may already, after a crash)."""
+    holder = db[CHUNKS].find_one({"dataset": dataset, "ids": block["_id"]}, {"n": 1})
+    if holder is not None:
+        return holder["n"]
+    head = db[DATASETS].find_one({"_id": dataset}, {"last_chunk": 1}) or {}
+    number = head.get("last_chunk", 0)
+    for _ in range(MAX_RACES):
+        appended = db[CHUNKS].update_one(
+            {"_id": chunk_id(dataset, number), "count": {"$lt": CHUNK_ENTRIES}, "ids": {"$ne": block["_id"]}},
+            {"$push": {"ids": block["_id"], "entries": block_summary(block)}, "$inc": {"count": 1, "rev": 1}},
+        )
+        if appended.matched_count:
+            return number
+        chunk = db[CHUNKS].find_one({"_id": chunk_id(dataset, number)}, {"count": 1, "ids": 1})
+        if chunk is None:
+            with contextlib.suppress(DuplicateKeyError):
+                db[CHUNKS].insert_one(
+                    {"_id": chunk_id(dataset, number), "dataset": dataset, "n": number, "count": 0, "rev": 0,
+                     "ids": [], "entries": []}
+                )  # fmt: skip
+            db[DATASETS].update_one({"_id": dataset}, {"$max": {"last_chunk": number}})
+        elif block["_id"] in chunk["ids"]:
+            return number
+        else:
+            number += 1
+    raise RuntimeError(f"could not place the summary of block {block['_id']}")
+
+
+def _bump(db: Database, dataset: str, chunk: int) -> None:
+    db[DATASETS].update_one({"_id": dataset}, {"$inc": {f"index.c{chunk}": 1}, "$max": {"last_chunk": chunk}})
+
+
+def sync_summary(db: Database, block: str) -> None:
+    """Brings the block's summary in its chunk up to the block's current version."""
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block})
+        if document is None or document.get("chunk") is None:
+            return
+        number = document["chunk"]
+        chunk = db[CHUNKS].find_one({"_id": chunk_id(document["dataset"], number)})
+        if chunk is None or block not in chunk["ids"]:
+            return
+        position = chunk["ids"].index(block)
+        if chunk["entries"][position]["v"] >= document["v"]:
+            return
+        replaced = db[CHUNKS].update_one(
+            {"_id": chunk["_id"], "rev": chunk["rev"]},
+            {"$set": {f"entries.{position}": block_summary(document)}, "$inc": {"rev": 1}},
+        )
+        if replaced.matched_count:
+            _bump(db, document["dataset"], number)
+            return
+    raise RuntimeError(f"the summary of block {block} kept changing")
+
+
+def refresh(db: Database, blocks: Iterable[str]) -> None:
+    """Recomputes blocks whose items were updated in place: their ``type`` positions and column
+    counts follow what the items hold now."""
+    for block in dict.fromkeys(blocks):
+        _refresh_one(db, block)
+
+
+def _refresh_one(db: Database, block: str) -> None:
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block})
+        if document is None:
+            return
+        version = {"_id": block, "v": document["v"]}
+        if document["state"] == BlockState.PENDING:
+            # Its writer is still on it: moving the version makes the writer recompute it from the items.
+            if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count:
+                return
+            continue
+        items = read_items(db, document["dataset"], document["keys"], {"row": 1})
+        types, columns = block_index(items.get(key, {}).get("row", {}) for key in document["keys"])
+        update = {"$set": {"types": types, "columns": columns}, "$inc": {"v": 1}}
+        if db[BLOCKS].update_one(version, update).matched_count:
+            sync_summary(db, block)
+            return
+    raise RuntimeError(f"block {block} kept changing while being refreshed")
+
+
+def blocks_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
+    """The blocks holding these keys' items."""
+    return {item["block"] for item in read_items(db, dataset, keys, {"block": 1}).values() if item.get("block")}
+
+
+def recover_job(db: Database, job_id: str) -> int:
+    """Finishes the blocks a dead run of this job left pending or unindexed; how many there were."""
+    unfinished = list(db[BLOCKS].find({"job_id": job_id, "state": {"$ne": BlockState.INDEXED}}, {"_id": 1}))
+    for block in unfinished:
+        finalize(db, block["_id"])
+        index(db, block["_id"])
+    return len(unfinished)
+
+
+
+def item_document(
+    dataset: str, key: str, *, seq: int, block: str, row: dict[str, Any], job_id: str, line: int, now: datetime
+) -> dict[str, Any]:
+    """A catalog item as the worker inserts it (ARCHITECTURE.md, "A catalog document")."""
+    return {
+        "_id": item_id(dataset, key),
+        "dataset": dataset,
+        "key": key,
+        "seq": seq,
+        "block": block,
+        "row": row,
+        "source": {"job_id": job_id, "line": line},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[str, Any]], now: datetime) -> str:
+    """Inserts items that already carry their ``seq`` (ascending, from one allocation), with their
+    block: the migration of an older catalog, and test fixtures. Safe to run again after a crash:
+    keys already there are left as they are, and the block is finished from what the store holds."""
+    block = block_id(dataset, documents[0]["seq"])
+    with contextlib.suppress(DuplicateKeyError):
+        write_pending(db, dataset, job_id, documents[0]["seq"], [d["key"] for d in documents],
+                      [d["seq"] for d in documents], now)  # fmt: skip
+    with contextlib.suppress(BulkWriteError):
+        db[ITEMS].insert_many([{**document, "block": block} for document in documents], ordered=False)
+    finalize(db, block)
+    index(db, block)
+    return block
