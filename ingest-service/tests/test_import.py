@@ -27,7 +27,7 @@ async def test_status_goes_pending_progress_success_with_exact_counts(api, auth,
     assert final["started_at"] is not None and final["finished_at"] is not None
 
     assert db.catalog_items.count_documents({}) == rows
-    document = db.catalog_items.find_one({"_id": "s7"})
+    document = db.catalog_items.find_one({"_id": "default:s7"})
     assert document["row"]["release_year"] == 1997  # an integer column
     assert document["row"]["cast"] == "Actor A, Actor B"
     assert document["source"] == {"job_id": task_id, "line": 9}
@@ -44,8 +44,8 @@ async def test_seed_file_then_reuploads_in_insert_and_upsert_mode(api, auth, db,
     assert first["status"] == "Success"
     assert (first["rows_processed"], first["rows_inserted"], first["key"]) == (49, 49, "show_id")
     assert db.catalog_items.count_documents({}) == 49
-    assert db.catalog_items.find_one({"_id": "119"})["row"]["title"] == "Gurgaon"
-    seq_before = {d["_id"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1})}
+    assert db.catalog_items.find_one({"_id": "default:119"})["row"]["title"] == "Gurgaon"
+    seq_before = {d["key"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1, "key": 1})}
 
     again = await wait_finished(api, auth, await upload_ok(api, auth, seed))
     assert (again["status"], again["rows_inserted"], again["rows_duplicate"]) == ("Success", 0, 49)
@@ -55,7 +55,7 @@ async def test_seed_file_then_reuploads_in_insert_and_upsert_mode(api, auth, db,
     upserted = await wait_finished(api, auth, upsert_id)
     assert (upserted["status"], upserted["rows_inserted"], upserted["rows_updated"]) == ("Success", 0, 49)
     assert db.catalog_items.count_documents({}) == 49
-    assert {d["_id"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1})} == seq_before
+    assert {d["key"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1, "key": 1})} == seq_before
     assert db.catalog_items.count_documents({"source.job_id": upsert_id}) == 49
 
 
@@ -85,7 +85,7 @@ async def test_awkward_files_import_with_row_errors_and_warnings_recorded(api, a
         {"line": 7, "message": "The key column 'code' is empty"},
         {"line": 5009, "message": "The line is not valid UTF-8"},
     ]
-    rows = {d["_id"]: d["row"] for d in db.catalog_items.find()}
+    rows = {d["key"]: d["row"] for d in db.catalog_items.find()}
     assert rows["a1"] == {"code": "a1", "name": "Semi; colon", "score": 1.5}
     assert rows["a2"]["name"] == 'Quote "q" and\r\nnewline'
     assert rows["a3"] == {"code": "a3", "name": "short", "score": None}
@@ -107,7 +107,7 @@ async def test_a_file_without_a_key_column_is_keyed_by_content(api, auth, db, st
     content = b"title,year\nA,2001\nB,2002\nA,2001\n"
     first = await wait_finished(api, auth, await upload_ok(api, auth, content))
     assert (first["key"], first["rows_inserted"], first["rows_duplicate"]) == (None, 2, 1)
-    assert all(d["_id"].startswith("sha256:") for d in db.catalog_items.find())
+    assert all(d["key"].startswith("sha256:") for d in db.catalog_items.find())
 
 
 async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, start_worker):

@@ -264,3 +264,45 @@ def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[s
     finalize(db, block)
     index(db, block)
     return block
+
+
+def audit(db: Database, dataset: str) -> list[str]:
+    """Every way the dataset's layout disagrees with its items; empty when pages and counts are exact.
+
+    Reads everything: for tests and for checking a store by hand, never for serving.
+    """
+    problems: list[str] = []
+    items = {item["key"]: item for item in db[ITEMS].find({"dataset": dataset}, {"key": 1, "seq": 1, "row": 1})}
+    chunks = list(db[CHUNKS].find({"dataset": dataset}))
+    head = db[DATASETS].find_one({"_id": dataset}) or {}
+    for chunk in chunks:
+        if f"c{chunk['n']}" not in head.get("index", {}):
+            problems.append(f"chunk {chunk['n']} has no revision on the dataset")
+    entries = sorted((entry for chunk in chunks for entry in chunk["entries"]), key=lambda entry: entry["s"])
+    placed: list[str] = []
+    for entry in entries:
+        block = db[BLOCKS].find_one({"_id": entry["b"]})
+        if block is None or block["state"] != BlockState.INDEXED:
+            problems.append(f"summary of block {entry['b']} without an indexed block")
+            continue
+        if block_summary(block) != entry:
+            problems.append(f"summary of block {entry['b']} is stale: {entry} != {block_summary(block)}")
+        rows = []
+        for key, seq in zip(block["keys"], block["seqs"], strict=True):
+            item = items.get(key)
+            if item is None or item["seq"] != seq:
+                problems.append(f"block {entry['b']} lists {key!r} at seq {seq}, which no item has")
+            rows.append(item["row"] if item else {})
+            placed.append(key)
+        if [block["types"], block["columns"]] != list(block_index(rows)):
+            problems.append(f"block {entry['b']} type or column counts differ from its items")
+    seqs = [items[key]["seq"] for key in placed if key in items]
+    if seqs != sorted(seqs):
+        problems.append("blocks are not in import order")
+    if len(placed) != len(set(placed)):
+        problems.append("a key is placed twice")
+    if missing := items.keys() - set(placed):
+        problems.append(f"{len(missing)} item(s) in no block, e.g. {sorted(missing)[:3]}")
+    if pending := db[BLOCKS].count_documents({"dataset": dataset, "state": {"$ne": BlockState.INDEXED}}):
+        problems.append(f"{pending} block(s) not indexed")
+    return problems

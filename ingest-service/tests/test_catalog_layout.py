@@ -1,0 +1,164 @@
+"""The blocks and summaries that give the catalog its order and counts stay exact, whatever happens
+to an import: duplicates, upserts that change a row's type, cancellation, and a worker that dies
+between writing items and recording their block. ``audit`` compares the layout with the items."""
+
+import pytest
+
+from ingest_service import importer
+from service_common import catalog_blocks
+from service_common.catalog_blocks import audit
+from service_common.catalog_layout import CHUNKS, DATASETS
+
+from .helpers import movies_csv, upload_ok, wait_finished
+
+BATCH = 500
+
+
+class Killed(BaseException):
+    """The worker process dying at a chosen line: nothing after it runs, nothing is cleaned up."""
+
+
+def dataset_counts(db, dataset: str = "default") -> tuple[int, dict]:
+    """What readers see: the number of items and of each type, summed from the summaries."""
+    total, types = 0, {}
+    for chunk in db[CHUNKS].find({"dataset": dataset}):
+        for entry in chunk["entries"]:
+            total += entry["n"]
+            for value, count in entry["t"]:
+                types[value] = types.get(value, 0) + count
+    return total, types
+
+
+def real_counts(db, dataset: str = "default") -> tuple[int, dict]:
+    items = list(db.catalog_items.find({"dataset": dataset}, {"row.type": 1}))
+    types = {}
+    for item in items:
+        types[item["row"].get("type")] = types.get(item["row"].get("type"), 0) + 1
+    return len(items), types
+
+
+def assert_exact(db, dataset: str = "default") -> None:
+    assert audit(db, dataset) == []
+    assert dataset_counts(db, dataset) == real_counts(db, dataset)
+
+
+async def test_duplicates_skipped_in_insert_mode_leave_holes_and_exact_counts(api, auth, db, start_worker):
+    start_worker(INGEST_BATCH_SIZE=str(BATCH))
+    first = await wait_finished(api, auth, await upload_ok(api, auth, movies_csv(1200)))
+    # Overlaps the first file in its middle: 600 duplicates, 600 new rows.
+    second = await wait_finished(api, auth, await upload_ok(api, auth, movies_csv(1200, start=600)))
+
+    assert (first["rows_inserted"], second["rows_inserted"], second["rows_duplicate"]) == (1200, 600, 600)
+    assert_exact(db)
+    assert dataset_counts(db)[0] == 1800
+    order = [item["key"] for item in db.catalog_items.find({}, {"key": 1}).sort("seq", 1)]
+    assert order == [f"s{n}" for n in range(1800)]
+
+
+async def test_upserts_that_change_types_keep_places_and_recount_types(api, auth, db, start_worker):
+    start_worker(INGEST_BATCH_SIZE=str(BATCH))
+    await wait_finished(api, auth, await upload_ok(api, auth, movies_csv(1500)))
+    seq_before = {item["key"]: item["seq"] for item in db.catalog_items.find({}, {"key": 1, "seq": 1})}
+    # Rows 1000-1999 again, every type flipped: 500 updates spread over two old blocks, 500 new rows.
+    flipped = movies_csv(1000, start=1000).replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,")
+    status = await wait_finished(api, auth, await upload_ok(api, auth, flipped, mode="upsert"))
+
+    assert (status["rows_inserted"], status["rows_updated"]) == (500, 500)
+    assert_exact(db)
+    total, types = dataset_counts(db)
+    assert total == 2000
+    # Rows 0-999 as first imported (every third a TV show), rows 1000-1999 flipped.
+    assert types == {"TV Show": 334, "Movie": 666 + 333, "Was Movie": 667}
+    for key, seq in seq_before.items():
+        assert db.catalog_items.find_one({"_id": f"default:{key}"})["seq"] == seq
+
+
+async def test_a_cancelled_import_keeps_its_rows_in_place(api, auth, db, start_worker):
+    task_id = await upload_ok(api, auth, movies_csv(30_000))
+    start_worker(INGEST_BATCH_SIZE="200")
+    while (await (await api.get(f"/fetch_csv_status/{task_id}", headers=auth)).json())["rows_processed"] < 1000:
+        pass
+    assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
+    status = await wait_finished(api, auth, task_id)
+    await _settled(db)
+
+    assert status["status"] == "Cancelled"
+    assert_exact(db)
+    assert dataset_counts(db)[0] == db.catalog_items.count_documents({}) > 0
+
+
+async def _settled(db) -> None:
+    import asyncio
+
+    for _ in range(100):
+        if db["uploads.files"].count_documents({}) == 0:
+            return
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("dies_in", ["commit", "index"])
+async def test_a_worker_dying_between_items_and_their_block_loses_and_doubles_nothing(
+    api, auth, db, settings, monkeypatch, dies_in
+):
+    rows = 2_000
+    task_id = await upload_ok(api, auth, movies_csv(rows))
+    real = getattr(catalog_blocks, dies_in)
+    calls = {"n": 0}
+
+    def dies_on_the_third_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catalog_blocks, dies_in, dies_on_the_third_batch)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+    monkeypatch.setattr(catalog_blocks, dies_in, real)
+    # The dead run wrote the third batch's items; its block is left pending or unindexed.
+    assert db.catalog_items.count_documents({}) == 3 * BATCH
+    assert audit(db, "default") != []
+
+    importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+
+    job = db.import_jobs.find_one({"_id": task_id})
+    assert (job["status"], job["attempts"], job["rows_inserted"], job["rows_duplicate"]) == ("Success", 2, rows, 0)
+    assert_exact(db)
+    assert dataset_counts(db)[0] == rows
+
+
+async def test_blocks_of_a_job_that_ended_while_its_worker_was_dead_are_finished_by_the_check(
+    api, auth, db, monkeypatch
+):
+    task_id = await upload_ok(api, auth, movies_csv(1_500))
+    real = catalog_blocks.commit
+
+    def dies(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(catalog_blocks, "commit", dies)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+    monkeypatch.setattr(catalog_blocks, "commit", real)
+    assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
+
+    from ingest_service import recovery
+
+    result = recovery.recover_abandoned_jobs(
+        db, now=importer.utcnow(), send=lambda job_id: None, max_requeues=3, requeue_interval=60
+    )
+
+    assert result.blocks_finished == 1
+    assert_exact(db)
+    assert dataset_counts(db)[0] == BATCH
+
+
+async def test_the_dataset_records_its_key_and_column_types(api, auth, db, start_worker):
+    start_worker()
+    await wait_finished(api, auth, await upload_ok(api, auth, movies_csv(50)))
+
+    dataset = db[DATASETS].find_one({"_id": "default"})
+    assert dataset["key"] == "show_id"
+    assert dataset["owner"] is None  # the seed's shared catalog: every signed-in user may write it
+    assert ["release_year", "integer"] in dataset["column_types"]
+    assert ["title", "string"] in dataset["column_types"]
