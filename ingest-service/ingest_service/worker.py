@@ -11,6 +11,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from ingest_service.celery_app import create_celery
+from ingest_service.migration import migrate_legacy_catalog
 from ingest_service.settings import IngestSettings
 from ingest_service.tasks import register_import_task, register_recover_task
 from service_common.logs import configure_logging
@@ -80,6 +81,10 @@ def main() -> None:
     configure_logging("ingest-worker", settings.log_level)
     database = WorkerDatabase(settings)
     database.wait_until_ready()
+    try:
+        migrate_legacy_catalog(database())
+    finally:
+        database.close()  # the pool processes connect for themselves
 
     celery = create_celery(settings)
     register_import_task(celery, settings, database, worker_id)
