@@ -70,6 +70,7 @@ def _move(db: Database, legacy: list[dict[str, Any]], now: datetime) -> int:
     moved = catalog_blocks.read_items(db, DEFAULT_DATASET, [d["key"] for d in documents], {"seq": 1})
     done = [old["_id"] for old, new in zip(legacy, documents, strict=True) if new["key"] in moved]
     if len(done) < len(legacy):
-        raise RuntimeError(f"{len(legacy) - len(done)} legacy item(s) could not be migrated; they were left as they are")
+        missing = len(legacy) - len(done)
+        raise RuntimeError(f"{missing} legacy item(s) could not be migrated; they were left as they are")
     db[ITEMS].delete_many({"_id": {"$in": done}, **LEGACY})
     return len(done)
