@@ -3,17 +3,19 @@
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
 from ingest_service import storage
 from ingest_service.keys import SETTINGS
-from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_import
+from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_import
 from ingest_service.rows import default_key_column
 from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions, parse_page_query
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
+from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.errors import UNAVAILABLE, ApiError
 from service_common.stores import MONGO_DB
 from service_common.tokens import require_claims
@@ -28,22 +30,36 @@ async def upload_csv(request: web.Request) -> web.Response:
     db = request.app[MONGO_DB]
     job_id = str(uuid.uuid4())
     upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
+    created_dataset = False
     try:
         options = parse_model(UploadOptions, upload.options)
-        key = _key_column(options.key, upload.layout.columns)
+        dataset = await storage.find_dataset(db, options.dataset)
+        _check_may_write(dataset, options.dataset, claims.user_id)
+        key = _key_column(options.key, upload.layout.columns, dataset)
+        now = datetime.now(UTC)
+        if dataset is None:
+            owner = None if options.dataset == DEFAULT_DATASET else claims.user_id
+            created_dataset = await storage.create_dataset(db, options.dataset, owner=owner, key=key, now=now)
+            if not created_dataset:  # created by another upload meanwhile: its rules hold
+                dataset = await storage.find_dataset(db, options.dataset)
+                _check_may_write(dataset, options.dataset, claims.user_id)
+                _check_key(dataset, options.dataset, key)
         job = storage.new_job(
             job_id=job_id,
+            dataset=options.dataset,
             owner=claims.user_id,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
             layout=upload.layout,
             mode=options.mode,
             key=key,
-            now=datetime.now(UTC),
+            now=now,
         )
         await storage.insert_job(db, job)
     except BaseException:
         await storage.delete_upload(db, job_id)
+        if created_dataset:
+            await storage.delete_empty_dataset(db, options.dataset)
         raise
     try:
         await enqueue_import(request.app[CELERY], job_id)
@@ -51,20 +67,79 @@ async def upload_csv(request: web.Request) -> web.Response:
         log.warning("Broker unavailable, upload %s withdrawn: %s", job_id, exc)
         await storage.delete_job(db, job_id)
         await storage.delete_upload(db, job_id)
+        if created_dataset:
+            await storage.delete_empty_dataset(db, options.dataset)
         raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
     log.info(
-        "Upload %s queued: %s, %d bytes, mode %s, key %s", job_id, upload.filename, upload.size_bytes, options.mode, key
-    )
+        "Upload %s queued: %s, %d bytes, dataset %s, mode %s, key %s",
+        job_id, upload.filename, upload.size_bytes, options.dataset, options.mode, key,
+    )  # fmt: skip
     return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
 
 
-def _key_column(requested: str | None, columns: tuple[str, ...]) -> str | None:
+def _check_may_write(dataset: dict[str, Any] | None, name: str, user_id: str) -> None:
+    if dataset is None:
+        return
+    if dataset.get("status", "active") != "active":
+        raise ApiError(409, f"Dataset {name!r} is being deleted; upload again once it is gone")
+    if dataset.get("owner") is not None and dataset["owner"] != user_id:
+        raise ApiError(
+            403,
+            f"Only the owner of dataset {name!r} may write to it; upload to a dataset of your own with dataset=<name>",
+        )
+
+
+def _check_key(dataset: dict[str, Any] | None, name: str, key: str | None) -> None:
+    if dataset is None or dataset.get("key") == key:
+        return
+    theirs = repr(dataset["key"]) if dataset.get("key") else "no key column (rows keyed by content)"
+    ours = repr(key) if key else "no key column"
+    message = (
+        f"Dataset {name!r} is keyed by {theirs}, this file by {ours}: pass key={dataset.get('key') or ''} "
+        "if the file has that column, or upload it to a dataset of its own with dataset=<name>"
+    )
+    raise ApiError(400, f"Invalid value for: key ({message})", details=[{"field": "key", "message": message}])
+
+
+def _key_column(requested: str | None, columns: tuple[str, ...], dataset: dict[str, Any] | None = None) -> str | None:
     if requested is None:
-        return default_key_column(columns)
-    if requested not in columns:
+        if dataset is not None and dataset.get("key") in columns:
+            return dataset["key"]  # an existing dataset keeps its key when the file has the column
+        key = default_key_column(columns)
+    elif requested not in columns:
         message = f"Column {requested!r} is not in the header row"
         raise ApiError(400, f"Invalid value for: key ({message})", details=[{"field": "key", "message": message}])
-    return requested
+    else:
+        key = requested
+    _check_key(dataset, dataset["_id"] if dataset else "", key)
+    return key
+
+
+async def delete_dataset(request: web.Request) -> web.Response:
+    """Starts removing a dataset's items and layout in the background; its status reads ``deleting``
+    (``GET /datasets/{name}``) until it is gone, and the name is free again."""
+    claims = await require_claims(request)
+    db = request.app[MONGO_DB]
+    name = request.match_info["name"]
+    dataset = await storage.find_dataset(db, name) if is_dataset_name(name) else None
+    if dataset is None:
+        raise ApiError(404, "No such dataset")
+    if dataset.get("owner") != claims.user_id:
+        rule = "the shared default dataset cannot be deleted" if dataset.get("owner") is None else (
+            f"only the owner of dataset {name!r} may delete it"
+        )
+        raise ApiError(403, f"Not allowed: {rule}")
+    if await storage.active_jobs_of_dataset(db, name):
+        raise ApiError(409, f"Imports into dataset {name!r} are still running: cancel them or wait for them to end")
+    if not await storage.mark_dataset_deleting(db, name, datetime.now(UTC)):
+        raise ApiError(409, f"Dataset {name!r} is already being deleted")
+    try:
+        await enqueue_dataset_deletion(request.app[CELERY], name)
+    except BrokerUnavailable:
+        await storage.unmark_dataset_deleting(db, name)
+        raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
+    log.info("Dataset %s: deletion started by its owner", name)
+    return web.json_response({"message": "Dataset deletion started", "dataset": name, "status": "deleting"}, status=202)
 
 
 def _task_id(request: web.Request) -> str:

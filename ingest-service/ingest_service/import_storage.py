@@ -308,6 +308,16 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
     return finished
 
 
+def delete_dataset(db: Database, name: str) -> int:
+    """A dataset marked ``deleting``: its items and layout, then the files its jobs may have left."""
+    dataset = db[DATASETS].find_one({"_id": name}, {"status": 1})
+    if dataset is None or dataset.get("status") != "deleting":
+        return 0
+    for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
+        delete_upload(db, job["_id"])
+    return blocks.delete_dataset(db, name)
+
+
 def job_dataset(job: dict[str, Any]) -> str:
     # Jobs from before datasets existed imported into what is now the default one.
     return job.get("dataset") or DEFAULT_DATASET

@@ -8,7 +8,7 @@ from aiohttp import web
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from ingest_service.celery_app import IMPORT_TASK, create_celery
+from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, create_celery
 from ingest_service.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,20 @@ def _wait_for_broker(celery: Celery, timeout: float) -> None:
 
 
 async def enqueue_import(celery: Celery, job_id: str) -> None:
-    """Sends the import task, the job id as its task id, off the event loop; ``BrokerUnavailable`` if
-    the broker cannot take it."""
+    """Sends the import task, the job id as its task id; ``BrokerUnavailable`` if the broker cannot take it."""
+    await _send(celery, IMPORT_TASK, job_id, task_id=job_id)
+
+
+async def enqueue_dataset_deletion(celery: Celery, name: str) -> None:
+    """Sends the deletion of a dataset; ``BrokerUnavailable`` if the broker cannot take it."""
+    await _send(celery, DELETE_DATASET_TASK, name)
+
+
+async def _send(celery: Celery, task: str, argument: str, *, task_id: str | None = None) -> None:
+    """Off the event loop: a send may wait for the broker."""
     try:
         await asyncio.to_thread(
-            celery.send_task, IMPORT_TASK, args=[job_id], task_id=job_id, retry=True, retry_policy=SEND_RETRY_POLICY
+            celery.send_task, task, args=[argument], task_id=task_id, retry=True, retry_policy=SEND_RETRY_POLICY
         )
     except (OperationalError, OSError) as exc:
         raise BrokerUnavailable(str(exc)) from exc

@@ -8,6 +8,7 @@ from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_common.bodies import parse_model
+from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET
 from service_common.errors import ApiError
 from service_common.paging import QueryInt
 
@@ -37,6 +38,7 @@ class UploadOptions(BaseModel):
 
     mode: ImportMode = ImportMode.INSERT
     key: str | None = Field(None, min_length=1, max_length=256)
+    dataset: str = Field(DEFAULT_DATASET, pattern=f"^{DATASET_NAME.pattern}$")
 
 
 class PageQuery(BaseModel):
@@ -81,6 +83,7 @@ class JobPublic(BaseModel):
     attempts: int
     mode: ImportMode
     key: str | None
+    dataset: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -88,4 +91,7 @@ class JobPublic(BaseModel):
 
     @classmethod
     def from_document(cls, job: dict[str, Any]) -> "JobPublic":
-        return cls(task_id=job["_id"], **{name: job.get(name) for name in cls.model_fields if name != "task_id"})
+        fields = {name: job.get(name) for name in cls.model_fields if name != "task_id"}
+        # Jobs from before datasets imported into what is now the default one.
+        fields["dataset"] = fields["dataset"] or DEFAULT_DATASET
+        return cls(task_id=job["_id"], **fields)

@@ -12,13 +12,13 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from ingest_service.parsing import CsvLayout
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from service_common.catalog_layout import BLOCKS, DATASETS, new_dataset
 
 JOBS = "import_jobs"
-ITEMS = "catalog_items"
 COUNTERS = "counters"
 UPLOADS_BUCKET = "uploads"
 UPLOAD_FILES = f"{UPLOADS_BUCKET}.files"
@@ -29,6 +29,11 @@ CHUNKS_PER_INSERT = 4
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[JOBS].create_index([("owner", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner_newest")
+    # The worker finds a job's unfinished blocks, and the periodic check every unfinished block: few
+    # documents (one per batch), so these cost imports nothing worth measuring.
+    await db[BLOCKS].create_index([("job_id", ASCENDING), ("state", ASCENDING)], name="job_state")
+    await db[BLOCKS].create_index([("state", ASCENDING)], name="state")
+    await db[BLOCKS].create_index([("dataset", ASCENDING), ("seq", ASCENDING)], name="dataset_seq")
     # The indexes GridFS drivers expect on a bucket (``UploadWriter`` writes without a driver's GridIn).
     await db[UPLOAD_CHUNKS].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
     await db[UPLOAD_FILES].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
@@ -110,6 +115,7 @@ async def delete_upload(db: AsyncDatabase, file_id: str) -> None:
 def new_job(
     *,
     job_id: str,
+    dataset: str,
     owner: str,
     filename: str,
     size_bytes: int,
@@ -129,6 +135,7 @@ def new_job(
         "columns": list(layout.columns),
         "mode": mode.value,
         "key": key,
+        "dataset": dataset,
         "progress": 0,
         "rows_processed": 0,
         "rows_inserted": 0,
@@ -179,3 +186,36 @@ async def cancel_job(
         return None, None
     after = {**before, "status": JobStatus.CANCELLED.value, "finished_at": now}
     return after, JobStatus(before["status"])
+
+
+async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:
+    return await db[DATASETS].find_one({"_id": name}, {"owner": 1, "key": 1, "status": 1, "index": 1})
+
+
+async def create_dataset(db: AsyncDatabase, name: str, *, owner: str | None, key: str | None, now: datetime) -> bool:
+    """Creates the dataset unless it exists; whether this call created it."""
+    try:
+        await db[DATASETS].insert_one(new_dataset(name, owner=owner, key=key, now=now))
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def delete_empty_dataset(db: AsyncDatabase, name: str) -> None:
+    """Withdraws a dataset an upload created but could not queue, unless something was imported into it."""
+    await db[DATASETS].delete_one({"_id": name, "index": {}})
+
+
+async def active_jobs_of_dataset(db: AsyncDatabase, name: str) -> int:
+    return await db[JOBS].count_documents({"dataset": name, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}})
+
+
+async def mark_dataset_deleting(db: AsyncDatabase, name: str, now: datetime) -> bool:
+    result = await db[DATASETS].update_one(
+        {"_id": name, "status": "active"}, {"$set": {"status": "deleting", "deleting_since": now}}
+    )
+    return result.matched_count == 1
+
+
+async def unmark_dataset_deleting(db: AsyncDatabase, name: str) -> None:
+    await db[DATASETS].update_one({"_id": name, "status": "deleting"}, {"$set": {"status": "active"}})

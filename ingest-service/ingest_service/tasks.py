@@ -8,7 +8,7 @@ from celery import Celery, Task
 from pymongo.database import Database
 
 from ingest_service import import_storage, importer, recovery
-from ingest_service.celery_app import IMPORT_TASK, RECOVER_TASK
+from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, RECOVER_TASK
 from ingest_service.schemas import JobStatus
 from ingest_service.settings import IngestSettings
 from service_common.logs import request_id_var
@@ -63,6 +63,15 @@ def register_recover_task(celery: Celery, settings: IngestSettings, database: Ca
             # too (the broker's own redelivery delay) is the job sent again.
             requeue_interval=settings.visibility_timeout,
         )
+
+
+def register_delete_dataset_task(celery: Celery, database: Callable[[], Database]) -> None:
+    # Acknowledged late and idempotent: a worker dying mid-way leaves the message to the next one,
+    # which deletes what is left.
+    @celery.task(name=DELETE_DATASET_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def delete_dataset(name: str) -> None:
+        removed = import_storage.delete_dataset(database(), name)
+        log.info("Dataset %s deleted: %d items removed", name, removed)
 
 
 def _fail_if_possible(db: Database, job_id: str) -> None:

@@ -15,7 +15,7 @@ from ingest_service.storage import UploadWriter, delete_upload
 from service_common.errors import ApiError
 
 FILE_FIELD = "file"
-OPTION_FIELDS = ("mode", "key")
+OPTION_FIELDS = ("mode", "key", "dataset")
 MAX_OPTION_BYTES = 1024
 READ_CHUNK_BYTES = 256 * 1024
 # Room for the multipart boundaries and part headers around the file itself.
