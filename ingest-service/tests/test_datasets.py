@@ -26,7 +26,9 @@ async def test_two_files_whose_keys_collide_keep_every_row_in_two_datasets(api, 
     assert (films_dataset["owner"], films_dataset["key"]) == ("user-1", "id")
 
 
-async def test_a_file_keyed_otherwise_than_its_dataset_is_a_400_naming_both_and_stores_nothing(api, auth, db, start_worker):
+async def test_a_file_keyed_otherwise_than_its_dataset_is_a_400_naming_both_and_stores_nothing(
+    api, auth, db, start_worker
+):
     start_worker()
     await wait_finished(api, auth, await upload_ok(api, auth, NUMERIC_SHOWS))
     before = leftovers(db), db.catalog_items.count_documents({})

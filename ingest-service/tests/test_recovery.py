@@ -19,7 +19,7 @@ REQUEUE_INTERVAL = 600
 
 def arrange_job(db: Database, job_id: str, *, claimed_at: datetime | None) -> None:
     layout = CsvLayout(delimiter=",", columns=("show_id", "title"))
-    job = new_job(job_id=job_id, owner="user-1", filename="movies.csv", size_bytes=10, layout=layout,
+    job = new_job(job_id=job_id, dataset="default", owner="user-1", filename="movies.csv", size_bytes=10, layout=layout,
                   mode=ImportMode.INSERT, key="show_id", now=NOW - timedelta(hours=1))  # fmt: skip
     db.import_jobs.insert_one(job)
     db["uploads.files"].insert_one({"_id": job_id, "length": 0, "chunkSize": 1, "filename": "movies.csv"})
