@@ -34,7 +34,8 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
     status = await job_status(api, auth, task_id)
     assert set(status) == {
         "task_id", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
-        "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset", "created_at",
+        "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
+        "created_at",
         "started_at", "finished_at", "error",
     }  # fmt: skip
     assert status["task_id"] == task_id
