@@ -44,3 +44,30 @@ def test_outside_development_a_signing_key_is_required(monkeypatch):
     with pytest.raises(ValidationError, match="AUTH_PRIVATE_KEY_FILE"):
         AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017")
     assert AuthSettings(environment="development").private_key_file is None
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_production_refuses_an_open_signup_role_without_the_explicit_flag(signing_key_file, role):
+    with pytest.raises(ValidationError, match=f"AUTH_SIGNUP_ROLE={role} lets anyone who signs up write"):
+        AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
+                     private_key_file=signing_key_file, signup_role_setting=role)  # fmt: skip
+
+
+def test_production_signs_up_viewers_unless_told_otherwise(signing_key_file):
+    production = {"environment": "production", "mongo_url": "mongodb://db.internal:27017",
+                  "private_key_file": signing_key_file}  # fmt: skip
+    assert AuthSettings(**production).signup_role == "viewer"
+    opened = AuthSettings(**production, signup_role_setting="editor", allow_open_signup=True)
+    assert (opened.signup_role, opened.open_signup) == ("editor", True)
+    assert AuthSettings(environment="development").signup_role == "editor"
+
+
+def test_the_signup_settings_come_from_the_environment(signing_key_file, monkeypatch):
+    monkeypatch.setenv("AUTH_SIGNUP_ROLE", "editor")
+    monkeypatch.setenv("AUTH_ALLOW_OPEN_SIGNUP", "true")
+    settings = AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
+                            private_key_file=signing_key_file)  # fmt: skip
+    assert (settings.signup_role, settings.allow_open_signup) == ("editor", True)
+    monkeypatch.setenv("AUTH_SIGNUP_ROLE", "owner")
+    with pytest.raises(ValidationError, match="AUTH_SIGNUP_ROLE"):
+        AuthSettings()
