@@ -73,6 +73,14 @@ class AccountUpdate(BaseModel):
     roles: list[Literal["viewer", "editor", "admin"]] | None = Field(None, min_length=1, max_length=3)
     disabled: bool | None = None
 
+    @field_validator("roles", "disabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means "unchanged"; an explicit null means nothing, so it is refused rather than guessed at.
+        if value is None:
+            raise ValueError("Must not be null: leave the field out to keep it as it is")
+        return value
+
     @model_validator(mode="after")
     def _something_to_change(self) -> "AccountUpdate":
         if self.roles is None and self.disabled is None:

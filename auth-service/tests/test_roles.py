@@ -186,7 +186,8 @@ async def test_an_admin_cannot_demote_or_disable_itself(client, sign_up):
     ("body", "field"),
     [
         ({}, "body"),
-        ({"roles": None, "disabled": None}, "body"),
+        ({"roles": None, "disabled": True}, "roles"),
+        ({"disabled": None}, "disabled"),
         ({"roles": []}, "roles"),
         ({"roles": ["owner"]}, "roles.0"),
         ({"roles": "admin"}, "roles"),
