@@ -102,3 +102,31 @@ def test_make_admin_creates_then_promotes_in_the_store_it_is_given(run_admin, mo
     usage = run_admin([*make, "EMAIL=make.admin@example.com"], USERNAME="from-the-shell")
     assert usage.returncode == 2
     assert "usage: make admin USERNAME=<username> EMAIL=<e-mail>" in usage.stderr
+
+
+def test_on_a_terminal_auth_admin_asks_for_the_password_twice(mongo_url, mongo_db_name, mongo_db):
+    import pexpect
+
+    env = {**os.environ, "MONGO_URL": mongo_url, "MONGO_DB": mongo_db_name, "ENVIRONMENT": "development"}
+    args = ["create-admin", "--username", "ttyadmin", "--email", "tty@example.com"]
+    child = pexpect.spawn(str(AUTH_ADMIN), args, env=env, encoding="utf-8", timeout=60)
+    child.expect("Password: ")
+    child.sendline("first password typed")
+    child.expect(r"Password \(again\): ")
+    child.sendline("another password typed")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert "The passwords do not match" in child.before
+    assert mongo_db.users.count_documents({}) == 0
+
+    child = pexpect.spawn(str(AUTH_ADMIN), args, env=env, encoding="utf-8", timeout=60)
+    for prompt in ("Password: ", r"Password \(again\): "):
+        child.expect(prompt)
+        child.sendline("the same password twice")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Created admin ttyadmin" in child.before
+    # Typed on a terminal, the password is never echoed.
+    assert "the same password twice" not in child.before
