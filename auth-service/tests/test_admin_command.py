@@ -130,3 +130,14 @@ def test_on_a_terminal_auth_admin_asks_for_the_password_twice(mongo_url, mongo_d
     assert "Created admin ttyadmin" in child.before
     # Typed on a terminal, the password is never echoed.
     assert "the same password twice" not in child.before
+
+
+def test_the_auth_image_installs_auth_admin_for_docker_compose_run():
+    """Docker cannot run here: the image's pip install of this package is what puts the script on its PATH."""
+    import tomllib
+
+    scripts = tomllib.loads((REPOSITORY / "auth-service" / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["auth-admin"] == "auth_service.admin:main"
+    dockerfile = (REPOSITORY / "auth-service" / "Dockerfile").read_text()
+    assert "COPY auth-service/ /src/auth-service/" in dockerfile
+    assert any(line.startswith("RUN pip install") and "/src/auth-service" in line for line in dockerfile.splitlines())
