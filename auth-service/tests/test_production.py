@@ -71,3 +71,37 @@ def test_the_signup_settings_come_from_the_environment(signing_key_file, monkeyp
     monkeypatch.setenv("AUTH_SIGNUP_ROLE", "owner")
     with pytest.raises(ValidationError, match="AUTH_SIGNUP_ROLE"):
         AuthSettings()
+
+
+def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning_when_told(
+    mongo_url, mongo_db_name, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    from service_common.testing import free_port, start_process, stop_process, wait_for
+
+    key = tmp_path / "prod.pem"
+    write_signing_key(key)
+    port = free_port()
+    env = {**os.environ, "ENVIRONMENT": "production", "MONGO_URL": mongo_url, "MONGO_DB": mongo_db_name,
+           "AUTH_PRIVATE_KEY_FILE": str(key), "AUTH_PORT": str(port), "AUTH_SIGNUP_ROLE": "editor"}  # fmt: skip
+    env.pop("AUTH_ALLOW_OPEN_SIGNUP", None)
+    binary = str(Path(sys.executable).with_name("auth-service"))
+    refused = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "AUTH_SIGNUP_ROLE=editor lets anyone who signs up write the catalog" in refused.stderr
+
+    log = tmp_path / "auth.log"
+    process = start_process([binary], log_path=log, env={**env, "AUTH_ALLOW_OPEN_SIGNUP": "true"})
+    try:
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 60, "auth")
+        assert "Open sign-up: AUTH_ALLOW_OPEN_SIGNUP=true and anyone who signs up gets the editor role" in (
+            log.read_text()
+        )
+    finally:
+        stop_process(process)
