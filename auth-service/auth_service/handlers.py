@@ -36,25 +36,23 @@ def _roles(request: web.Request, user: dict) -> list[str]:
     return storage.roles_of(user, request.app[SETTINGS].signup_role)
 
 
+def _user_fields(request: web.Request, user: dict) -> dict:
+    return {
+        "id": user["_id"],
+        "username": user["username"],
+        "email": user["email"],
+        "roles": _roles(request, user),
+        "created_at": user["created_at"],
+    }
+
+
 def _public(request: web.Request, user: dict) -> dict:
-    return UserPublic(
-        id=user["_id"],
-        username=user["username"],
-        email=user["email"],
-        roles=_roles(request, user),
-        created_at=user["created_at"],
-    ).model_dump(mode="json")
+    return UserPublic(**_user_fields(request, user)).model_dump(mode="json")
 
 
 def _account(request: web.Request, user: dict) -> dict:
-    return UserAccount(
-        id=user["_id"],
-        username=user["username"],
-        email=user["email"],
-        roles=_roles(request, user),
-        created_at=user["created_at"],
-        disabled=storage.is_disabled(user),
-    ).model_dump(mode="json")
+    """A user as an admin sees it."""
+    return UserAccount(**_user_fields(request, user), disabled=storage.is_disabled(user)).model_dump(mode="json")
 
 
 async def signup(request: web.Request) -> web.Response:
