@@ -39,7 +39,7 @@ TEST_SYSTEM_PACKAGES := chromium=chromium docker-compose=docker-compose
 # Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
 DOCS_ASSETS     := gateway/web/node_modules/.installed
 
-.PHONY: help setup system-packages test-system-packages dev test unit e2e chaos compose-check lint up down keys bench
+.PHONY: help setup system-packages test-system-packages dev admin test unit e2e chaos compose-check lint up down keys bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,15 @@ dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (ga
 	@mkdir -p $(DATA_DIR)
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
 	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
+
+# USERNAME must come from the command line: many shells already export one, the login name.
+# Both reach the command through the environment, so no quote in an address can break the shell line.
+admin: export USERNAME := $(USERNAME)
+admin: export EMAIL := $(EMAIL)
+admin: | $(VENV)/.installed ## create an admin, or promote a user, in the dev store: make admin USERNAME=... EMAIL=... (asks for the password)
+	@if [ "$(origin USERNAME)" != "command line" ] || [ -z "$(USERNAME)" ] || [ -z "$(EMAIL)" ]; then \
+	  echo "usage: make admin USERNAME=<username> EMAIL=<e-mail>" >&2; exit 2; fi
+	$(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL"
 
 test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
 	@failed=""; \

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import ROOT
+from conftest import ROOT, bearer, create_admin
 from openapi_contract import CONTRACT
 
 from service_common.stack import LocalStack
@@ -52,17 +52,26 @@ class Account:
     password: str
     refresh_token: str
     headers: dict[str, str]
+    user_id: str
+    # An admin's, for the rows about the admins' endpoints (``Refused.as_admin``).
+    admin_headers: dict[str, str]
 
 
 @pytest.fixture(scope="module")
 def account(stack) -> Account:
     name = f"bad_{uuid.uuid4().hex[:12]}"
     user = {"username": name, "email": f"{name}@example.com", "password": "bad-input-password"}
-    assert requests.post(f"{stack.url}/signup", json=user, timeout=10).status_code == 201
+    created = requests.post(f"{stack.url}/signup", json=user, timeout=10)
+    assert created.status_code == 201
     tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
-    return Account(name, user["password"], body["refresh_token"], {"Authorization": f"Bearer {body['access_token']}"})
+    return Account(name, user["password"], body["refresh_token"], {"Authorization": f"Bearer {body['access_token']}"},
+                   created.json()["user"]["id"], bearer(create_admin(stack, "bad_admin")))  # fmt: skip
+
+
+# In a row's path: the id of the module's (editor) account, which the admin rows try to change.
+ME = "{me}"
 
 
 def counts(store) -> dict[str, int]:
@@ -83,6 +92,8 @@ class Refused:
     needs_token: bool = False
     # (name, value): a valid JSON body for the path, with this one field set to this value.
     json_field: tuple[str, Any] | None = None
+    # Sent with an admin's token (rather than the editor's, when ``needs_token``).
+    as_admin: bool = False
 
 
 def assert_refused(response: requests.Response, row: Refused) -> None:
@@ -104,13 +115,15 @@ def assert_refused(response: requests.Response, row: Refused) -> None:
 
 def send(stack, account: Account, row: Refused) -> requests.Response:
     kwargs = dict(row.kwargs)
-    if row.needs_token:
-        kwargs["headers"] = {**account.headers, **kwargs.get("headers", {})}
+    if row.needs_token or row.as_admin:
+        token = account.admin_headers if row.as_admin else account.headers
+        kwargs["headers"] = {**token, **kwargs.get("headers", {})}
+    path = row.path.replace(ME, account.user_id)
     if row.json_field is not None:
         # Every other field valid, so that the answer is about this one field alone.
         name, value = row.json_field
-        kwargs["json"] = {**valid_body(row.path, account), name: value}
-    return requests.request(row.method, f"{stack.url}{row.path}", timeout=60, **kwargs)
+        kwargs["json"] = {**valid_body(path, account), name: value}
+    return requests.request(row.method, f"{stack.url}{path}", timeout=60, **kwargs)
 
 
 def check_rows(stack, store, account: Account, row: Refused) -> None:
@@ -216,7 +229,9 @@ WRONG_TYPES = {
 JSON = {"Content-Type": "application/json"}
 
 
-def valid_body(path: str, account: Account) -> dict[str, str]:
+def valid_body(path: str, account: Account) -> dict[str, Any]:
+    if path.startswith("/users/"):
+        return {"disabled": False}
     if path == "/signup":
         name = f"new_{uuid.uuid4().hex[:10]}"
         return {"username": name, "email": f"{name}@example.com", "password": "a-fine-password"}
@@ -261,6 +276,53 @@ def json_rows() -> list[Refused]:
     return table
 
 
+def account_update_rows() -> list[Refused]:
+    """``PATCH /users/{id}`` as an admin, on a real account: every bad body is a 400 and changes nothing."""
+    path = f"/users/{ME}"
+    table = [
+        Refused(f"PATCH /users: {label}", "PATCH", path, status, error, None, {"data": data, "headers": JSON},
+                as_admin=True)
+        for label, data, status, error in [
+            ("malformed", b'{"roles": [', 400, "Request body is not valid JSON"),
+            ("empty body", b"", 400, "Request body is not valid JSON"),
+            ("an array", b'[{"disabled": true}]', 400, "Request body must be a JSON object"),
+            ("null", b"null", 400, "Request body must be a JSON object"),
+            ("invalid UTF-8", b'{"roles": ["caf\xe9"]}', 400, "Request body is not valid UTF-8"),
+            ("nested 60,000 deep", b"[" * 60_000, 400, "Request body is nested too deeply"),
+            ("over 64 KiB", b'{"roles": ["' + b"a" * 70_000 + b'"]}', 413, "Request body too large"),
+        ]
+    ]  # fmt: skip
+    table += [
+        Refused("PATCH /users: nothing to change", "PATCH", path, 400, "Invalid value for: body", "body",
+                {"json": {}}, as_admin=True),
+        Refused("PATCH /users: a misspelt field", "PATCH", path, 400, re.compile("^Invalid value for: .*role"), "role",
+                {"json": {"role": "admin"}}, as_admin=True),
+        Refused("PATCH /users: an editor", "PATCH", path, 403, "Forbidden: this needs the admin role", None,
+                {"json": {"roles": ["admin"]}}, needs_token=True),
+    ]  # fmt: skip
+    for label, value in WRONG_TYPES.items():
+        if label not in ("an array", "an empty array"):
+            table.append(Refused(f"PATCH /users: roles is {label}", "PATCH", path, 400, None, "roles",
+                                 json_field=("roles", value), as_admin=True))  # fmt: skip
+        if label != "a boolean":
+            table.append(Refused(f"PATCH /users: disabled is {label}", "PATCH", path, 400, None, "disabled",
+                                 json_field=("disabled", value), as_admin=True))  # fmt: skip
+    for label, value, field in [("no roles", [], "roles"), ("an unknown role", ["owner"], "roles.0"),
+                                ("an operator as a role", [{"$ne": None}], "roles.0"),
+                                ("a role's case changed", ["Admin"], "roles.0"),
+                                ("four roles", ["viewer"] * 4, "roles")]:  # fmt: skip
+        table.append(Refused(f"PATCH /users: roles is {label}", "PATCH", path, 400, None, field,
+                             json_field=("roles", value), as_admin=True))  # fmt: skip
+    return table
+
+
+@pytest.mark.parametrize("row", account_update_rows(), ids=lambda row: row.id)
+def test_a_bad_account_update_is_refused_and_nothing_changes(stack, store, account, row):
+    before = store["users"].find_one({"_id": account.user_id})
+    check_rows(stack, store, account, row)
+    assert store["users"].find_one({"_id": account.user_id}) == before
+
+
 @pytest.mark.parametrize("row", json_rows(), ids=lambda row: row.id)
 def test_a_bad_json_body_is_refused_and_nothing_is_stored(stack, store, account, row):
     check_rows(stack, store, account, row)
@@ -276,14 +338,21 @@ NUMBERS = {
 
 def query_rows() -> list[Refused]:
     table = []
-    for path, token in (("/get_content", False), ("/uploads", True)):
+    for path, token in (("/get_content", False), ("/uploads", True), ("/users", True)):
+        admin = path == "/users"
         for name in ("limit", "offset"):
             for label, value in NUMBERS.items():
                 table.append(Refused(f"{path} {name} {label}", "GET", path, 400, None, name,
-                                     {"params": {name: value}}, token))  # fmt: skip
+                                     {"params": {name: value}}, token, as_admin=admin))  # fmt: skip
             table.append(Refused(f"{path} {name} repeated", "GET", path, 400,
                                  f"Parameter given more than once: {name}", name,
-                                 {"params": [(name, "1"), (name, "2")]}, token))  # fmt: skip
+                                 {"params": [(name, "1"), (name, "2")]}, token, as_admin=admin))  # fmt: skip
+    table += [
+        Refused("/users limit over 100", "GET", "/users", 400, None, "limit", {"params": {"limit": "101"}},
+                as_admin=True),
+        Refused("/users as an editor", "GET", "/users", 403, "Forbidden: this needs the admin role", None,
+                needs_token=True),
+    ]  # fmt: skip
     catalog = [
         ("cursor negative", {"cursor": "-1"}, 400, "cursor"),
         ("cursor huge", {"cursor": "9" * 500}, 400, "cursor"),
@@ -333,6 +402,21 @@ def query_rows() -> list[Refused]:
             Refused(f"{method} {prefix} 10,000 characters", method, prefix + "a" * 10_000, 414,
                     "Request URI too long", needs_token=True),
         ]  # fmt: skip
+    malformed_user = "Malformed user id: expected a UUID"
+    for label, value in (("negative", "-1"), ("non-numeric", "abc"), ("an operator without braces", "%24ne"),
+                         ("not UTF-8", "%FF"), ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
+        table.append(Refused(f"PATCH /users/ {label}", "PATCH", "/users/" + value, 400, malformed_user,
+                             kwargs={"json": {"disabled": True}}, as_admin=True))  # fmt: skip
+    table += [
+        Refused("PATCH /users/ empty", "PATCH", "/users/", 404, "Not found", kwargs={"json": {"disabled": True}},
+                as_admin=True),
+        Refused("PATCH /users/ an unknown id", "PATCH", f"/users/{uuid.uuid4()}", 404, "No such user",
+                kwargs={"json": {"disabled": True}}, as_admin=True),
+        Refused("PATCH /users/ NUL", "PATCH", "/users/%00", 400, "Bad request", as_admin=True),
+        Refused("PATCH /users/ above the root", "PATCH", "/users/..%2F..%2Fme", 400, "Bad request", as_admin=True),
+        Refused("PATCH /users/ 10,000 characters", "PATCH", "/users/" + "a" * 10_000, 414, "Request URI too long",
+                as_admin=True),
+    ]  # fmt: skip
     missing = "No catalog item with this id"
     table += [
         Refused("/contents/ negative", "GET", "/contents/-1", 404, missing),
@@ -390,6 +474,8 @@ PROTECTED = [
     ("GET", f"/fetch_csv_status/{uuid.uuid4()}", {}),
     ("GET", "/uploads", {}),
     ("DELETE", f"/uploads/{uuid.uuid4()}", {}),
+    ("GET", "/users", {}),
+    ("PATCH", f"/users/{uuid.uuid4()}", {"json": {"disabled": True}}),
 ]
 
 
@@ -411,6 +497,10 @@ def header_rows() -> list[Refused]:
         table.append(Refused(f"{path}: Content-Type with a control character", "POST", path, 400,
                              "Bad request: a header holds a control character",
                              kwargs={"data": b"{}", "headers": {"Content-Type": "application/json\x01"}}))  # fmt: skip
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/merge-patch+json", None):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        table.append(Refused(f"PATCH /users: Content-Type {content_type}", "PATCH", f"/users/{ME}", 415, json_415,
+                             kwargs={"data": b'{"disabled": true}', "headers": headers}, as_admin=True))  # fmt: skip
     upload_415 = re.compile("^Content-Type must be multipart/form-data")
     for content_type in ("application/json", "text/csv", "application/x-www-form-urlencoded",
                          "multipart/mixed; boundary=x", None):  # fmt: skip

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from conftest import create_admin
 from openapi_contract import CONTRACT
 
 CHECKED: set[str] = set()
@@ -185,6 +186,43 @@ def test_the_catalog_answers_as_documented(stack, auth_headers, seed_csv):
     checked(requests.get(f"{url}/contents/{item_id}", timeout=10), 200)
     checked(requests.get(f"{url}/contents/no-such-item", timeout=10), 404)
     checked(requests.get(f"{url}/contents/%00", timeout=10), 400)
+
+
+def test_roles_and_user_management_answer_as_documented(stack):
+    url = stack.url
+    admin = bearer(create_admin(stack, "ct_admin"))
+    user = new_account(url)
+    tokens = log_in(url, user)
+    user_id = checked(requests.get(f"{url}/me", headers=bearer(tokens), timeout=10), 200).json()["id"]
+
+    listed = checked(requests.get(f"{url}/users", headers=admin, params={"limit": 1}, timeout=10), 200)
+    assert int(listed.headers["X-Total-Count"]) >= 2
+    checked(requests.get(f"{url}/users", headers=admin, params={"offset": 0}, timeout=10), 400)
+    checked(requests.get(f"{url}/users", timeout=10), 401)
+    checked(requests.get(f"{url}/users", headers=bearer(tokens), timeout=10), 403)
+
+    account = f"{url}/users/{user_id}"
+    checked(requests.patch(account, json={"roles": ["admin"]}, headers=bearer(tokens), timeout=10), 403)
+    checked(requests.patch(account, json={"disabled": True}, timeout=10), 401)
+    checked(requests.patch(account, json={"roles": ["owner"]}, headers=admin, timeout=10), 400)
+    checked(requests.patch(f"{url}/users/not-a-uuid", json={"disabled": True}, headers=admin, timeout=10), 400)
+    checked(requests.patch(f"{url}/users/{uuid.uuid4()}", json={"disabled": True}, headers=admin, timeout=10), 404)
+    checked(requests.patch(account, data="{}", headers={**admin, "Content-Type": "text/plain"}, timeout=10), 415)
+    checked(requests.patch(account, json={"roles": ["x" * 70_000]}, headers=admin, timeout=10), 413)
+    admin_id = checked(requests.get(f"{url}/me", headers=admin, timeout=10), 200).json()["id"]
+    checked(requests.patch(f"{url}/users/{admin_id}", json={"disabled": True}, headers=admin, timeout=10), 409)
+
+    demoted = checked(requests.patch(account, json={"roles": ["viewer"]}, headers=admin, timeout=10), 200).json()
+    assert demoted["roles"] == ["viewer"]
+    checked(requests.post(f"{url}/token/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=10), 401)
+    viewer = bearer(log_in(url, user))
+    files = {"file": ("movies.csv", io.BytesIO(b"show_id,title\nct-viewer,x\n"), "text/csv")}
+    checked(requests.post(f"{url}/upload_csv", headers=viewer, files=files, timeout=30), 403)
+    checked(requests.delete(f"{url}/uploads/{uuid.uuid4()}", headers=viewer, timeout=10), 403)
+
+    checked(requests.patch(account, json={"disabled": True}, headers=admin, timeout=10), 200)
+    checked(requests.post(f"{url}/login", json={"username": user["username"], "password": user["password"]},
+                          timeout=10), 403)  # fmt: skip
 
 
 def test_a_service_down_is_a_documented_5xx(stack):

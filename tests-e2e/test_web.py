@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import yaml
+from conftest import create_admin
 from openapi_spec_validator import validate
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -116,6 +117,7 @@ def test_every_documented_operation_is_routed_by_the_gateway(stack):
     spec = yaml.safe_load((ROOT / "gateway" / "openapi.yaml").read_text())
     for path, operations in spec["paths"].items():
         concrete = path.replace("{task_id}", str(uuid.uuid4())).replace("{id}", "no-such-item")
+        concrete = concrete.replace("{user_id}", str(uuid.uuid4()))
         for method in operations:
             response = requests.request(method.upper(), f"{stack.url}{concrete}", timeout=10)
             assert response.status_code != 405, (method, path)
@@ -265,3 +267,65 @@ def test_a_refused_login_is_explained_on_the_page(page: Page):
     login.get_by_role("button", name="Log in").click()
     expect(page.locator("#account-message")).to_have_text("Invalid username or password")
     expect(page.get_by_role("heading", name="Import a CSV file")).to_be_hidden()
+
+
+# Roles
+
+
+def log_in_in_the_page(page: Page, username: str, password: str) -> None:
+    login = page.get_by_role("form", name="Log in")
+    login.get_by_label("Username or e-mail").fill(username)
+    login.get_by_label("Password").fill(password)
+    login.get_by_role("button", name="Log in").click()
+    expect(page.locator("#session-user")).to_have_text(username)
+
+
+def user_row(page: Page, username: str):
+    """The users table's row of ``username``, walking its pages (in username order) until it shows."""
+    expect(page.locator("#users-page-label")).not_to_be_empty()
+    row = page.locator("#users-table tbody tr", has_text=username)
+    while not row.count() and page.locator("#users-next").is_enabled():
+        label = page.locator("#users-page-label").text_content()
+        page.locator("#users-next").click()
+        expect(page.locator("#users-page-label")).not_to_have_text(label)
+    expect(row).to_be_visible()
+    return row
+
+
+def test_an_editor_sees_its_role_and_the_upload_but_no_users_table(page: Page):
+    page.goto("/")
+    sign_up_in_the_page(page)
+    expect(page.locator("#session-role")).to_have_text("(editor)")
+    expect(page.get_by_role("heading", name="Import a CSV file")).to_be_visible()
+    expect(page.get_by_role("heading", name="Users")).to_be_hidden()
+
+
+def test_an_admin_demotes_and_disables_a_user_in_the_users_table_and_a_viewer_gets_no_upload(page: Page, stack):
+    admin = create_admin(stack, "web_admin")
+    name = f"web_{uuid.uuid4().hex[:10]}"
+    user = {"username": name, "email": f"{name}@example.com", "password": "web-password-1"}
+    assert requests.post(f"{stack.url}/signup", json=user, timeout=10).status_code == 201
+
+    page.goto("/")
+    log_in_in_the_page(page, admin["username"], admin["password"])
+    expect(page.locator("#session-role")).to_have_text("(admin)")
+    row = user_row(page, name)
+    expect(row.get_by_label(f"Role of {name}")).to_have_value("editor")
+    row.get_by_label(f"Role of {name}").select_option("viewer")
+    expect(page.locator("#users-message")).to_have_text(f"{name}: viewer, active.")
+    screenshot(page, "users-table")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in_in_the_page(page, name, user["password"])
+    expect(page.locator("#session-role")).to_have_text("(viewer)")
+    expect(page.get_by_role("heading", name="Import a CSV file")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Browsing only")).to_be_visible()
+    expect(page.get_by_role("heading", name="Users")).to_be_hidden()
+
+    page.get_by_role("button", name="Log out").click()
+    log_in_in_the_page(page, admin["username"], admin["password"])
+    row = user_row(page, name)
+    row.get_by_role("button", name=f"Disable {name}").click()
+    expect(page.locator("#users-message")).to_have_text(f"{name}: viewer, disabled.")
+    refused = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
+    assert refused.status_code == 403

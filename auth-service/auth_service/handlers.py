@@ -1,28 +1,58 @@
 """Thin handlers: parse, call storage, shape the response."""
 
 import logging
+import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from auth_service import refresh_tokens, storage
 from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
-from auth_service.schemas import LoginRequest, RefreshRequest, TokenResponse, UserCreate, UserPublic
+from auth_service.schemas import (
+    AccountUpdate,
+    LoginRequest,
+    RefreshRequest,
+    TokenResponse,
+    UserAccount,
+    UserCreate,
+    UserPublic,
+)
 from service_common.bodies import read_model
 from service_common.errors import ApiError
+from service_common.paging import page_link_header, parse_page_query
+from service_common.roles import Role, grants
 from service_common.stores import MONGO_DB
-from service_common.tokens import require_claims, unauthorized
+from service_common.tokens import Claims, forbidden, require_claims, require_role, unauthorized
 
 log = logging.getLogger(__name__)
 
 INVALID_LOGIN = "Invalid username or password"
+INVALID_REFRESH = "Invalid or expired refresh token"
+ACCOUNT_DISABLED = "This account is disabled"
 DUPLICATE_MESSAGES = {"username": "Username already exists", "email": "Email already registered"}
 
 
-def _public(user: dict) -> dict:
-    return UserPublic(
-        id=user["_id"], username=user["username"], email=user["email"], created_at=user["created_at"]
-    ).model_dump(mode="json")
+def _roles(request: web.Request, user: dict) -> list[str]:
+    return storage.roles_of(user, request.app[SETTINGS].signup_role)
+
+
+def _user_fields(request: web.Request, user: dict) -> dict:
+    return {
+        "id": user["_id"],
+        "username": user["username"],
+        "email": user["email"],
+        "roles": _roles(request, user),
+        "created_at": user["created_at"],
+    }
+
+
+def _public(request: web.Request, user: dict) -> dict:
+    return UserPublic(**_user_fields(request, user)).model_dump(mode="json")
+
+
+def _account(request: web.Request, user: dict) -> dict:
+    """A user as an admin sees it."""
+    return UserAccount(**_user_fields(request, user), disabled=storage.is_disabled(user)).model_dump(mode="json")
 
 
 async def signup(request: web.Request) -> web.Response:
@@ -30,11 +60,17 @@ async def signup(request: web.Request) -> web.Response:
     db = request.app[MONGO_DB]
     password_hash = await request.app[PASSWORDS].hash(body.password)
     try:
-        user = await storage.create_user(db, username=body.username, email=body.email, password_hash=password_hash)
+        user = await storage.create_user(
+            db,
+            username=body.username,
+            email=body.email,
+            password_hash=password_hash,
+            roles=[request.app[SETTINGS].signup_role.value],
+        )
     except storage.DuplicateUser as exc:
         raise ApiError(409, DUPLICATE_MESSAGES[exc.field]) from None
-    log.info("User %s signed up", user["_id"])
-    return web.json_response({"message": "User created successfully", "user": _public(user)}, status=201)
+    log.info("User %s signed up as %s", user["_id"], user["roles"][0])
+    return web.json_response({"message": "User created successfully", "user": _public(request, user)}, status=201)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -54,6 +90,9 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(401, INVALID_LOGIN)
 
     await storage.reset_failures(db, account)
+    if storage.is_disabled(user):
+        # Said only to whoever knows the password, so it tells a stranger nothing.
+        raise ApiError(403, ACCOUNT_DISABLED)
     if needs_rehash:
         await storage.update_password_hash(db, user["_id"], await request.app[PASSWORDS].hash(body.password))
     refresh = await refresh_tokens.issue(db, user["_id"], request.app[SETTINGS].refresh_token_ttl)
@@ -66,7 +105,7 @@ def _tokens_response(
     issuer = request.app[TOKEN_ISSUER]
     body = TokenResponse(
         message=message,
-        access_token=issuer.issue(user["_id"], user["username"]),
+        access_token=issuer.issue(user["_id"], user["username"], _roles(request, user)),
         expires_in=issuer.ttl_seconds,
         refresh_token=refresh.token,
         refresh_expires_in=refresh.expires_in,
@@ -80,11 +119,11 @@ async def refresh(request: web.Request) -> web.Response:
     try:
         user_id, issued = await refresh_tokens.rotate(db, body.refresh_token, request.app[SETTINGS].refresh_token_ttl)
     except refresh_tokens.RefreshRejected:
-        raise ApiError(401, "Invalid or expired refresh token") from None
+        raise ApiError(401, INVALID_REFRESH) from None
     user = await storage.find_user_by_id(db, user_id)
-    if user is None:
+    if user is None or storage.is_disabled(user):
         await refresh_tokens.revoke_family(db, issued.family_id)
-        raise ApiError(401, "Invalid or expired refresh token")
+        raise ApiError(401, INVALID_REFRESH)
     return _tokens_response(request, user, issued, "Token refreshed")
 
 
@@ -106,9 +145,9 @@ def _too_many_attempts(wait: int) -> ApiError:
 async def me(request: web.Request) -> web.Response:
     claims = await require_claims(request)
     user = await storage.find_user_by_id(request.app[MONGO_DB], claims.user_id)
-    if user is None:
+    if user is None or storage.is_disabled(user):
         raise unauthorized()
-    return web.json_response(_public(user))
+    return web.json_response(_public(request, user))
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -116,3 +155,57 @@ async def jwks(request: web.Request) -> web.Response:
     return web.json_response(
         request.app[TOKEN_ISSUER].jwks, headers={"Cache-Control": f"public, max-age={max_age}"}
     )
+
+
+async def _require_admin(request: web.Request) -> Claims:
+    """An admin's claims. Checked against the account too, so that an admin demoted or disabled a
+    moment ago manages no one, even with an access token that still says admin."""
+    claims = await require_role(request, Role.ADMIN)
+    user = await storage.find_user_by_id(request.app[MONGO_DB], claims.user_id)
+    if user is None or storage.is_disabled(user):
+        raise unauthorized()
+    if not grants(_roles(request, user), Role.ADMIN):
+        raise forbidden(Role.ADMIN)
+    return claims
+
+
+async def list_users(request: web.Request) -> web.Response:
+    await _require_admin(request)
+    page = parse_page_query(request.query)
+    users, total = await storage.list_users(request.app[MONGO_DB], skip=page.skip, limit=page.limit)
+    headers = {"X-Total-Count": str(total)}
+    if links := page_link_header(request.url, page, total):
+        headers["Link"] = links
+    return web.json_response([_account(request, user) for user in users], headers=headers)
+
+
+def _user_id(request: web.Request) -> str:
+    try:
+        return str(uuid.UUID(request.match_info["user_id"]))
+    except ValueError:
+        raise ApiError(400, "Malformed user id: expected a UUID") from None
+
+
+async def update_user(request: web.Request) -> web.Response:
+    claims = await _require_admin(request)
+    user_id = _user_id(request)
+    body = await read_model(request, AccountUpdate)
+    if user_id == claims.user_id and (body.disabled or (body.roles is not None and "admin" not in body.roles)):
+        # So that the last admin cannot lock everyone out by mistake; another admin (or auth-admin) can.
+        raise ApiError(409, "An admin cannot remove its own admin role or disable its own account")
+    db = request.app[MONGO_DB]
+    changed = await storage.update_account(db, user_id, roles=body.roles, disabled=body.disabled)
+    if changed is None:
+        raise ApiError(404, "No such user")
+    before, after = changed
+    if storage.loses_access(before, after, request.app[SETTINGS].signup_role):
+        revoked = await refresh_tokens.revoke_user(db, user_id)
+        log.info("User %s lost access (admin %s): %d refresh tokens revoked", user_id, claims.user_id, revoked)
+    log.info(
+        "User %s changed by admin %s: roles %s, disabled %s",
+        user_id,
+        claims.user_id,
+        _roles(request, after),
+        storage.is_disabled(after),
+    )
+    return web.json_response(_account(request, after))

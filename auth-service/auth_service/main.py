@@ -50,6 +50,10 @@ def _credentials_context(settings: AuthSettings):
 
 
 def create_app(settings: AuthSettings) -> web.Application:
+    if settings.is_production and settings.open_signup:
+        log.warning(
+            "Open sign-up: AUTH_ALLOW_OPEN_SIGNUP=true and anyone who signs up gets the %s role", settings.signup_role
+        )
     app = base_app(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[THROTTLE] = storage.ThrottlePolicy(

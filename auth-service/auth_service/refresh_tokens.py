@@ -25,6 +25,7 @@ class IssuedRefreshToken:
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[REFRESH_TOKENS].create_index([("family_id", ASCENDING)], name="family_id")
+    await db[REFRESH_TOKENS].create_index([("user_id", ASCENDING)], name="user_id")
     await db[REFRESH_TOKENS].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")
 
 
@@ -79,3 +80,11 @@ async def revoke_family(db: AsyncDatabase, family_id: str) -> None:
     await db[REFRESH_TOKENS].update_many(
         {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}}
     )
+
+
+async def revoke_user(db: AsyncDatabase, user_id: str) -> int:
+    """Revokes every refresh token of the account, in every log-in: how many were still live."""
+    result = await db[REFRESH_TOKENS].update_many(
+        {"user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}}
+    )
+    return result.modified_count

@@ -2,9 +2,10 @@
 
 import re
 from datetime import datetime
+from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 
@@ -54,7 +55,37 @@ class UserPublic(BaseModel):
     id: str
     username: str
     email: str
+    roles: list[str]
     created_at: datetime
+
+
+class UserAccount(UserPublic):
+    """A user as an admin sees it in ``GET /users``."""
+
+    disabled: bool
+
+
+class AccountUpdate(BaseModel):
+    """``PATCH /users/{id}``: the roles and/or the disabled flag; a misspelt field is refused, not ignored."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    roles: list[Literal["viewer", "editor", "admin"]] | None = Field(None, min_length=1, max_length=3)
+    disabled: bool | None = None
+
+    @field_validator("roles", "disabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means "unchanged"; an explicit null means nothing, so it is refused rather than guessed at.
+        if value is None:
+            raise ValueError("Must not be null: leave the field out to keep it as it is")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "AccountUpdate":
+        if self.roles is None and self.disabled is None:
+            raise ValueError("Give roles, disabled, or both")
+        return self
 
 
 class TokenResponse(BaseModel):

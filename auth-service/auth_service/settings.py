@@ -2,6 +2,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from service_common.roles import Role
 from service_common.settings import CommonSettings
 
 # OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
@@ -26,12 +27,36 @@ class AuthSettings(CommonSettings):
     login_max_failures: int = Field(5, ge=1, validation_alias="AUTH_LOGIN_MAX_FAILURES")
     login_lockout_seconds: int = Field(30, ge=1, validation_alias="AUTH_LOGIN_LOCKOUT_SECONDS")
     login_lockout_max_seconds: int = Field(900, ge=1, validation_alias="AUTH_LOGIN_LOCKOUT_MAX_SECONDS")
+    # The role a new sign-up gets; unset: editor in development (anyone may import), viewer in production.
+    signup_role_setting: Role | None = Field(None, validation_alias="AUTH_SIGNUP_ROLE")
+    # Production refuses a sign-up role that writes unless the operator says, here, that this is meant.
+    allow_open_signup: bool = Field(False, validation_alias="AUTH_ALLOW_OPEN_SIGNUP")
 
     @model_validator(mode="after")
     def _key_outside_development(self) -> "AuthSettings":
         if self.environment != "development" and self.private_key_file is None:
             raise ValueError("AUTH_PRIVATE_KEY_FILE must name the signing key outside development")
         return self
+
+    @model_validator(mode="after")
+    def _no_open_signup_in_production_unless_meant(self) -> "AuthSettings":
+        if self.is_production and self.signup_role is not Role.VIEWER and not self.allow_open_signup:
+            raise ValueError(
+                f"AUTH_SIGNUP_ROLE={self.signup_role} lets anyone who signs up write the catalog; in production "
+                "use viewer (the default), or also set AUTH_ALLOW_OPEN_SIGNUP=true if that is meant"
+            )
+        return self
+
+    @property
+    def signup_role(self) -> Role:
+        if self.signup_role_setting is not None:
+            return self.signup_role_setting
+        return Role.VIEWER if self.is_production else Role.EDITOR
+
+    @property
+    def open_signup(self) -> bool:
+        """Whether anyone who signs up may write the catalog."""
+        return self.signup_role is not Role.VIEWER
 
     @property
     def previous_public_key_paths(self) -> list[Path]:

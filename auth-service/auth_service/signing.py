@@ -52,11 +52,12 @@ class TokenIssuer:
             "keys": [self._jwk, *(public_jwk(k) for k in previous_public_keys)],
         }
 
-    def issue(self, user_id: str, username: str) -> str:
+    def issue(self, user_id: str, username: str, roles: list[str]) -> str:
         now = int(time.time())
         claims = {
             "sub": user_id,
             "username": username,
+            "roles": roles,
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl_seconds,

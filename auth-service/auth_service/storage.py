@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from auth_service import refresh_tokens
+from service_common.roles import Role, highest_role
 
 USERS = "users"
 LOGIN_THROTTLE = "login_throttle"
@@ -29,7 +30,27 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await refresh_tokens.ensure_indexes(db)
 
 
-async def create_user(db: AsyncDatabase, *, username: str, email: str, password_hash: str) -> dict[str, Any]:
+def roles_of(user: dict[str, Any], default: Role) -> list[str]:
+    """The account's roles. An account stored before roles existed has none: it gets ``default``
+    (the sign-up role), read here and never written back, so the operator's setting decides."""
+    roles = user.get("roles")
+    if isinstance(roles, list) and roles and all(isinstance(role, str) for role in roles):
+        return roles
+    return [default.value]
+
+
+def in_rank_order(roles: "list[str] | tuple[str, ...]") -> list[str]:
+    """Each role once, the least powerful first."""
+    return [role.value for role in Role if role.value in roles]
+
+
+def is_disabled(user: dict[str, Any]) -> bool:
+    return user.get("disabled") is True
+
+
+async def create_user(
+    db: AsyncDatabase, *, username: str, email: str, password_hash: str, roles: list[str]
+) -> dict[str, Any]:
     user = {
         "_id": str(uuid.uuid4()),
         "username": username,
@@ -37,6 +58,8 @@ async def create_user(db: AsyncDatabase, *, username: str, email: str, password_
         "email": email,
         "email_norm": email.lower(),
         "password_hash": password_hash,
+        "roles": in_rank_order(roles),
+        "disabled": False,
         "created_at": datetime.now(UTC).replace(microsecond=0),
     }
     try:
@@ -57,6 +80,39 @@ async def find_user_by_login(db: AsyncDatabase, login: str) -> dict[str, Any] | 
 
 async def find_user_by_id(db: AsyncDatabase, user_id: str) -> dict[str, Any] | None:
     return await db[USERS].find_one({"_id": user_id})
+
+
+async def list_users(db: AsyncDatabase, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the accounts in username order (the unique index's), and how many there are."""
+    cursor = db[USERS].find({}, {"password_hash": 0}).sort([("username_norm", ASCENDING)])
+    users = await cursor.skip(skip).limit(limit).to_list()
+    return users, await db[USERS].count_documents({})
+
+
+async def update_account(
+    db: AsyncDatabase, user_id: str, *, roles: list[str] | None, disabled: bool | None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Sets the account's roles and/or disabled flag: (before, after), or None for no such account."""
+    changes: dict[str, Any] = {}
+    if roles is not None:
+        changes["roles"] = in_rank_order(roles)
+    if disabled is not None:
+        changes["disabled"] = disabled
+    before = await db[USERS].find_one_and_update(
+        {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.BEFORE
+    )
+    if before is None:
+        return None
+    return before, {**before, **changes}
+
+
+def loses_access(before: dict[str, Any], after: dict[str, Any], default: Role) -> bool:
+    """Whether a change takes something away: disabling, or a less powerful highest role. The
+    account's refresh tokens must then die at once, so that a new access token carries the change."""
+    if is_disabled(after) and not is_disabled(before):
+        return True
+    was, now = highest_role(roles_of(before, default)), highest_role(roles_of(after, default))
+    return now is None or (was is not None and now.rank < was.rank)
 
 
 async def update_password_hash(db: AsyncDatabase, user_id: str, password_hash: str) -> None:

@@ -44,3 +44,64 @@ def test_outside_development_a_signing_key_is_required(monkeypatch):
     with pytest.raises(ValidationError, match="AUTH_PRIVATE_KEY_FILE"):
         AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017")
     assert AuthSettings(environment="development").private_key_file is None
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_production_refuses_an_open_signup_role_without_the_explicit_flag(signing_key_file, role):
+    with pytest.raises(ValidationError, match=f"AUTH_SIGNUP_ROLE={role} lets anyone who signs up write"):
+        AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
+                     private_key_file=signing_key_file, signup_role_setting=role)  # fmt: skip
+
+
+def test_production_signs_up_viewers_unless_told_otherwise(signing_key_file):
+    production = {"environment": "production", "mongo_url": "mongodb://db.internal:27017",
+                  "private_key_file": signing_key_file}  # fmt: skip
+    assert AuthSettings(**production).signup_role == "viewer"
+    opened = AuthSettings(**production, signup_role_setting="editor", allow_open_signup=True)
+    assert (opened.signup_role, opened.open_signup) == ("editor", True)
+    assert AuthSettings(environment="development").signup_role == "editor"
+
+
+def test_the_signup_settings_come_from_the_environment(signing_key_file, monkeypatch):
+    monkeypatch.setenv("AUTH_SIGNUP_ROLE", "editor")
+    monkeypatch.setenv("AUTH_ALLOW_OPEN_SIGNUP", "true")
+    settings = AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
+                            private_key_file=signing_key_file)  # fmt: skip
+    assert (settings.signup_role, settings.allow_open_signup) == ("editor", True)
+    monkeypatch.setenv("AUTH_SIGNUP_ROLE", "owner")
+    with pytest.raises(ValidationError, match="AUTH_SIGNUP_ROLE"):
+        AuthSettings()
+
+
+def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning_when_told(
+    mongo_url, mongo_db_name, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    from service_common.testing import free_port, start_process, stop_process, wait_for
+
+    key = tmp_path / "prod.pem"
+    write_signing_key(key)
+    port = free_port()
+    env = {**os.environ, "ENVIRONMENT": "production", "MONGO_URL": mongo_url, "MONGO_DB": mongo_db_name,
+           "AUTH_PRIVATE_KEY_FILE": str(key), "AUTH_PORT": str(port), "AUTH_SIGNUP_ROLE": "editor"}  # fmt: skip
+    env.pop("AUTH_ALLOW_OPEN_SIGNUP", None)
+    binary = str(Path(sys.executable).with_name("auth-service"))
+    refused = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "AUTH_SIGNUP_ROLE=editor lets anyone who signs up write the catalog" in refused.stderr
+
+    log = tmp_path / "auth.log"
+    process = start_process([binary], log_path=log, env={**env, "AUTH_ALLOW_OPEN_SIGNUP": "true"})
+    try:
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 60, "auth")
+        assert "Open sign-up: AUTH_ALLOW_OPEN_SIGNUP=true and anyone who signs up gets the editor role" in (
+            log.read_text()
+        )
+    finally:
+        stop_process(process)

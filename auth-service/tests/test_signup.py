@@ -9,7 +9,9 @@ async def test_signup_creates_user_and_hides_the_password(client, new_user, mong
     assert response.status == 201
     body = await response.json()
     assert body["message"] == "User created successfully"
-    assert set(body["user"]) == {"id", "username", "email", "created_at"}
+    assert set(body["user"]) == {"id", "username", "email", "roles", "created_at"}
+    # Outside production a sign-up may import, as in the seed's signup -> login -> upload flow.
+    assert body["user"]["roles"] == ["editor"]
     assert body["user"]["username"] == user["username"]
     assert body["user"]["email"] == user["email"]
     assert "password" not in await response.text()

@@ -25,7 +25,7 @@ async def account(client, new_user) -> dict:
 async def test_me_returns_the_token_owner(client, account):
     response = await client.get("/me", headers={"Authorization": f"Bearer {account['token']}"})
     assert response.status == 200
-    assert await response.json() == {k: account[k] for k in ("id", "username", "email", "created_at")}
+    assert await response.json() == {k: account[k] for k in ("id", "username", "email", "roles", "created_at")}
 
 
 async def test_jwks_publishes_only_the_public_key(client, signing_key):

@@ -100,6 +100,26 @@ class CatalogClient:
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/me").json()
 
+    def users(self, *, limit: int | None = None, offset: int | None = None) -> Page:
+        return self._page("/users", _without_none({"limit": limit, "offset": offset}))
+
+    def find_user(self, name_or_id: str) -> dict[str, Any]:
+        """The account with this username (any case), e-mail or id, walking the admins' listing."""
+        wanted = name_or_id.strip().lower()
+        offset = 1
+        while True:
+            page = self.users(limit=MAX_PAGE_SIZE, offset=offset)
+            for user in page.items:
+                names = (str(user.get("username", "")).lower(), str(user.get("email", "")).lower(), user.get("id"))
+                if wanted in names:
+                    return user
+            if len(page.items) < MAX_PAGE_SIZE:
+                raise ApiError(f"No user {name_or_id!r}", 404)
+            offset += 1
+
+    def update_user(self, user_id: str, **changes: Any) -> dict[str, Any]:
+        return self._call("PATCH", f"/users/{_path_segment(user_id)}", json=changes).json()
+
     # ingest-service
     def upload(
         self,

@@ -20,6 +20,7 @@ from catalog_cli.output import (
     print_jobs,
     print_row_errors,
     print_table,
+    print_users,
     rows_summary,
     write_csv,
     write_json,
@@ -190,7 +191,69 @@ def whoami(session: Session) -> None:
     """Show the account the kept token belongs to."""
     with session.authenticated_client() as client:
         me = client.me()
-    session.out.print(f"{me.get('username')} <{me.get('email')}> on {session.url}")
+    roles = ", ".join(me.get("roles") or [])
+    session.out.print(f"{me.get('username')} <{me.get('email')}> ({roles}) on {session.url}")
+
+
+# Users (admins)
+
+ROLES = ("viewer", "editor", "admin")
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), help="Users per page (default 20).")
+@click.option("--offset", type=click.IntRange(min=1), help="1-based page number.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_session
+def users(session: Session, limit: int | None, offset: int | None, output_format: str) -> None:
+    """List the accounts, their roles and whether they are disabled (admins only)."""
+    with session.authenticated_client() as client:
+        page = client.users(limit=limit, offset=offset)
+    if output_format == "json":
+        write_json(session.out.file, page.items)
+        return
+    if page.items:
+        print_users(session.out, page.items)
+    first = _first_position(offset, limit)
+    more = page.total is not None and first + len(page.items) - 1 < page.total
+    _print_page_footer(session, page.total, len(page.items), first, f"--offset {(offset or 1) + 1}" if more else None)
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("role", type=click.Choice(ROLES))
+@pass_session
+def role(session: Session, user: str, role: str) -> None:
+    """Give USER (a username, e-mail or id) the role ROLE (admins only).
+
+    A lower role ends the user's sessions at once; a token already issued keeps its old role for at
+    most 15 minutes.
+    """
+    _change_user(session, user, roles=[role])
+
+
+@cli.command()
+@click.argument("user")
+@pass_session
+def disable(session: Session, user: str) -> None:
+    """Disable USER's account: no log-in, sessions ended (admins only)."""
+    _change_user(session, user, disabled=True)
+
+
+@cli.command()
+@click.argument("user")
+@pass_session
+def enable(session: Session, user: str) -> None:
+    """Enable USER's account again (admins only)."""
+    _change_user(session, user, disabled=False)
+
+
+def _change_user(session: Session, user: str, **changes: Any) -> None:
+    with session.authenticated_client() as client:
+        found = client.find_user(user)
+        changed = client.update_user(found["id"], **changes)
+    state = "disabled" if changed.get("disabled") else "active"
+    session.out.print(f"{changed.get('username')}: {', '.join(changed.get('roles') or [])}, {state}")
 
 
 # Imports

@@ -55,8 +55,12 @@ def print_table(console: Console, items: list[dict[str, Any]], columns: Sequence
 
 def print_jobs(console: Console, jobs: list[dict[str, Any]]) -> None:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    # An admin's listing holds everyone's jobs: then it says whose each one is.
+    owners = len({job.get("owner") for job in jobs}) > 1
     # The task id is what a user copies into `status` or `cancel`: it is never shortened.
     table.add_column("Task", no_wrap=True, min_width=36)
+    if owners:
+        table.add_column("Owner", no_wrap=True)
     table.add_column("Status", no_wrap=True, min_width=7)
     table.add_column("Rows", justify="right", no_wrap=True)
     table.add_column("File", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
@@ -66,7 +70,30 @@ def print_jobs(console: Console, jobs: list[dict[str, Any]]) -> None:
         rows = f"{job.get('rows_processed') or 0:,}"
         if job.get("rows_failed"):
             rows += f" ({job['rows_failed']:,} failed)"
-        table.add_row(job["task_id"], state, rows, cell(job.get("filename")), local_minute(job.get("created_at")))
+        owner = [cell(job.get("owner"))] if owners else []
+        table.add_row(
+            job["task_id"], *owner, state, rows, cell(job.get("filename")), local_minute(job.get("created_at"))
+        )
+    console.print(table)
+
+
+def print_users(console: Console, users: list[dict[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("Username", no_wrap=True)
+    table.add_column("E-mail", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
+    table.add_column("Roles", no_wrap=True)
+    table.add_column("Account", no_wrap=True)
+    table.add_column("Id", no_wrap=True, min_width=36)
+    table.add_column("Created", no_wrap=True)
+    for user in users:
+        table.add_row(
+            cell(user.get("username")),
+            cell(user.get("email")),
+            ", ".join(user.get("roles") or []),
+            "disabled" if user.get("disabled") else "active",
+            cell(user.get("id")),
+            local_minute(user.get("created_at")),
+        )
     console.print(table)
 
 

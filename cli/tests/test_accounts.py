@@ -31,7 +31,7 @@ def test_signup_login_whoami_logout(catalogctl, config_home, stack):
     assert stored["expires_at"] > time.time()
 
     result = catalogctl("whoami")
-    assert (result.exit_code, result.stdout.strip()) == (0, f"{name} <{name}@example.com> on {stack.url}")
+    assert (result.exit_code, result.stdout.strip()) == (0, f"{name} <{name}@example.com> (editor) on {stack.url}")
 
     refresh_token = stored["refresh_token"]
     assert catalogctl("logout").exit_code == 0

@@ -6,27 +6,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from ingest_service import storage
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_import
 from ingest_service.rows import default_key_column
-from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions, parse_page_query
+from ingest_service.schemas import JobPublic, JobStatus, UploadOptions
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.errors import UNAVAILABLE, ApiError
+from service_common.paging import page_link_header, parse_page_query
+from service_common.roles import Role
 from service_common.stores import MONGO_DB
-from service_common.tokens import require_claims
+from service_common.tokens import Claims, require_claims, require_role
 
 log = logging.getLogger(__name__)
 
 JOB_NOT_FOUND = "No such upload"
 
 
+def _owner_filter(claims: Claims) -> str | None:
+    """Whose jobs the caller may see and act on: an admin anyone's (None), everyone else their own."""
+    return None if claims.has_role(Role.ADMIN) else claims.user_id
+
+
 async def upload_csv(request: web.Request) -> web.Response:
-    claims = await require_claims(request)
+    # Refused before a byte of the file is read: a viewer's upload costs nothing.
+    claims = await require_role(request, Role.EDITOR)
     db = request.app[MONGO_DB]
     job_id = str(uuid.uuid4())
     upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
@@ -34,7 +41,7 @@ async def upload_csv(request: web.Request) -> web.Response:
     try:
         options = parse_model(UploadOptions, upload.options)
         dataset = await storage.find_dataset(db, options.dataset)
-        _check_may_write(dataset, options.dataset, claims.user_id)
+        _check_may_write(dataset, options.dataset, claims)
         key = _key_column(options.key, upload.layout.columns, dataset)
         now = datetime.now(UTC)
         if dataset is None:
@@ -42,7 +49,7 @@ async def upload_csv(request: web.Request) -> web.Response:
             created_dataset = await storage.create_dataset(db, options.dataset, owner=owner, key=key, now=now)
             if not created_dataset:  # created by another upload meanwhile: its rules hold
                 dataset = await storage.find_dataset(db, options.dataset)
-                _check_may_write(dataset, options.dataset, claims.user_id)
+                _check_may_write(dataset, options.dataset, claims)
                 _check_key(dataset, options.dataset, key)
         job = storage.new_job(
             job_id=job_id,
@@ -77,15 +84,17 @@ async def upload_csv(request: web.Request) -> web.Response:
     return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
 
 
-def _check_may_write(dataset: dict[str, Any] | None, name: str, user_id: str) -> None:
+def _check_may_write(dataset: dict[str, Any] | None, name: str, claims: Claims) -> None:
+    """A dataset is written by its owner or an admin; the default one (no owner) by every editor."""
     if dataset is None:
         return
     if dataset.get("status", "active") != "active":
         raise ApiError(409, f"Dataset {name!r} is being deleted; upload again once it is gone")
-    if dataset.get("owner") is not None and dataset["owner"] != user_id:
+    if dataset.get("owner") not in (None, claims.user_id) and not claims.has_role(Role.ADMIN):
         raise ApiError(
             403,
-            f"Only the owner of dataset {name!r} may write to it; upload to a dataset of your own with dataset=<name>",
+            f"Only the owner of dataset {name!r} (or an admin) may write to it; "
+            "upload to a dataset of your own with dataset=<name>",
         )
 
 
@@ -118,15 +127,15 @@ def _key_column(requested: str | None, columns: tuple[str, ...], dataset: dict[s
 async def delete_dataset(request: web.Request) -> web.Response:
     """Starts removing a dataset's items and layout in the background; its status reads ``deleting``
     (``GET /datasets/{name}``) until it is gone, and the name is free again."""
-    claims = await require_claims(request)
+    claims = await require_role(request, Role.EDITOR)
     db = request.app[MONGO_DB]
     name = request.match_info["name"]
     dataset = await storage.find_dataset(db, name) if is_dataset_name(name) else None
     if dataset is None:
         raise ApiError(404, "No such dataset")
-    if dataset.get("owner") != claims.user_id:
+    if dataset.get("owner") is None or (dataset["owner"] != claims.user_id and not claims.has_role(Role.ADMIN)):
         rule = "the shared default dataset cannot be deleted" if dataset.get("owner") is None else (
-            f"only the owner of dataset {name!r} may delete it"
+            f"only the owner of dataset {name!r} (or an admin) may delete it"
         )
         raise ApiError(403, f"Not allowed: {rule}")
     if await storage.active_jobs_of_dataset(db, name):
@@ -152,26 +161,27 @@ def _task_id(request: web.Request) -> str:
 
 async def fetch_csv_status(request: web.Request) -> web.Response:
     claims = await require_claims(request)
-    job = await storage.find_job(request.app[MONGO_DB], _task_id(request), claims.user_id)
+    job = await storage.find_job(request.app[MONGO_DB], _task_id(request), _owner_filter(claims))
     if job is None:
         raise ApiError(404, JOB_NOT_FOUND)
     return web.json_response(JobPublic.from_document(job).model_dump(mode="json"))
 
 
 async def cancel_upload(request: web.Request) -> web.Response:
-    claims = await require_claims(request)
+    claims = await require_role(request, Role.EDITOR)
     db = request.app[MONGO_DB]
     task_id = _task_id(request)
-    job, previous = await storage.cancel_job(db, task_id, claims.user_id, datetime.now(UTC))
+    owner = _owner_filter(claims)
+    job, previous = await storage.cancel_job(db, task_id, owner, datetime.now(UTC))
     if job is None:
-        existing = await storage.find_job(db, task_id, claims.user_id)
+        existing = await storage.find_job(db, task_id, owner)
         if existing is None:
             raise ApiError(404, JOB_NOT_FOUND)
         raise ApiError(409, f"The upload has already ended ({existing['status']})")
     if previous is JobStatus.PENDING:
         # No worker has started on it, and none will: its file can go now.
         await storage.delete_upload(db, task_id)
-    log.info("Upload %s cancelled by its owner", task_id)
+    log.info("Upload %s cancelled by %s", task_id, "its owner" if job["owner"] == claims.user_id else "an admin")
     return web.json_response(JobPublic.from_document(job).model_dump(mode="json"))
 
 
@@ -179,22 +189,10 @@ async def list_uploads(request: web.Request) -> web.Response:
     claims = await require_claims(request)
     page = parse_page_query(request.query)
     jobs, total = await storage.list_jobs(
-        request.app[MONGO_DB], claims.user_id, skip=(page.offset - 1) * page.limit, limit=page.limit
+        request.app[MONGO_DB], _owner_filter(claims), skip=page.skip, limit=page.limit
     )
     body = [JobPublic.from_document(job).model_dump(mode="json") for job in jobs]
     headers = {"X-Total-Count": str(total)}
-    if links := _page_links(request.url, page, total):
+    if links := page_link_header(request.url, page, total):
         headers["Link"] = links
     return web.json_response(body, headers=headers)
-
-
-def _page_links(url: URL, page: PageQuery, total: int) -> str:
-    """GitHub-style ``Link`` relations between pages, leaving out any that does not exist."""
-    last = max(1, -(-total // page.limit))
-    pages = {"first": 1, "prev": page.offset - 1, "next": page.offset + 1, "last": last}
-    links = []
-    for rel, number in pages.items():
-        if 1 <= number <= last:
-            target = url.relative().update_query(limit=page.limit, offset=number)
-            links.append(f'<{target}>; rel="{rel}"')
-    return ", ".join(links)

@@ -4,15 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
-from service_common.bodies import parse_model
 from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET
-from service_common.errors import ApiError
-from service_common.paging import QueryInt
-
-# Plain ASCII digits only: int() would also take " 5", "5_0", "+5" and non-ASCII digits.
 
 
 class JobStatus(StrEnum):
@@ -41,33 +35,17 @@ class UploadOptions(BaseModel):
     dataset: str = Field(DEFAULT_DATASET, pattern=f"^{DATASET_NAME.pattern}$")
 
 
-class PageQuery(BaseModel):
-    """The seed's paging: ``offset`` is a 1-based page number, not a row count."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    limit: QueryInt = Field(20, ge=1, le=100)
-    offset: QueryInt = Field(1, ge=1)
-
-
-def parse_page_query(params: MultiMapping[str]) -> PageQuery:
-    """``limit`` and ``offset`` from a query string; a repeated one is a 400, not a silent pick."""
-    for name in ("limit", "offset"):
-        if len(params.getall(name, [])) > 1:
-            details = [{"field": name, "message": "Given more than once"}]
-            raise ApiError(400, f"Parameter given more than once: {name}", details=details)
-    return parse_model(PageQuery, {name: params[name] for name in ("limit", "offset") if name in params})
-
-
 class RowErrorPublic(BaseModel):
     line: int
     message: str
 
 
 class JobPublic(BaseModel):
-    """``GET /fetch_csv_status/{task_id}``: what the uploader may know about an import job."""
+    """``GET /fetch_csv_status/{task_id}``: what the uploader (or an admin) may know about an import job."""
 
     task_id: str
+    # The id of the user who uploaded the file.
+    owner: str
     status: JobStatus
     progress: int
     rows_processed: int

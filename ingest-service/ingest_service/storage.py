@@ -34,6 +34,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[BLOCKS].create_index([("job_id", ASCENDING), ("state", ASCENDING)], name="job_state")
     await db[BLOCKS].create_index([("state", ASCENDING)], name="state")
     await db[BLOCKS].create_index([("dataset", ASCENDING), ("seq", ASCENDING)], name="dataset_seq")
+    # An admin's listing of everyone's jobs.
+    await db[JOBS].create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="newest")
     # The indexes GridFS drivers expect on a bucket (``UploadWriter`` writes without a driver's GridIn).
     await db[UPLOAD_CHUNKS].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
     await db[UPLOAD_FILES].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
@@ -159,26 +161,34 @@ async def delete_job(db: AsyncDatabase, job_id: str) -> None:
     await db[JOBS].delete_one({"_id": job_id})
 
 
-async def find_job(db: AsyncDatabase, job_id: str, owner: str) -> dict[str, Any] | None:
-    """The job, if ``owner`` uploaded it: another user's job reads as missing."""
-    return await db[JOBS].find_one({"_id": job_id, "owner": owner})
+def _owned(owner: str | None, **query: Any) -> dict[str, Any]:
+    """``query`` limited to ``owner``'s jobs; ``None`` (an admin) means everyone's."""
+    return query if owner is None else {**query, "owner": owner}
 
 
-async def list_jobs(db: AsyncDatabase, owner: str, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """A page of the owner's jobs, newest first, and how many jobs the owner has in all."""
-    cursor = db[JOBS].find({"owner": owner}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+async def find_job(db: AsyncDatabase, job_id: str, owner: str | None) -> dict[str, Any] | None:
+    """The job, if ``owner`` uploaded it (any job for ``None``): another user's job reads as missing."""
+    return await db[JOBS].find_one(_owned(owner, _id=job_id))
+
+
+async def list_jobs(
+    db: AsyncDatabase, owner: str | None, *, skip: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the owner's jobs (everyone's for ``None``), newest first, and how many there are in all."""
+    query = _owned(owner)
+    cursor = db[JOBS].find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     jobs = await cursor.skip(skip).limit(limit).to_list()
-    total = await db[JOBS].count_documents({"owner": owner})
+    total = await db[JOBS].count_documents(query)
     return jobs, total
 
 
 async def cancel_job(
-    db: AsyncDatabase, job_id: str, owner: str, now: datetime
+    db: AsyncDatabase, job_id: str, owner: str | None, now: datetime
 ) -> tuple[dict[str, Any] | None, JobStatus | None]:
     """Marks an active job ``Cancelled``: (the job after, the status it had) or (None, None) if it
     had already ended. The worker notices at its next batch."""
     before = await db[JOBS].find_one_and_update(
-        {"_id": job_id, "owner": owner, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}},
+        _owned(owner, _id=job_id, status={"$in": [s.value for s in ACTIVE_STATUSES]}),
         {"$set": {"status": JobStatus.CANCELLED.value, "finished_at": now}},
         return_document=ReturnDocument.BEFORE,
     )

@@ -56,20 +56,32 @@ def db(mongo_url: str, mongo_db_name: str) -> Iterator[Database]:
     client.close()
 
 
-def _bearer(signing_key, user_id: str) -> dict[str, str]:
+def _bearer(signing_key, user_id: str, *roles: str) -> dict[str, str]:
     from service_common.testing import mint_token
 
-    return {"Authorization": f"Bearer {mint_token(signing_key, sub=user_id, username=user_id)}"}
+    token = mint_token(signing_key, sub=user_id, username=user_id, roles=list(roles))
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def auth(signing_key) -> dict[str, str]:
-    return _bearer(signing_key, "user-1")
+    """An editor's token: the role a development sign-up gets."""
+    return _bearer(signing_key, "user-1", "editor")
 
 
 @pytest.fixture
 def other_auth(signing_key) -> dict[str, str]:
-    return _bearer(signing_key, "user-2")
+    return _bearer(signing_key, "user-2", "editor")
+
+
+@pytest.fixture
+def viewer_auth(signing_key) -> dict[str, str]:
+    return _bearer(signing_key, "viewer-1", "viewer")
+
+
+@pytest.fixture
+def admin_auth(signing_key) -> dict[str, str]:
+    return _bearer(signing_key, "admin-1", "admin")
 
 
 @pytest.fixture

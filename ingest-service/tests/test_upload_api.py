@@ -33,12 +33,12 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
 
     status = await job_status(api, auth, task_id)
     assert set(status) == {
-        "task_id", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
+        "task_id", "owner", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
         "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
         "created_at",
         "started_at", "finished_at", "error",
     }  # fmt: skip
-    assert status["task_id"] == task_id
+    assert (status["task_id"], status["owner"]) == (task_id, "user-1")
     assert status["status"] == "Pending" and status["progress"] == 0 and status["attempts"] == 0
     assert (status["filename"], status["size_bytes"], status["mode"], status["key"]) == (
         "movies.csv", len(content), "insert", "show_id"

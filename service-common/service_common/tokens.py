@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
 
 from service_common.errors import ApiError
+from service_common.roles import Role, grants
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ class Claims:
     username: str
     token_id: str | None
     expires_at: int
+    # The account's roles when the token was issued; a token from before roles existed carries none.
+    roles: tuple[str, ...] = ()
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the bearer may do what ``role`` may (an admin may do what an editor may...)."""
+        return grants(self.roles, role)
 
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
@@ -121,12 +128,16 @@ class TokenVerifier:
         sub, username = payload.get("sub"), payload.get("username", "")
         if not isinstance(sub, str) or not sub or not isinstance(username, str):
             raise unauthorized()
+        roles = payload.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            raise unauthorized()
         jti = payload.get("jti")
         return Claims(
             user_id=sub,
             username=username,
             token_id=jti if isinstance(jti, str) else None,
             expires_at=int(payload["exp"]),
+            roles=tuple(roles),
         )
 
     async def _key_for(self, kid: str) -> Any:
@@ -183,3 +194,16 @@ def jwks_verifier_context(
 async def require_claims(request: web.Request) -> Claims:
     """The verified claims of the request's bearer token, or a 401."""
     return await request.app[TOKEN_VERIFIER].verify(bearer_token(request))
+
+
+def forbidden(needed: Role) -> ApiError:
+    return ApiError(403, f"Forbidden: this needs the {needed} role")
+
+
+async def require_role(request: web.Request, needed: Role) -> Claims:
+    """The verified claims of the request's bearer token: a 401 without a valid one, a 403 when its
+    roles do not grant ``needed``."""
+    claims = await require_claims(request)
+    if not claims.has_role(needed):
+        raise forbidden(needed)
+    return claims

@@ -13,6 +13,9 @@ const COUNTS = [
   ["warnings", "Warnings"],
 ];
 
+const ROLES = ["viewer", "editor", "admin"];
+const USERS_PER_PAGE = 20;
+
 const $ = (selector) => document.querySelector(selector);
 
 class ApiError extends Error {
@@ -114,9 +117,26 @@ function currentSession() {
   return null;
 }
 
+// The roles the access token carries (its `roles` claim): what the services will allow, so what the page offers.
+function tokenRoles(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "=")));
+    return Array.isArray(claims.roles) ? claims.roles.filter((role) => ROLES.includes(role)) : [];
+  } catch {
+    return [];
+  }
+}
+
+// The most powerful of `roles`, "viewer" when there is none.
+function highestRole(roles) {
+  return ROLES.filter((role) => (roles || []).includes(role)).at(-1) || "viewer";
+}
+
 function startSession(username, login) {
   const expiresAt = login.expires_in ? Date.now() + login.expires_in * 1000 : null;
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ username, token: login.access_token, expiresAt }));
+  const role = highestRole(tokenRoles(login.access_token));
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ username, token: login.access_token, expiresAt, role }));
   showSession();
 }
 
@@ -132,10 +152,16 @@ function expireSession() {
 
 function showSession() {
   const session = currentSession();
+  const role = session ? session.role || highestRole(tokenRoles(session.token)) : null;
   $("#session-bar").hidden = !session;
   $("#session-user").textContent = session ? session.username : "";
+  $("#session-role").textContent = role ? `(${role})` : "";
   $("#account").hidden = Boolean(session);
-  $("#upload").hidden = !session;
+  // A viewer's upload would be refused: the page does not offer it.
+  $("#upload").hidden = !session || role === "viewer";
+  $("#read-only").hidden = role !== "viewer";
+  $("#users").hidden = role !== "admin";
+  if (role === "admin") loadUsers(1);
 }
 
 function setMessage(selector, text, kind = "") {
@@ -329,6 +355,76 @@ async function onCancel() {
   }
 }
 
+// ---- Users (admins) ----
+
+const users = { page: 1, request: 0 };
+
+async function loadUsers(page) {
+  const request = ++users.request;
+  try {
+    const { data, headers } = await api(`/users?limit=${USERS_PER_PAGE}&offset=${page}`, { auth: true });
+    if (request !== users.request) return;
+    const total = Number(headers.get("X-Total-Count") || data.length);
+    const pageCount = Math.max(1, Math.ceil(total / USERS_PER_PAGE));
+    users.page = page;
+    $("#users-table tbody").replaceChildren(...data.map(userRow));
+    $("#users-page-label").textContent = `Page ${page} of ${pageCount} · ${total.toLocaleString()} users`;
+    $("#users-prev").disabled = page <= 1;
+    $("#users-next").disabled = page >= pageCount;
+  } catch (error) {
+    if (request === users.request) setMessage("#users-message", error.message, "error");
+  }
+}
+
+function userRow(user) {
+  const session = currentSession();
+  const own = session && session.username.toLowerCase() === String(user.username).toLowerCase();
+  const row = document.createElement("tr");
+  row.dataset.userId = user.id;
+  const name = document.createElement("td");
+  name.textContent = user.username;
+  const email = document.createElement("td");
+  email.textContent = user.email;
+
+  const roleCell = document.createElement("td");
+  const select = document.createElement("select");
+  select.setAttribute("aria-label", `Role of ${user.username}`);
+  for (const role of ROLES) select.append(new Option(role, role));
+  select.value = highestRole(user.roles);
+  // An admin does not demote itself here (the API refuses it too): another admin can.
+  select.disabled = own;
+  select.addEventListener("change", () => changeUser(user, { roles: [select.value] }));
+  roleCell.append(select);
+
+  const stateCell = document.createElement("td");
+  const state = document.createElement("span");
+  state.textContent = user.disabled ? "Disabled " : "Active ";
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "secondary";
+  toggle.textContent = user.disabled ? "Enable" : "Disable";
+  toggle.setAttribute("aria-label", `${toggle.textContent} ${user.username}`);
+  toggle.disabled = own;
+  toggle.addEventListener("click", () => changeUser(user, { disabled: !user.disabled }));
+  stateCell.append(state, toggle);
+
+  row.append(name, email, roleCell, stateCell);
+  return row;
+}
+
+async function changeUser(user, changes) {
+  setMessage("#users-message", `Saving ${user.username}…`);
+  try {
+    const { data } = await api(`/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: changes, auth: true });
+    const state = data.disabled ? "disabled" : "active";
+    setMessage("#users-message", `${data.username}: ${highestRole(data.roles)}, ${state}.`, "success");
+  } catch (error) {
+    setMessage("#users-message", error.message, "error");
+  }
+  // The table shows what the server holds, whatever happened.
+  loadUsers(users.page);
+}
+
 // ---- The catalog ----
 
 const catalog = { url: null, page: 1, previous: [], links: {}, columns: [], pageCount: 1, request: 0 };
@@ -468,6 +564,8 @@ function init() {
   $("#next-page").addEventListener("click", nextPage);
   $("#prev-page").addEventListener("click", previousPage);
   $("#first-page").addEventListener("click", firstPage);
+  $("#users-prev").addEventListener("click", () => loadUsers(users.page - 1));
+  $("#users-next").addEventListener("click", () => loadUsers(users.page + 1));
   showSession();
   loadCatalog(catalogUrl());
 }
