@@ -225,6 +225,32 @@ def test_roles_and_user_management_answer_as_documented(stack):
                           timeout=10), 403)  # fmt: skip
 
 
+def test_datasets_answer_as_documented(stack, auth_headers):
+    url = stack.url
+    name = f"ct-{uuid.uuid4().hex[:8]}"
+    files = {"file": ("films.csv", io.BytesIO(b"id,title\n1,One\n2,Two\n"), "text/csv")}
+    upload = requests.post(f"{url}/upload_csv", headers=auth_headers, files=files, data={"dataset": name}, timeout=30)
+    wait_finished(url, auth_headers, checked(upload, 202).json()["task_id"])
+
+    listed = checked(requests.get(f"{url}/datasets", timeout=10), 200).json()
+    assert {"name": name, "items": 2} in [{"name": d["name"], "items": d["items"]} for d in listed]
+    checked(requests.get(f"{url}/datasets/{name}", timeout=10), 200)
+    checked(requests.get(f"{url}/datasets/no-such-dataset", timeout=10), 404)
+    checked(requests.get(f"{url}/datasets/{name}/contents/1", timeout=10), 200)
+    checked(requests.get(f"{url}/datasets/{name}/contents/9", timeout=10), 404)
+    checked(requests.get(f"{url}/get_content", params={"dataset": name, "limit": 1}, timeout=10), 200)
+    checked(requests.get(f"{url}/get_content", params={"dataset": "no-such-dataset"}, timeout=10), 404)
+
+    stranger = bearer(log_in(url, new_account(url)))
+    files = {"file": ("films.csv", io.BytesIO(b"id,title\n3,Three\n"), "text/csv")}
+    refused = requests.post(f"{url}/upload_csv", headers=stranger, files=files, data={"dataset": name}, timeout=30)
+    checked(refused, 403)
+    checked(requests.delete(f"{url}/datasets/{name}", headers=stranger, timeout=10), 403)
+    checked(requests.delete(f"{url}/datasets/{name}", timeout=10), 401)
+    checked(requests.delete(f"{url}/datasets/no-such-dataset", headers=auth_headers, timeout=10), 404)
+    checked(requests.delete(f"{url}/datasets/{name}", headers=auth_headers, timeout=10), 202)
+
+
 def test_a_service_down_is_a_documented_5xx(stack):
     stack.stop_service("catalog")
     try:

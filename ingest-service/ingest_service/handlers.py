@@ -45,8 +45,15 @@ async def upload_csv(request: web.Request) -> web.Response:
         key = _key_column(options.key, upload.layout.columns, dataset)
         now = datetime.now(UTC)
         if dataset is None:
-            owner = None if options.dataset == DEFAULT_DATASET else claims.user_id
-            created_dataset = await storage.create_dataset(db, options.dataset, owner=owner, key=key, now=now)
+            shared = options.dataset == DEFAULT_DATASET
+            created_dataset = await storage.create_dataset(
+                db,
+                options.dataset,
+                owner=None if shared else claims.user_id,
+                owner_username=None if shared else claims.username,
+                key=key,
+                now=now,
+            )
             if not created_dataset:  # created by another upload meanwhile: its rules hold
                 dataset = await storage.find_dataset(db, options.dataset)
                 _check_may_write(dataset, options.dataset, claims)

@@ -202,10 +202,12 @@ async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:
     return await db[DATASETS].find_one({"_id": name}, {"owner": 1, "key": 1, "status": 1, "index": 1})
 
 
-async def create_dataset(db: AsyncDatabase, name: str, *, owner: str | None, key: str | None, now: datetime) -> bool:
+async def create_dataset(
+    db: AsyncDatabase, name: str, *, owner: str | None, owner_username: str | None, key: str | None, now: datetime
+) -> bool:
     """Creates the dataset unless it exists; whether this call created it."""
     try:
-        await db[DATASETS].insert_one(new_dataset(name, owner=owner, key=key, now=now))
+        await db[DATASETS].insert_one(new_dataset(name, owner=owner, owner_username=owner_username, key=key, now=now))
     except DuplicateKeyError:
         return False
     return True

@@ -129,12 +129,15 @@ def block_summary(block: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def new_dataset(name: str, *, owner: str | None, key: str | None, now: Any) -> dict[str, Any]:
+def new_dataset(
+    name: str, *, owner: str | None, key: str | None, now: Any, owner_username: str | None = None
+) -> dict[str, Any]:
     """A dataset as its first upload creates it. ``owner`` None: any signed-in user may write it
     (the ``default`` dataset, the seed's one shared catalog)."""
     return {
         "_id": name,
         "owner": owner,
+        "owner_username": owner_username,
         "key": key,
         "status": "active",
         "column_types": [],
