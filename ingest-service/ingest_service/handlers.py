@@ -30,13 +30,17 @@ async def upload_csv(request: web.Request) -> web.Response:
     upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
     try:
         options = parse_model(UploadOptions, upload.options)
-        key = _key_column(options.key, upload.layout.columns)
+        compression, layout = upload.inspect(encoding=options.encoding, quoting=options.quoting)
+        key = _key_column(options.key, layout.columns)
         job = storage.new_job(
             job_id=job_id,
             owner=claims.user_id,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
-            layout=upload.layout,
+            layout=layout,
+            compression=compression,
+            null_markers=options.null_markers(layout.quoting),
+            ragged=options.ragged,
             mode=options.mode,
             key=key,
             now=datetime.now(UTC),

@@ -15,7 +15,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ServerSelectionTimeoutError
 
 from ingest_service.parsing import CsvLayout
+from ingest_service.rows import Ragged
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from ingest_service.sources import Compression
 
 JOBS = "import_jobs"
 ITEMS = "catalog_items"
@@ -114,18 +116,27 @@ def new_job(
     filename: str,
     size_bytes: int,
     layout: CsvLayout,
+    compression: Compression,
+    null_markers: list[str],
+    ragged: Ragged,
     mode: ImportMode,
     key: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """A ``Pending`` job; the upload it imports is the GridFS file with the same id."""
+    """A ``Pending`` job; the upload it imports is the GridFS file with the same id. It carries
+    everything the worker needs to read the file as the API judged it."""
     return {
         "_id": job_id,
         "owner": owner,
         "status": JobStatus.PENDING.value,
         "filename": filename,
         "size_bytes": size_bytes,
+        "compression": compression.value,
+        "encoding": layout.encoding,
+        "quoting": layout.quoting.value,
         "delimiter": layout.delimiter,
+        "null_markers": null_markers,
+        "ragged": ragged.value,
         "columns": list(layout.columns),
         "mode": mode.value,
         "key": key,
