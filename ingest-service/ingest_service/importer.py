@@ -99,9 +99,9 @@ def run_import(
             status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(stream)
     except (NoFile, CorruptGridFile, UnreadableUpload) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
-        import_storage.finish_job(
-            db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error=f"The uploaded file could not be read: {exc}"
-        )
+        # UnreadableUpload says what is wrong with the file in words meant for its uploader.
+        error = str(exc) if isinstance(exc, UnreadableUpload) else f"The uploaded file could not be read: {exc}"
+        import_storage.finish_job(db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error=error)
         status = JobStatus.FAILURE
     except LeaseLost:
         log.warning("Import %s: taken over by another worker; stopping", job_id)
