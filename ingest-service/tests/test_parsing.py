@@ -68,7 +68,7 @@ def test_header_without_line_end_is_the_whole_file():
         (b"", "The file is empty"),
         (b"\xef\xbb\xbf", "The file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL bytes"),
-        (b"a,b\n\xff\xfe,x\n", "not UTF-8 text (invalid byte at offset 4): name its encoding in the form field 'encoding'"),
+        (b"a,b\n\xff\xfe,x\n", "not UTF-8 text (invalid byte at offset 4): name its encoding in the form field"),
         (b"a,,c\n", "Column 2 of the header row has no name"),
         (b"\n1,2\n", "Column 1 of the header row has no name"),
         (b"a,b, a\n", "Column name 'a' appears more than once"),

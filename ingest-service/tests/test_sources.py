@@ -78,7 +78,7 @@ def test_a_zip_must_hold_exactly_one_file():
     two = zipped({"a.csv": b"a\n", "b.csv": b"b\n", "__MACOSX/._a.csv": b"x"})
     assert zip_member_names(two[-ZIP_TAIL_BYTES:]) == ["a.csv", "b.csv"]
     assert zip_member_names(zipped({"d/": b"", "d/a.tsv": b"a\n", "__MACOSX/d/._a.tsv": b"x"})) == ["d/a.tsv"]
-    with pytest.raises(UnreadableUpload, match="exactly one CSV or TSV file; it holds 2: a.csv, b.csv"):
+    with pytest.raises(UnreadableUpload, match=r"exactly one CSV or TSV file; it holds 2: a\.csv, b\.csv"):
         stream(two, Compression.ZIP)
 
 
