@@ -220,7 +220,16 @@ async function onUpload(event) {
   $("#upload-button").disabled = true;
   const started = performance.now();
   try {
-    const answer = await uploadCsv(file, { mode: form.mode.value, key: form.key.value.trim() }, (sent, total) => {
+    const options = {
+      mode: form.mode.value,
+      key: form.key.value.trim(),
+      encoding: form.encoding.value.trim(),
+      // The defaults are left out, so the service's own defaults and detection apply.
+      quoting: form.quoting.value === "auto" ? "" : form.quoting.value,
+      null: form.null.value.trim(),
+      ragged: form.ragged.value === "error" ? "" : form.ragged.value,
+    };
+    const answer = await uploadCsv(file, options, (sent, total) => {
       $("#upload-progress").value = (100 * sent) / total;
       const seconds = (performance.now() - started) / 1000;
       const rate = seconds > 0 ? ` · ${formatBytes(sent / seconds)}/s` : "";
