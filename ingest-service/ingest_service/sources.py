@@ -189,6 +189,11 @@ class UploadStream:
                 raise UnreadableUpload("The file is shorter than when its import began")
 
     def read(self, size: int) -> bytes:
+        if self._decoder is None:
+            # UTF-8 already: the content as it comes, with no buffer of our own in between.
+            data = self._read_content(size)
+            self.position += len(data)
+            return data
         if not self._pending:
             while True:
                 raw = self._read_content(size)
