@@ -4,6 +4,7 @@ The worker's side of the same collections is in ``import_storage.py``.
 """
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,12 +117,12 @@ def new_job(
     filename: str,
     size_bytes: int,
     layout: CsvLayout,
-    compression: Compression,
-    null_markers: list[str],
-    ragged: Ragged,
     mode: ImportMode,
     key: str | None,
     now: datetime,
+    compression: Compression = Compression.NONE,
+    null_markers: Sequence[str] = (),
+    ragged: Ragged = Ragged.ERROR,
 ) -> dict[str, Any]:
     """A ``Pending`` job; the upload it imports is the GridFS file with the same id. It carries
     everything the worker needs to read the file as the API judged it."""
@@ -135,7 +136,7 @@ def new_job(
         "encoding": layout.encoding,
         "quoting": layout.quoting.value,
         "delimiter": layout.delimiter,
-        "null_markers": null_markers,
+        "null_markers": list(null_markers),
         "ragged": ragged.value,
         "columns": list(layout.columns),
         "mode": mode.value,
