@@ -57,8 +57,9 @@ async def upload_csv(request: web.Request) -> web.Response:
         await storage.delete_upload(db, job_id)
         raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
     log.info(
-        "Upload %s queued: %s, %d bytes, mode %s, key %s", job_id, upload.filename, upload.size_bytes, options.mode, key
-    )
+        "Upload %s queued: %s, %d bytes (%s, %s, quoting %s), mode %s, key %s",
+        job_id, upload.filename, upload.size_bytes, compression, layout.encoding, layout.quoting, options.mode, key,
+    )  # fmt: skip
     return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
 
 
