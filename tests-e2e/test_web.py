@@ -276,6 +276,9 @@ def test_the_advanced_fold_imports_a_gzipped_cp1252_export_with_its_options(page
     upload_in_the_page(page, export)
     expect(page.locator('dd[data-count="rows_inserted"]')).to_have_text("3")
     expect(page.locator('dd[data-count="rows_failed"]')).to_have_text("0")
+    expect(page.locator("#import-read-as")).to_have_text(
+        "Read as gzip · cp1252 · quotes: rfc4180 · missing values: NA · short rows: pad"
+    )
     screenshot(page, "web-upload-advanced")
     # NA and the padded cell are missing values: both rows match an empty year.
     response = requests.get(f"{stack.url}/get_content", params={"filter[year]": "", "limit": 100}, timeout=10)

@@ -202,6 +202,7 @@ function resetImportView() {
   $("#upload-progress-text").textContent = "";
   $("#import-progress").value = 0;
   $("#import-progress").removeAttribute("value"); // indeterminate until the upload is in
+  $("#import-read-as").hidden = true;
   $("#import-progress-text").textContent = "";
   $("#import-status").textContent = "Uploading";
   $("#import-counts").replaceChildren();
@@ -289,7 +290,21 @@ function showJob(job) {
     return [term, value];
   });
   $("#import-counts").replaceChildren(...counts);
+  showReadAs(job);
   showRowErrors(job);
+}
+
+// How the service reads the file, as given in the Advanced fold or as it found out itself.
+function showReadAs(job) {
+  const line = $("#import-read-as");
+  line.hidden = !job.encoding;
+  if (!job.encoding) return;
+  const parts = job.compression && job.compression !== "none" ? [job.compression] : [];
+  parts.push(job.encoding, `quotes: ${job.quoting}`);
+  const markers = job.null_markers || [];
+  parts.push(markers.length ? `missing values: ${markers.join(", ")}` : "missing values: empty cells");
+  parts.push(`short rows: ${job.ragged}`);
+  line.textContent = `Read as ${parts.join(" · ")}`;
 }
 
 function showRowErrors(job) {
