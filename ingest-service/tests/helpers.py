@@ -102,12 +102,17 @@ def zipped(files: dict[str, bytes]) -> bytes:
 
 # Catalog items are read through these two, so that a change of the stored layout is one edit here.
 def catalog_rows(db: Database) -> dict[str, dict]:
-    """Every stored row, by its key."""
+    """Every stored row (the file's columns), by its row key."""
     return {document["_id"]: document["row"] for document in db.catalog_items.find()}
 
 
 def catalog_count(db: Database) -> int:
     return db.catalog_items.count_documents({})
+
+
+def catalog_seqs(db: Database) -> list[int]:
+    """The distinct import-order numbers of the stored rows."""
+    return db.catalog_items.distinct("seq")
 
 
 def leftovers(db: Database) -> dict[str, int]:

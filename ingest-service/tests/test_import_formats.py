@@ -13,6 +13,7 @@ from .helpers import (
     IMDB_COLUMNS,
     catalog_count,
     catalog_rows,
+    catalog_seqs,
     imdb_tsv,
     job_status,
     movies_csv,
@@ -174,7 +175,7 @@ async def test_a_gzipped_import_resumes_after_its_worker_is_killed(api, auth, db
     assert (status["rows_processed"], status["rows_inserted"], status["rows_duplicate"]) == (rows, rows, 0)
     assert status["attempts"] == 2
     assert catalog_count(db) == rows
-    assert len(db.catalog_items.distinct("seq")) == rows
+    assert len(catalog_seqs(db)) == rows
     # Progress is a share of the compressed bytes read: below 100 until the end.
     progress = [s["progress"] for s in seen + more if s["status"] == "Progress"]
     assert progress and max(progress) < 100
