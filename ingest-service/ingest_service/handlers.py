@@ -1,5 +1,6 @@
 """Thin handlers: check the caller, parse, call one storage or domain function, shape the response."""
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -30,7 +31,10 @@ async def upload_csv(request: web.Request) -> web.Response:
     upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
     try:
         options = parse_model(UploadOptions, upload.options)
-        compression, layout = upload.inspect(encoding=options.encoding, quoting=options.quoting)
+        # Off the event loop: decompressing, decoding and guessing a codec take some milliseconds of CPU.
+        compression, layout = await asyncio.to_thread(
+            upload.inspect, encoding=options.encoding, quoting=options.quoting
+        )
         key = _key_column(options.key, layout.columns)
         job = storage.new_job(
             job_id=job_id,
