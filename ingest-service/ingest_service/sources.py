@@ -211,7 +211,8 @@ class UploadStream:
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
             raise UnreadableUpload(f"The {self._compression} file is damaged: {exc}") from None
         self._content_bytes += len(data)
-        if self._content_bytes > self._max_content_bytes:
+        # A plain upload is bounded by the upload limit already.
+        if self._content_bytes > self._max_content_bytes and self._compression is not Compression.NONE:
             raise UnreadableUpload(f"The decompressed file is larger than the limit of {self._max_content_bytes} bytes")
         return data
 
