@@ -108,13 +108,15 @@ def requests_for(session: requests.Session, base: str, size: int) -> dict[str, C
 
 def bench(small: int, large: int, count: int) -> dict[int, dict[str, dict[str, float]]]:
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-catalog-") as scratch, LocalStack(ROOT, Path(scratch) / "stack") as stack:
+    with tempfile.TemporaryDirectory(prefix="bench-catalog-") as folder:
+        scratch = Path(folder)
+        with LocalStack(ROOT, scratch / "stack") as stack:
             headers = login(stack.url)
             session = requests.Session()
             have = 0
             for size in (small, large):
                 print(f"Filling the catalog to {size:,} items through the pipeline ...", flush=True)
-                fill(stack, Path(scratch), headers, have, size)
+                fill(stack, scratch, headers, have, size)
                 have = size
                 total = int(session.get(f"{stack.url}/get_content?limit=1", timeout=60).headers["X-Total-Count"])
                 assert total == size, f"the catalog holds {total} items, not {size}"

@@ -5,10 +5,12 @@ imported and ends in a clear terminal status.
 """
 
 import dataclasses
+import gzip
 import io
 import re
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -140,19 +142,30 @@ def csv_upload(content: bytes, filename: str = "movies.csv", **fields: str) -> d
     return {"files": {"file": (filename, io.BytesIO(content), "text/csv")}, "data": fields}
 
 
+def zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
 def rows(count: int, prefix: str) -> bytes:
     return b"".join(b"%s%d,Title %d\n" % (prefix.encode(), n, n) for n in range(count))
 
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00" + bytes(200)
-NOT_UTF8 = re.compile(r"^The file is not UTF-8 text \(invalid byte at offset \d+\)$")
+NOT_UTF8 = re.compile(
+    r"^The file is not UTF-8 text \(invalid byte at offset \d+\): name its encoding in the form field 'encoding'"
+    r"(; it looks like [\w-]+)?$"
+)
 NUL_BYTES = "The file is not text: it contains NUL bytes"
 CSV_REFUSED = [
     ("empty", b"", 400, "The file is empty"),
     ("only a BOM", b"\xef\xbb\xbf", 400, "The file is empty"),
     ("binary PNG", PNG, 400, NUL_BYTES),
     ("latin-1 text", "show_id,title\ns1,Amélie\n".encode("latin-1"), 400, NOT_UTF8),
-    ("UTF-16 with BOM", "show_id,title\ns1,Amélie\n".encode("utf-16"), 400, NUL_BYTES),
+    ("UTF-16 without BOM", "show_id,title\ns1,Amélie\n".encode("utf-16-le"), 400, NUL_BYTES),
     ("UTF-16 BE without NULs", "标题导演".encode("utf-16-be"), 400, NOT_UTF8),
     ("invalid UTF-8 mid-file, within the first 64 KiB", b"show_id,title\n" + rows(2000, "m") + b"x,\xc3\x28\n", 400,
      NOT_UTF8),
@@ -168,6 +181,10 @@ CSV_REFUSED = [
     ("an operator as a header name", b"show_id,$where\n1,2\n", 400, "Column name '$where' must not start with '$'"),
     ("only newlines", b"\n\n\n\n", 400, "Column 1 of the header row has no name"),
     ("only CRLFs", b"\r\n\r\n", 400, "Column 1 of the header row has no name"),
+    ("a zip of two files", zipped({"a.csv": b"a\n1\n", "b.csv": b"b\n2\n"}), 400,
+     "The zip file must hold exactly one CSV or TSV file; it holds 2: a.csv, b.csv"),
+    ("a truncated gzip", gzip.compress(b"show_id,title\n" + rows(5000, "g"))[:2000], 400, "The gzip file is truncated"),
+    ("a gzipped PNG", gzip.compress(PNG), 400, NUL_BYTES),
     ("a file over the upload limit", b"show_id,title\n" + b"x" * MAX_UPLOAD_BYTES, 413,
      f"The file is larger than the upload limit of {MAX_UPLOAD_BYTES} bytes"),
     ("a request over the gateway's limit", b"show_id,title\n" + b"x" * (MAX_UPLOAD_BYTES + MIB), 413,
@@ -184,6 +201,25 @@ UPLOAD_REFUSED = [
     Refused("form: key not in the header", "POST", "/upload_csv", 400,
             "Invalid value for: key (Column 'imdb' is not in the header row)", "key",
             csv_upload(b"show_id,title\n1,a\n", key="imdb"), True),
+    Refused("form: a misspelt field", "POST", "/upload_csv", 400,
+            re.compile(r"^Unknown form field: mdoe \(known: mode, key, "), "mdoe",
+            csv_upload(b"show_id,title\n1,a\n", mdoe="upsert"), True),
+    Refused("form: a field given twice", "POST", "/upload_csv", 400, "Form field given more than once: quoting",
+            "quoting", {"files": {"file": ("a.csv", b"a\n1\n")}, "data": [("quoting", "none"), ("quoting", "auto")]},
+            True),
+    Refused("form: unknown quoting", "POST", "/upload_csv", 400, "Invalid value for: quoting", "quoting",
+            csv_upload(b"show_id,title\n1,a\n", quoting="csv"), True),
+    Refused("form: unknown ragged", "POST", "/upload_csv", 400, "Invalid value for: ragged", "ragged",
+            csv_upload(b"show_id,title\n1,a\n", ragged="truncate"), True),
+    Refused("form: unknown encoding", "POST", "/upload_csv", 400, "Invalid value for: encoding", "encoding",
+            csv_upload(b"show_id,title\n1,a\n", encoding="klingon"), True),
+    Refused("form: a codec that is not a text encoding", "POST", "/upload_csv", 400, "Invalid value for: encoding",
+            "encoding", csv_upload(b"show_id,title\n1,a\n", encoding="zlib_codec"), True),
+    Refused("form: an empty null marker", "POST", "/upload_csv", 400, "Invalid value for: null", "null",
+            csv_upload(b"show_id,title\n1,a\n", null="NA,,NULL"), True),
+    Refused("form: a file not in the encoding named", "POST", "/upload_csv", 400,
+            "The file is not utf-16-be text (invalid byte at offset 0)", None,
+            csv_upload(b"\xdc\x00", encoding="utf-16-be"), True),
     Refused("form: key too long", "POST", "/upload_csv", 400, "The form field 'key' is too long", None,
             csv_upload(b"show_id,title\n1,a\n", key="k" * 2000), True),
     Refused("form: no file part", "POST", "/upload_csv", 400, "No file: send the CSV in the multipart field 'file'",
@@ -557,6 +593,7 @@ class Accepted:
     failed: int = 0
     warnings: int = 0
     error: str | None = None  # a row error message expected among ``errors``
+    form: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def accepted_rows() -> list[Accepted]:
@@ -568,9 +605,15 @@ def accepted_rows() -> list[Accepted]:
     return [
         Accepted("header only", b"show_id,title\n", 0, 0),
         Accepted("header only, no line end", b"show_id,title", 0, 0),
-        Accepted("ragged rows: a short one padded, a long one refused",
-                 f"show_id,title,year\nr{run}1,a,1\nr{run}2,b\nr{run}3,c,3,extra\n".encode(), 3, 2, 1, 1,
-                 "The row has 4 fields, the header has 3"),
+        Accepted("ragged rows: a short one and a long one refused",
+                 f"show_id,title,year\nr{run}1,a,1\nr{run}2,b\nr{run}3,c,3,extra\n".encode(), 3, 1, 2, 0,
+                 "The row has 2 fields, the header has 3"),
+        Accepted("ragged rows with ragged=pad: the short one padded, the long one refused",
+                 f"show_id,title,year\nq{run}1,a,1\nq{run}2,b\nq{run}3,c,3,extra\n".encode(), 3, 2, 1, 1,
+                 "The row has 4 fields, the header has 3", {"ragged": "pad"}),
+        Accepted("UTF-16 with BOM", f"show_id,title\nw{run}1,Amélie\n".encode("utf-16"), 1, 1),
+        Accepted("an IMDB-style TSV, gzipped, with an unbalanced quote", gzip.compress(
+                 f'tconst\ttitle\tstartYear\nt{run}1\t"Open\t1999\nt{run}2\tNo year\t\\N\n'.encode()), 2, 2),
         Accepted("a 2 MiB field in a row", f"show_id,title\nf{run}1,".encode() + b"a" * (2 * MIB)
                  + f"\nf{run}2,ok\n".encode(), 2, 1, 1),
         Accepted("10,000 columns", wide + b"\n" + ",".join(f"{run}{n}" for n in range(10_000)).encode() + b"\n", 1, 1),
@@ -584,7 +627,7 @@ def accepted_rows() -> list[Accepted]:
 @pytest.mark.parametrize("case", accepted_rows(), ids=lambda case: case.id)
 def test_a_file_acceptable_by_design_is_imported_and_ends_clearly(stack, store, account, case):
     items_before = store["catalog_items"].count_documents({})
-    job = upload_and_finish(stack, store, account, case.content)
+    job = upload_and_finish(stack, store, account, case.content, **case.form)
     assert job["status"] == "Success", job
     assert job["progress"] == 100
     assert (job["rows_processed"], job["rows_inserted"], job["rows_failed"], job["warnings"]) == (

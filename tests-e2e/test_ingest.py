@@ -1,5 +1,7 @@
 """Uploads through the gateway, imported by the real worker from the Procfile."""
 
+import gzip
+import io
 import time
 import uuid
 
@@ -68,3 +70,36 @@ def test_a_binary_file_is_refused_through_the_gateway(stack, auth_headers):
     )
     assert response.status_code == 400
     assert response.json() == {"error": "The file is not text: it contains NUL bytes"}
+
+
+def test_an_imdb_tsv_gz_imports_through_the_gateway_with_no_option(stack, auth_headers):
+    # IMDB's title.basics.tsv.gz layout: gzip, tabs, quotes as plain characters, \N for a missing value.
+    run = uuid.uuid4().hex[:8]
+    lines = [
+        "tconst\ttitleType\tprimaryTitle\tstartYear\truntimeMinutes",
+        f'tt{run}1\tmovie\t"Unbalanced title\t1994\t142',
+        f'tt{run}2\tmovie\t"Rolling in the Deep Dish"\t\\N\t\\N',
+        f'tt{run}3\ttvSeries\tThe "Inner" Quote\t1994\t\\N',
+    ]
+    content = gzip.compress(("\n".join(lines) + "\n").encode())
+    files = {"file": ("title.basics.tsv.gz", io.BytesIO(content), "application/gzip")}
+    response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files=files, timeout=30)
+    assert response.status_code == 202, response.text
+    status = wait_finished(stack.url, auth_headers, response.json()["task_id"])
+    assert (status["status"], status["rows_inserted"], status["rows_failed"]) == ("Success", 3, 0), status
+    assert (status["compression"], status["quoting"], status["null_markers"]) == ("gzip", "none", ["\\N"])
+
+    def found(**params: str) -> dict[str, dict]:
+        page = requests.get(f"{stack.url}/get_content", params={"limit": 100, **params}, timeout=10)
+        assert page.status_code == 200, page.text
+        items = page.json()["items"] if isinstance(page.json(), dict) else page.json()
+        return {item["tconst"]: item for item in items if item.get("tconst", "").startswith(f"tt{run}")}
+
+    films_of_1994 = found(**{"filter[startYear]": "1994"})
+    assert set(films_of_1994) == {f"tt{run}1", f"tt{run}3"}
+    first = films_of_1994[f"tt{run}1"]
+    assert (first["primaryTitle"], first["startYear"], first["runtimeMinutes"]) == ('"Unbalanced title', 1994, 142)
+    assert films_of_1994[f"tt{run}3"]["primaryTitle"] == 'The "Inner" Quote'
+    assert films_of_1994[f"tt{run}3"]["runtimeMinutes"] is None
+    wrapped = found(**{"filter[titleType]": "movie", "filter[startYear]": ""})[f"tt{run}2"]
+    assert (wrapped["primaryTitle"], wrapped["startYear"]) == ('"Rolling in the Deep Dish"', None)

@@ -5,6 +5,7 @@ element is found by its label or role, so these tests also prove that the page c
 screen reader's names. Screenshots land in test-artifacts/.
 """
 
+import gzip
 import math
 import shutil
 import uuid
@@ -257,6 +258,35 @@ def test_row_errors_are_listed_under_the_import(page: Page, stack, tmp_path):
     expect(errors.locator("tbody tr")).to_have_count(1)
     expect(errors.locator("tbody td").first).to_have_text("3")
     screenshot(page, "web-row-errors")
+
+
+def test_the_advanced_fold_imports_a_gzipped_cp1252_export_with_its_options(page: Page, stack, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    export = tmp_path / "export.csv.gz"
+    export.write_bytes(gzip.compress(
+        f"show_id;title;year\r\nweb-{marker}-1;Amélie;2001\r\nweb-{marker}-2;Crème;NA\r\nweb-{marker}-3;Short\r\n"
+        .encode("cp1252")
+    ))  # fmt: skip
+    page.goto("/")
+    sign_up_in_the_page(page)
+    advanced = page.locator("#upload-advanced")
+    expect(advanced.get_by_label("Encoding")).to_be_hidden()  # folded until asked for
+    advanced.locator("summary").click()
+    advanced.get_by_label("Encoding").fill("cp1252")
+    advanced.get_by_label("Missing-value markers").fill("NA")
+    advanced.get_by_label("Rows with too few fields").select_option("pad")
+    upload_in_the_page(page, export)
+    expect(page.locator('dd[data-count="rows_inserted"]')).to_have_text("3")
+    expect(page.locator('dd[data-count="rows_failed"]')).to_have_text("0")
+    expect(page.locator("#import-read-as")).to_have_text(
+        "Read as gzip · cp1252 · quotes: rfc4180 · missing values: NA · short rows: pad"
+    )
+    screenshot(page, "web-upload-advanced")
+    # NA and the padded cell are missing values: both rows match an empty year.
+    response = requests.get(f"{stack.url}/get_content", params={"filter[year]": "", "limit": 100}, timeout=10)
+    missing_year = {item["show_id"]: item["title"] for item in response.json()}
+    assert missing_year[f"web-{marker}-2"] == "Crème" and missing_year[f"web-{marker}-3"] == "Short"
+    assert f"web-{marker}-1" not in missing_year
 
 
 def test_a_refused_login_is_explained_on_the_page(page: Page):

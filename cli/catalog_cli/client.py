@@ -127,10 +127,16 @@ class CatalogClient:
         *,
         mode: str | None = None,
         key: str | None = None,
+        encoding: str | None = None,
+        quoting: str | None = None,
+        null: str | None = None,
+        ragged: str | None = None,
         on_progress: Callable[[int], None] = lambda sent: None,
     ) -> dict[str, Any]:
-        """Streams ``path`` as the multipart field ``file``, never reading it whole into memory."""
-        fields = {name: value for name, value in (("mode", mode), ("key", key)) if value is not None}
+        """Streams ``path`` as the multipart field ``file``, never reading it whole into memory.
+        The options not given are left out, so the service's defaults (and its detection) apply."""
+        options = {"mode": mode, "key": key, "encoding": encoding, "quoting": quoting, "null": null, "ragged": ragged}
+        fields = {name: value for name, value in options.items() if value is not None}
         with path.open("rb") as file:
             upload = ProgressReader(file, on_progress)
             response = self._call(

@@ -266,15 +266,42 @@ def _change_user(session: Session, user: str, **changes: Any) -> None:
     help="insert (the default) skips rows whose key exists already; upsert updates them.",
 )
 @click.option("--key", metavar="COLUMN", help="The column that identifies a row (default: show_id, tconst, ...).")
+@click.option(
+    "--encoding", metavar="CODEC",
+    help="The file's text encoding, e.g. cp1252 or latin-1 (default: UTF-8, or UTF-16 by its BOM).",
+)
+@click.option(
+    "--quoting", type=click.Choice(["auto", "rfc4180", "none"]),
+    help="auto (the default) decides from the file; rfc4180: quoted fields; none: quotes are plain characters.",
+)
+@click.option(
+    "--null", metavar="MARKERS",
+    help=r"Comma-separated missing-value markers, e.g. '\N,NA,NULL' (default: \N with --quoting none).",
+)
+@click.option(
+    "--ragged", type=click.Choice(["error", "pad"]),
+    help="A row with fewer fields than the header: error (the default), or pad it with nulls.",
+)
 @click.option("--wait", is_flag=True, help="Follow the import until it ends; the exit code tells how it ended.")
 @pass_session
-def upload(session: Session, file: Path, mode: str | None, key: str | None, wait: bool) -> None:
-    """Upload a CSV FILE to import into the catalog."""
+def upload(
+    session: Session,
+    file: Path,
+    mode: str | None,
+    key: str | None,
+    encoding: str | None,
+    quoting: str | None,
+    null: str | None,
+    ragged: str | None,
+    wait: bool,
+) -> None:
+    """Upload a CSV or TSV FILE to import into the catalog, plain or compressed (.gz, or a .zip of one file)."""
     view = progress_view(session.err)
+    options = {"mode": mode, "key": key, "encoding": encoding, "quoting": quoting, "null": null, "ragged": ragged}
     with session.authenticated_client() as client:
         try:
             view.upload_started(file.name, file.stat().st_size)
-            answer = client.upload(file, mode=mode, key=key, on_progress=view.upload_advanced)
+            answer = client.upload(file, **options, on_progress=view.upload_advanced)
             view.upload_finished()
         finally:
             view.close()

@@ -140,6 +140,16 @@ class JsonArrayWriter:
         self._out.flush()
 
 
+def read_as(job: dict[str, Any]) -> str:
+    r"""How the service reads the file: ``gzip, utf-8, quoting none, null \N, short rows error``."""
+    parts = [] if job.get("compression") in (None, "none") else [job["compression"]]
+    parts += [job.get("encoding") or "utf-8", f"quoting {job.get('quoting')}"]
+    markers = job.get("null_markers") or []
+    parts.append("null " + ", ".join(markers) if markers else "null only when empty")
+    parts.append(f"short rows {job.get('ragged') or 'error'}")
+    return ", ".join(parts)
+
+
 def print_job(console: Console, job: dict[str, Any]) -> None:
     """An import job as a short summary, its row errors listed under it."""
     console.print(f"Task      {job['task_id']}")
@@ -147,6 +157,8 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
     size = job.get("size_bytes")
     file_line = f"{job.get('filename')}" + (f" ({decimal(size)})" if isinstance(size, int) else "")
     console.print(f"File      {file_line}, mode {job.get('mode')}, key {job.get('key') or '(row hash)'}")
+    if "encoding" in job:
+        console.print(f"Read as   {read_as(job)}")
     console.print(f"Rows      {rows_summary(job)}")
     for label, field in (("Created", "created_at"), ("Started", "started_at"), ("Finished", "finished_at")):
         if job.get(field):

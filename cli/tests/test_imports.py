@@ -1,5 +1,6 @@
 """upload, status, uploads and cancel against the real ingest service and worker; each ending's exit code."""
 
+import gzip
 import json
 import re
 import subprocess
@@ -164,3 +165,28 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
         result = catalogctl(*arguments)
         assert result.exit_code == 1
         assert "Not logged in" in result.stderr
+
+
+def test_an_imdb_tsv_gz_and_a_cp1252_export_upload_with_their_options(catalogctl, user, tmp_path):
+    imdb = tmp_path / "title.basics.tsv.gz"
+    imdb.write_bytes(gzip.compress(
+        b"tconst\tprimaryTitle\tstartYear\n"
+        b'tt0000001\t"Unbalanced title\t1894\n'
+        b"tt0000002\tNo year\t\\N\n"
+    ))  # fmt: skip
+    result = catalogctl("upload", str(imdb), "--wait")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Success: 2 processed: 2 inserted")
+
+    export = tmp_path / "export.csv"
+    export.write_bytes("id;title;year\r\n1;Amélie;NA\r\n2;Short\r\n".encode("cp1252"))
+    result = catalogctl("upload", str(export), "--encoding", "cp1252", "--null", "NA", "--ragged", "pad")
+    task_id = result.stdout.strip()
+    assert catalogctl("status", task_id, "--watch").stdout.startswith("Success: 2 processed: 2 inserted")
+    status = json.loads(catalogctl("status", task_id, "--format", "json").stdout)
+    assert (status["encoding"], status["null_markers"], status["ragged"]) == ("cp1252", ["NA"], "pad")
+    assert "Read as   cp1252, quoting rfc4180, null NA, short rows pad" in catalogctl("status", task_id).stdout
+
+    refused = catalogctl("upload", str(export), "--encoding", "klingon")
+    assert refused.exit_code == 1 and "encoding" in refused.stderr
+    assert catalogctl("upload", str(export), "--quoting", "csv").exit_code == 2

@@ -1,5 +1,6 @@
 """Thin handlers: check the caller, parse, call one storage or domain function, shape the response."""
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -40,9 +41,13 @@ async def upload_csv(request: web.Request) -> web.Response:
     created_dataset = False
     try:
         options = parse_model(UploadOptions, upload.options)
+        # Off the event loop: decompressing, decoding and guessing a codec take some milliseconds of CPU.
+        compression, layout = await asyncio.to_thread(
+            upload.inspect, encoding=options.encoding, quoting=options.quoting
+        )
         dataset = await storage.find_dataset(db, options.dataset)
         _check_may_write(dataset, options.dataset, claims)
-        key = _key_column(options.key, upload.layout.columns, dataset)
+        key = _key_column(options.key, layout.columns, dataset)
         now = datetime.now(UTC)
         if dataset is None:
             shared = options.dataset == DEFAULT_DATASET
@@ -64,7 +69,10 @@ async def upload_csv(request: web.Request) -> web.Response:
             owner=claims.user_id,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
-            layout=upload.layout,
+            layout=layout,
+            compression=compression,
+            null_markers=options.null_markers(layout.quoting),
+            ragged=options.ragged,
             mode=options.mode,
             key=key,
             now=now,
@@ -85,8 +93,9 @@ async def upload_csv(request: web.Request) -> web.Response:
             await storage.delete_empty_dataset(db, options.dataset)
         raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
     log.info(
-        "Upload %s queued: %s, %d bytes, dataset %s, mode %s, key %s",
-        job_id, upload.filename, upload.size_bytes, options.dataset, options.mode, key,
+        "Upload %s queued: %s, %d bytes (%s, %s, quoting %s), dataset %s, mode %s, key %s",
+        job_id, upload.filename, upload.size_bytes, compression, layout.encoding, layout.quoting, options.dataset,
+        options.mode, key,
     )  # fmt: skip
     return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
 

@@ -13,15 +13,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gridfs.errors import CorruptGridFile, NoFile
-from gridfs.synchronous.grid_file import GridOut
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from ingest_service import import_storage
 from ingest_service.import_storage import ItemWrite
-from ingest_service.parsing import Record, read_records
-from ingest_service.rows import INFERENCE_ROWS, CatalogRow, ColumnType, RowConverter, RowError, infer_column_types
+from ingest_service.parsing import UTF8, Quoting, Record, read_records
+from ingest_service.rows import (
+    INFERENCE_ROWS,
+    CatalogRow,
+    ColumnType,
+    Ragged,
+    RowConverter,
+    RowError,
+    infer_column_types,
+)
 from ingest_service.schemas import ImportMode, JobStatus
+from ingest_service.sources import Compression, UnreadableUpload, UploadStream
 from service_common import catalog_blocks as blocks
 from service_common.catalog_layout import stored_row
 
@@ -63,7 +71,15 @@ class ImportCounts:
         return cls(**{name: job.get(name, 0) for name in cls.__dataclass_fields__})
 
 
-def run_import(db: Database, job_id: str, *, worker_id: str, batch_size: int, lease_seconds: int) -> None:
+def run_import(
+    db: Database,
+    job_id: str,
+    *,
+    worker_id: str,
+    batch_size: int,
+    lease_seconds: int,
+    max_decompressed_bytes: int,
+) -> None:
     """Imports the job's file, or does nothing if the job has ended or is missing.
 
     Raises ``JobLeased`` when another live worker holds the job, and lets MongoDB connection
@@ -76,12 +92,18 @@ def run_import(db: Database, job_id: str, *, worker_id: str, batch_size: int, le
     log.info("Import %s: attempt %d of %s (%s bytes)", job_id, job["attempts"], job["filename"], job["size_bytes"])
     try:
         with import_storage.open_upload(db, job_id) as upload:
-            status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(upload)
-    except (NoFile, CorruptGridFile) as exc:
+            stream = UploadStream(
+                upload,
+                compression=Compression(job.get("compression", Compression.NONE)),
+                encoding=job.get("encoding", UTF8),
+                max_content_bytes=max_decompressed_bytes,
+            )
+            status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(stream)
+    except (NoFile, CorruptGridFile, UnreadableUpload) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
-        import_storage.finish_job(
-            db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error=f"The uploaded file could not be read: {exc}"
-        )
+        # UnreadableUpload says what is wrong with the file in words meant for its uploader.
+        error = str(exc) if isinstance(exc, UnreadableUpload) else f"The uploaded file could not be read: {exc}"
+        import_storage.finish_job(db, job_id, worker_id, JobStatus.FAILURE, utcnow(), error=error)
         status = JobStatus.FAILURE
     except LeaseLost:
         log.warning("Import %s: taken over by another worker; stopping", job_id)
@@ -123,15 +145,22 @@ class JobImport:
         # A run after the first may find rows that an interrupted run wrote but never recorded.
         self._reconcile = job["attempts"] > 1
         self._column_types: dict[str, str] = job.get("column_types") or {}
+        self._null_markers: list[str] = job.get("null_markers") or []
+        self._ragged = Ragged(job.get("ragged", Ragged.ERROR))
 
-    def run(self, upload: GridOut) -> JobStatus:
+    def run(self, stream: UploadStream) -> JobStatus:
+        self._stream = stream
         import_storage.ensure_dataset(self._db, self._job, utcnow())
         if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
-        records = self._records(upload)
+        records = self._records(stream)
         import_storage.record_column_types(self._db, self._dataset, self._column_types, utcnow())
         converter = RowConverter(
-            self._job["columns"], {c: ColumnType(t) for c, t in self._column_types.items()}, self._job["key"]
+            self._job["columns"],
+            {c: ColumnType(t) for c, t in self._column_types.items()},
+            self._job["key"],
+            null_markers=self._null_markers,
+            ragged=self._ragged,
         )
         batch: list[tuple[int, CatalogRow]] = []
         errors: list[dict[str, Any]] = []
@@ -159,20 +188,37 @@ class JobImport:
             return self._status_after_interruption()
         return JobStatus.SUCCESS
 
-    def _records(self, upload: GridOut) -> Iterator[Record]:
-        """The data records still to import, after sampling the first ones for column types if needed."""
+    def _records(self, stream: UploadStream) -> Iterator[Record]:
+        """The data records still to import, after sampling the first ones for column types if needed.
+
+        The checkpoint is an offset into the content as the CSV reader sees it (decompressed, in
+        UTF-8): a plain UTF-8 upload is sought to it, any other is read again from its start up to it.
+        """
         checkpoint = self._job.get("checkpoint")
+        reading = {
+            "quoting": Quoting(self._job.get("quoting", Quoting.RFC4180)),
+            "encoding": self._job.get("encoding", UTF8),
+        }
         if checkpoint:
-            upload.seek(checkpoint["offset"])
+            stream.seek(checkpoint["offset"])
             records = read_records(
-                upload.read, self._job["delimiter"], offset=checkpoint["offset"], first_line=checkpoint["line"]
+                stream.read,
+                self._job["delimiter"],
+                offset=checkpoint["offset"],
+                first_line=checkpoint["line"],
+                **reading,
             )
         else:
-            records = read_records(upload.read, self._job["delimiter"])
+            records = read_records(stream.read, self._job["delimiter"], **reading)
             next(records, None)  # the header, checked by the API already
         if not self._column_types:
             sample = list(itertools.islice(records, INFERENCE_ROWS))
-            types = infer_column_types(self._job["columns"], (r.fields for r in sample if r.error is None))
+            types = infer_column_types(
+                self._job["columns"],
+                (r.fields for r in sample if r.error is None),
+                null_markers=self._null_markers,
+                ragged=self._ragged,
+            )
             self._column_types = {column: str(t) for column, t in types.items()}
             records = itertools.chain(sample, records)
         return records
@@ -196,7 +242,7 @@ class JobImport:
             lease_seconds=self._lease_seconds,
             counts=asdict(self._counts),
             # Success alone reads 100, so a finished-looking job is a finished job.
-            progress=min(99, last.end_offset * 100 // size),
+            progress=min(99, self._uploaded_bytes_read(last) * 100 // size),
             checkpoint={"offset": last.end_offset, "line": last.next_line},
             column_types=self._column_types,
             new_errors=errors,
@@ -230,6 +276,11 @@ class JobImport:
         self._counts.rows_updated += len(outcome.updated)
         self._counts.rows_duplicate += outcome.duplicates
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+
+    def _uploaded_bytes_read(self, last: Record) -> int:
+        """How much of the upload, as sent, is behind us: exact for a plain file, as far as the
+        decompressor or decoder has read for any other."""
+        return last.end_offset if self._stream.seekable else self._stream.uploaded_bytes_read()
 
     def _status_after_interruption(self) -> JobStatus:
         job = import_storage.find_job(self._db, self._job_id)

@@ -1,16 +1,32 @@
 """CSV bytes to records: the header check the API makes on an upload's first bytes, and the record
 stream the worker imports. Pure functions over bytes; no I/O of their own.
+
+Text reaches the record reader as UTF-8 (``sources.UploadStream`` transcodes other encodings), so
+lines are split on bytes and each line is decoded on its own: one bad line spoils one record.
 """
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
+
+from charset_normalizer import from_bytes
+from charset_normalizer.utils import is_multi_byte_encoding
 
 DELIMITERS = (",", ";", "\t", "|")
 HEAD_BYTES = 64 * 1024
+UTF8 = "utf-8"
 UTF8_BOM = codecs.BOM_UTF8
+# Longest first: a UTF-32 LE BOM begins with the UTF-16 LE one.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 READ_CHUNK_BYTES = 256 * 1024
 
 # Over-long fields are ours to report, row by row; the csv module's own limit (in characters) sits
@@ -20,16 +36,26 @@ CSV_FIELD_LIMIT = 8 * MAX_FIELD_BYTES
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+# A whole tab-separated field in quotes with a doubled quote inside: a spreadsheet's RFC 4180 escaping.
+_ESCAPED_QUOTE_FIELD = re.compile(r'(?:^|\t)"[^"\t\r\n]*(?:""[^"\t\r\n]*)+"(?=\t|\r|\n|$)', re.MULTILINE)
 
 
 class InvalidCsv(ValueError):
     """The upload is not a CSV file we can import; the message says why, for the uploader."""
 
 
+class Quoting(StrEnum):
+    AUTO = "auto"  # decided from the file's head: see ``detect_quoting``
+    RFC4180 = "rfc4180"  # a field in double quotes may hold delimiters, line ends and doubled quotes
+    NONE = "none"  # quotes are ordinary characters; a record is one line (IMDB's datasets)
+
+
 @dataclass(frozen=True)
 class CsvLayout:
     delimiter: str
     columns: tuple[str, ...]
+    encoding: str = UTF8
+    quoting: Quoting = Quoting.RFC4180
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,45 +69,125 @@ class Record:
     error: str | None = None
 
 
-def inspect_head(head: bytes, *, complete: bool) -> CsvLayout:
-    """The delimiter and column names of a CSV file, judged from its first bytes.
+def inspect_head(
+    head: bytes, *, complete: bool, encoding: str | None = None, quoting: Quoting = Quoting.AUTO
+) -> CsvLayout:
+    """The encoding, delimiter, quoting and column names of a CSV file, judged from its first bytes.
 
-    ``head`` holds at most ``HEAD_BYTES`` from the start of the file; ``complete`` says it is the
-    whole file. Raises ``InvalidCsv`` for an empty or binary file, one that is not UTF-8, and a
-    header row with an empty, duplicated or ``$``-prefixed column name.
+    ``head`` holds at most ``HEAD_BYTES`` from the start of the (decompressed) file; ``complete``
+    says it is the whole file. ``encoding`` is a codec name the uploader chose; without one, a
+    UTF-16 or UTF-32 BOM picks that codec and anything else must be UTF-8. Raises ``InvalidCsv``
+    for an empty or binary file, one not in its encoding, and a header row with an empty,
+    duplicated or ``$``-prefixed column name.
     """
-    head = head.removeprefix(UTF8_BOM)
+    encoding = encoding or next((codec for bom, codec in BOMS if head.startswith(bom)), UTF8)
+    if encoding == UTF8:
+        head = head.removeprefix(UTF8_BOM)
     if not head:
         raise InvalidCsv("The file is empty")
-    if b"\x00" in head:
+    text = _decode_head(head, encoding, complete=complete).removeprefix("\ufeff")
+    if not text:
+        raise InvalidCsv("The file is empty")
+    if "\x00" in text:
         raise InvalidCsv("The file is not text: it contains NUL bytes")
-    try:
-        # A multi-byte character cut off by the end of the head is fine unless the file ends there.
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
-    except UnicodeDecodeError as exc:
-        raise InvalidCsv(f"The file is not UTF-8 text (invalid byte at offset {exc.start})") from None
 
-    header_text, delimiter = _header_record(text)
+    header_text, delimiter = _header_record(text, quoted=quoting is not Quoting.NONE)
+    if quoting is Quoting.AUTO:
+        quoting = detect_quoting(text, delimiter, complete=complete)
+        if quoting is Quoting.NONE:
+            header_text, delimiter = _header_record(text, quoted=False)
     if header_text is None and not complete:
         raise InvalidCsv(f"The header row is longer than {HEAD_BYTES // 1024} KiB")
     record = header_text if header_text is not None else text
-    fields = next(csv.reader([record], delimiter=delimiter), [])
-    return CsvLayout(delimiter=delimiter, columns=_column_names(fields))
+    fields = next(_reader([record], delimiter, quoting), [])
+    return CsvLayout(delimiter=delimiter, columns=_column_names(fields), encoding=encoding, quoting=quoting)
 
 
-def _header_record(text: str) -> tuple[str | None, str]:
+def _decode_head(head: bytes, encoding: str, *, complete: bool) -> str:
+    if encoding == UTF8 and b"\x00" in head:
+        raise InvalidCsv("The file is not text: it contains NUL bytes")
+    try:
+        # A multi-byte character cut off by the end of the head is fine unless the file ends there.
+        return codecs.getincrementaldecoder(encoding)().decode(head, final=complete)
+    except UnicodeDecodeError as exc:
+        if encoding != UTF8:
+            raise InvalidCsv(f"The file is not {encoding} text (invalid byte at offset {exc.start})") from None
+        guess = guess_encoding(head)
+        hint = f"; it looks like {guess}" if guess else ""
+        raise InvalidCsv(
+            f"The file is not UTF-8 text (invalid byte at offset {exc.start}): "
+            f"name its encoding in the form field 'encoding'{hint}"
+        ) from None
+
+
+def guess_encoding(head: bytes) -> str | None:
+    """The likely codec of text that is not UTF-8, or None. charset-normalizer cannot tell the Latin
+    code pages apart on a few accented letters; Windows-1252, the usual spreadsheet export, is
+    named when it reads the bytes at all."""
+    best = from_bytes(head).best()
+    if best is None:
+        return None
+    guess = codecs.lookup(best.encoding).name
+    if not is_multi_byte_encoding(best.encoding):
+        try:
+            head.decode("cp1252")
+        except UnicodeDecodeError:
+            return guess
+        return "cp1252"
+    return guess
+
+
+def detect_quoting(text: str, delimiter: str, *, complete: bool) -> Quoting:
+    """RFC 4180 quoting unless the file is tab-separated and its head gives no sign of it.
+
+    Tab-separated files are often written without any quoting (IMDB's datasets, database dumps),
+    where a quote is an ordinary character: a title may start with one and never close it. So a
+    TSV is read with quoting only when quoting changes the head's records for the better (each
+    record then has the header's field count, and does not without it) or a field escapes a
+    quote RFC-style (``"say ""hi"" now"``), as spreadsheets write.
+    """
+    if delimiter != "\t" or '"' not in text:
+        return Quoting.RFC4180 if delimiter != "\t" else Quoting.NONE
+    quoted_fits = _fields_match_header(text, delimiter, Quoting.RFC4180, complete=complete)
+    unquoted_fits = _fields_match_header(text, delimiter, Quoting.NONE, complete=complete)
+    if quoted_fits and not unquoted_fits:
+        return Quoting.RFC4180
+    if quoted_fits and _ESCAPED_QUOTE_FIELD.search(text):
+        return Quoting.RFC4180
+    return Quoting.NONE
+
+
+def _fields_match_header(text: str, delimiter: str, quoting: Quoting, *, complete: bool) -> bool:
+    """Whether every record of the head has the header's field count; the last one, which the end
+    of the head may cut short, counts only when the head is the whole file."""
+    try:
+        records = [r for r in _reader(io.StringIO(text, newline=""), delimiter, quoting) if r]
+    except csv.Error:
+        return False
+    if not complete:
+        records = records[:-1]
+    return all(len(r) == len(records[0]) for r in records)
+
+
+def _reader(lines, delimiter: str, quoting: Quoting):
+    if quoting is Quoting.NONE:
+        return csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+    return csv.reader(lines, delimiter=delimiter)
+
+
+def _header_record(text: str, *, quoted: bool = True) -> tuple[str | None, str]:
     """The header record's text (``None`` if it does not end in ``text``) and its delimiter.
 
     The delimiter is the candidate seen most often outside quotes in the header; ties go to the
     earlier one in ``DELIMITERS``, so a one-column file reads as comma-separated.
     """
     counts = dict.fromkeys(DELIMITERS, 0)
-    quoted = False
+    in_quotes = False
     end = None
     for index, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif quoted:
+        if char == '"' and quoted:
+            in_quotes = not in_quotes
+        elif in_quotes:
             continue
         elif char in counts:
             counts[char] += 1
@@ -160,14 +266,22 @@ class DecodedLines:
 
 
 def read_records(
-    read: Callable[[int], bytes], delimiter: str, *, offset: int = 0, first_line: int = 1
+    read: Callable[[int], bytes],
+    delimiter: str,
+    *,
+    offset: int = 0,
+    first_line: int = 1,
+    quoting: Quoting = Quoting.RFC4180,
+    encoding: str = UTF8,
 ) -> Iterator[Record]:
-    """The records of a CSV stream from byte ``offset`` (a record boundary) on, blank lines skipped.
+    """The records of a UTF-8 CSV stream from byte ``offset`` (a record boundary) on, blank lines
+    skipped. ``encoding`` is the file's own, named in the error of a line that was not valid in it.
 
-    A record that is not valid CSV or not UTF-8 comes with ``error`` set and reading goes on.
+    A record that is not valid CSV or not valid text comes with ``error`` set and reading goes on.
     """
     lines = DecodedLines(read, offset=offset)
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = _reader(lines, delimiter, quoting)
+    encoding_label = "UTF-8" if encoding == UTF8 else encoding
     while True:
         line = first_line + reader.line_num
         undecodable_before = lines.undecodable
@@ -180,6 +294,6 @@ def read_records(
             continue
         next_line = first_line + reader.line_num
         if lines.undecodable != undecodable_before:
-            yield Record(line, [], lines.offset, next_line, "The line is not valid UTF-8")
+            yield Record(line, [], lines.offset, next_line, f"The line is not valid {encoding_label}")
         elif fields:
             yield Record(line, fields, lines.offset, next_line)

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,6 +22,13 @@ class ColumnType(StrEnum):
     INTEGER = "integer"
     FLOAT = "float"
     STRING = "string"
+
+
+class Ragged(StrEnum):
+    """What becomes of a record with fewer fields than the header."""
+
+    ERROR = "error"  # a row error, as a record with more fields always is
+    PAD = "pad"  # the missing trailing cells are null, and the row counts one warning
 
 
 class RowError(ValueError):
@@ -55,20 +62,28 @@ def _fits_int64(value: str) -> bool:
     return INT64_MIN <= int(value) <= INT64_MAX
 
 
-def infer_column_types(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> dict[str, ColumnType]:
-    """Integer when every non-empty sample value is a plain integer, float when each is a plain
-    integer or decimal, string otherwise (and for a column with no values in the sample).
+def infer_column_types(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    null_markers: Collection[str] = (),
+    ragged: Ragged = Ragged.ERROR,
+) -> dict[str, ColumnType]:
+    """Integer when every sample value is a plain integer, float when each is a plain integer or
+    decimal, string otherwise (and for a column with no values in the sample). Empty cells and
+    missing-value markers (``null_markers``) are no values.
 
-    Rows with more fields than the header are errors, and their values do not count.
+    Rows that will be errors (a field count other than the header's) do not count.
     """
     seen_value = [False] * len(columns)
     all_integers = [True] * len(columns)
     all_numbers = [True] * len(columns)
+    nulls = frozenset(null_markers)
     for fields in rows:
-        if len(fields) > len(columns):
+        if len(fields) > len(columns) or (len(fields) < len(columns) and ragged is Ragged.ERROR):
             continue
         for index, value in enumerate(fields):
-            if not value:
+            if not value or value in nulls:
                 continue
             seen_value[index] = True
             if not all_numbers[index]:
@@ -102,26 +117,38 @@ def _utf8_length_over(value: str, limit: int) -> bool:
 class RowConverter:
     """Turns the fields of one record into a ``CatalogRow``, or raises ``RowError``."""
 
-    def __init__(self, columns: Sequence[str], types: dict[str, ColumnType], key_column: str | None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        types: dict[str, ColumnType],
+        key_column: str | None,
+        *,
+        null_markers: Collection[str] = (),
+        ragged: Ragged = Ragged.ERROR,
+    ) -> None:
         self._columns = tuple(columns)
+        # The empty cell is always a missing value; the markers are the file's own ways to write one.
+        self._nulls = frozenset(null_markers) | {""}
+        self._ragged = ragged
         self._types = [types[c] for c in self._columns]
         self._key_column = key_column
         self._key_index = self._columns.index(key_column) if key_column is not None else None
 
     def convert(self, fields: list[str]) -> CatalogRow:
         width = len(self._columns)
-        if len(fields) > width:
+        # Never a value under another column's name: a record of the wrong width is refused whole.
+        if len(fields) > width or (len(fields) < width and self._ragged is Ragged.ERROR):
             raise RowError(f"The row has {len(fields)} fields, the header has {width}")
         self._check_sizes(fields)
         warnings = 0
         if len(fields) < width:
-            # A short row is kept, its missing cells null, and flagged.
+            # Asked for (ragged=pad): the missing trailing cells are null, and the row is flagged.
             fields = fields + [""] * (width - len(fields))
             warnings += 1
 
         values: dict[str, int | float | str | None] = {}
         for column, column_type, raw in zip(self._columns, self._types, fields, strict=True):
-            if not raw:
+            if raw in self._nulls:
                 values[column] = None
             elif column_type is ColumnType.STRING:
                 values[column] = raw
@@ -147,11 +174,11 @@ class RowConverter:
     def _key(self, fields: list[str]) -> str:
         if self._key_index is not None:
             key = fields[self._key_index].strip()
-            if not key:
+            if not key or key in self._nulls:
                 raise RowError(f"The key column {self._key_column!r} is empty")
             return key
         # No key column: the row's identity is its content, so re-importing it finds the same document.
-        normalised = [value.strip() or None for value in fields]
+        normalised = [None if value in self._nulls else value.strip() or None for value in fields]
         digest = hashlib.sha256(
             json.dumps([self._columns, normalised], ensure_ascii=False, separators=(",", ":")).encode()
         )

@@ -14,6 +14,9 @@ class IngestSettings(CommonSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     jwks_url: str = Field("http://127.0.0.1:8001/.well-known/jwks.json", validation_alias="JWKS_URL")
     max_upload_bytes: int = Field(1024**3, ge=1, validation_alias="INGEST_MAX_UPLOAD_BYTES")
+    # A compressed upload may hold at most this many bytes once decompressed: past it, the import
+    # ends as Failure (a gzip bomb does not fill the catalog). IMDB's largest file is about 4 GiB.
+    max_decompressed_bytes: int = Field(16 * 1024**3, ge=1, validation_alias="INGEST_MAX_DECOMPRESSED_BYTES")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")

@@ -4,6 +4,7 @@ The worker's side of the same collections is in ``import_storage.py``.
 """
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from ingest_service.parsing import CsvLayout
+from ingest_service.rows import Ragged
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from ingest_service.sources import Compression
 from service_common.catalog_layout import BLOCKS, DATASETS, new_dataset
 
 JOBS = "import_jobs"
@@ -125,15 +128,24 @@ def new_job(
     mode: ImportMode,
     key: str | None,
     now: datetime,
+    compression: Compression = Compression.NONE,
+    null_markers: Sequence[str] = (),
+    ragged: Ragged = Ragged.ERROR,
 ) -> dict[str, Any]:
-    """A ``Pending`` job; the upload it imports is the GridFS file with the same id."""
+    """A ``Pending`` job; the upload it imports is the GridFS file with the same id. It carries
+    everything the worker needs to read the file as the API judged it."""
     return {
         "_id": job_id,
         "owner": owner,
         "status": JobStatus.PENDING.value,
         "filename": filename,
         "size_bytes": size_bytes,
+        "compression": compression.value,
+        "encoding": layout.encoding,
+        "quoting": layout.quoting.value,
         "delimiter": layout.delimiter,
+        "null_markers": list(null_markers),
+        "ragged": ragged.value,
         "columns": list(layout.columns),
         "mode": mode.value,
         "key": key,

@@ -32,6 +32,7 @@ def register_import_task(
                 worker_id=worker_id(),
                 batch_size=settings.batch_size,
                 lease_seconds=settings.job_lease_seconds,
+                max_decompressed_bytes=settings.max_decompressed_bytes,
             )
         except importer.JobLeased as leased:
             log.info("Import %s: %s; trying again later", job_id, leased)

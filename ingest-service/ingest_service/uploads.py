@@ -1,5 +1,6 @@
-"""Receiving ``POST /upload_csv``: the multipart body read part by part, the file checked on its first
-64 KiB and streamed into GridFS chunk by chunk, so that memory does not grow with the file.
+"""Receiving ``POST /upload_csv``: the multipart body read part by part, the file streamed into GridFS
+chunk by chunk, so that memory does not grow with the file, keeping its first and last bytes to be
+checked once the form's options are known (they may follow the file).
 """
 
 import posixpath
@@ -10,12 +11,21 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, inspect_head
+from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, Quoting, inspect_head
+from ingest_service.sources import (
+    ZIP_TAIL_BYTES,
+    Compression,
+    UnreadableUpload,
+    decompressed_head,
+    detect_compression,
+    one_file_only,
+    zip_member_names,
+)
 from ingest_service.storage import UploadWriter, delete_upload
 from service_common.errors import ApiError
 
 FILE_FIELD = "file"
-OPTION_FIELDS = ("mode", "key", "dataset")
+OPTION_FIELDS = ("mode", "key", "dataset", "encoding", "quoting", "null", "ragged")
 MAX_OPTION_BYTES = 1024
 READ_CHUNK_BYTES = 256 * 1024
 # Room for the multipart boundaries and part headers around the file itself.
@@ -27,8 +37,23 @@ MAX_FILENAME_CHARS = 255
 class ReceivedUpload:
     filename: str
     size_bytes: int
-    layout: CsvLayout
+    head: bytes  # the upload's first bytes, as sent
+    tail: bytes  # its last bytes, where a zip keeps its directory
     options: dict[str, str]
+
+    def inspect(self, *, encoding: str | None, quoting: Quoting) -> tuple[Compression, CsvLayout]:
+        """How the file is compressed and laid out, judged from its first decompressed bytes; a 400
+        saying why for a file that cannot be imported."""
+        try:
+            compression = detect_compression(self.head)
+            if compression is Compression.ZIP and (names := zip_member_names(self.tail)) is not None:
+                one_file_only(names)
+            content, complete = decompressed_head(
+                self.head, compression, complete=len(self.head) == self.size_bytes, limit=HEAD_BYTES
+            )
+            return compression, inspect_head(content, complete=complete, encoding=encoding, quoting=quoting)
+        except (InvalidCsv, UnreadableUpload) as exc:
+            raise ApiError(400, str(exc)) from None
 
 
 def too_large(max_bytes: int) -> ApiError:
@@ -38,7 +63,9 @@ def too_large(max_bytes: int) -> ApiError:
 async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int) -> ReceivedUpload:
     """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's options.
 
-    Every refusal is an ``ApiError`` raised with nothing left in GridFS.
+    Every refusal is an ``ApiError`` raised with nothing left in GridFS. An unknown form field is
+    refused (a typo such as ``mdoe`` must not import with the default); once one is seen, the file
+    is read through without being stored.
     """
     if request.content_type != "multipart/form-data":
         raise ApiError(415, f"Content-Type must be multipart/form-data, with the CSV file in the field {FILE_FIELD!r}")
@@ -50,24 +77,40 @@ async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: st
         raise ApiError(400, "Malformed multipart body") from None
 
     stored: ReceivedUpload | None = None
+    file_seen = False
     options: dict[str, str] = {}
+    unknown: list[str] = []
     try:
         while (part := await _next_part(reader)) is not None:
             if part.name == FILE_FIELD:
-                if stored is not None:
+                if file_seen:
                     raise ApiError(400, f"Send one file per upload, in the field {FILE_FIELD!r}")
-                stored = await _store_file(part, db, file_id, max_bytes)
+                file_seen = True
+                if unknown:
+                    await part.release()
+                else:
+                    stored = await _store_file(part, db, file_id, max_bytes)
             elif part.name in OPTION_FIELDS:
+                if part.name in options:
+                    message = "Given more than once"
+                    details = [{"field": part.name, "message": message}]
+                    raise ApiError(400, f"Form field given more than once: {part.name}", details=details)
                 options[part.name] = await _read_option(part)
             else:
+                unknown.append(part.name or "")
                 await part.release()
+        if not file_seen:
+            raise ApiError(400, f"No file: send the CSV in the multipart field {FILE_FIELD!r}")
+        if unknown:
+            names = ", ".join(dict.fromkeys(unknown))
+            details = [{"field": name, "message": "Unknown form field"} for name in dict.fromkeys(unknown)]
+            raise ApiError(400, f"Unknown form field: {names} (known: {', '.join(OPTION_FIELDS)})", details=details)
     except BaseException:
         if stored is not None:
             await delete_upload(db, file_id)
         raise
-    if stored is None:
-        raise ApiError(400, f"No file: send the CSV in the multipart field {FILE_FIELD!r}")
-    return ReceivedUpload(stored.filename, stored.size_bytes, stored.layout, options)
+    assert stored is not None
+    return ReceivedUpload(stored.filename, stored.size_bytes, stored.head, stored.tail, options)
 
 
 async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
@@ -93,36 +136,26 @@ async def _read_option(part: BodyPartReader) -> str:
 
 
 async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int) -> ReceivedUpload:
-    # The head is checked before anything reaches GridFS, so most refusals cost no cleanup at all.
-    head = bytearray()
-    at_eof = False
-    while len(head) < HEAD_BYTES:
-        chunk = await part.read_chunk(READ_CHUNK_BYTES)
-        if not chunk:
-            at_eof = True
-            break
-        head += chunk
-    if len(head) > max_bytes:
-        raise too_large(max_bytes)
-    try:
-        layout = inspect_head(bytes(head[:HEAD_BYTES]), complete=at_eof)
-    except InvalidCsv as exc:
-        raise ApiError(400, str(exc)) from None
-
     filename = _clean_filename(part.filename)
     upload = UploadWriter(db, file_id, filename, metadata={"content_type": "text/csv"})
+    head = bytearray()
+    tail = bytearray()
     try:
-        await upload.write(bytes(head))
-        del head
         while chunk := await part.read_chunk(READ_CHUNK_BYTES):
             if upload.length + len(chunk) > max_bytes:
                 raise too_large(max_bytes)
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+            tail += chunk
+            del tail[:-ZIP_TAIL_BYTES]
             await upload.write(chunk)
+        if upload.length == 0:
+            raise ApiError(400, "The file is empty")
         await upload.close()
     except BaseException:
         await upload.abort()
         raise
-    return ReceivedUpload(filename, upload.length, layout, {})
+    return ReceivedUpload(filename, upload.length, bytes(head), bytes(tail), {})
 
 
 def _clean_filename(raw: str | None) -> str:

@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,49 @@ async def wait_until(
 async def wait_finished(client: TestClient, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
     status, _ = await wait_until(client, headers, task_id, lambda s: s["status"] in FINISHED, within)
     return status
+
+
+IMDB_COLUMNS = ["tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
+                "runtimeMinutes", "genres"]  # fmt: skip
+# IMDB's title.basics layout: tab-separated, quotes are ordinary characters, \N for a missing value.
+IMDB_TRICKY_ROWS = [
+    ["tt0000001", "short", "Carmencita", "Carmencita", "0", "1894", "\\N", "1", "Documentary,Short"],
+    ["tt0000002", "movie", '"Rolling in the Deep Dish"', '"Rolling in the Deep Dish"', "0", "2019", "\\N", "\\N",
+     "Comedy"],
+    ['tt0000003', "movie", '"Unbalanced start', '"Unbalanced start', "0", "2001", "\\N", "94", "Drama"],
+    ["tt0000004", "tvSeries", 'The "Inner" Quote', 'The "Inner" Quote', "0", "1999", "2003", "\\N", "\\N"],
+]  # fmt: skip
+
+
+def imdb_tsv(filler_rows: int = 0) -> bytes:
+    """The tricky rows, then ``filler_rows`` ordinary ones."""
+    lines = ["\t".join(IMDB_COLUMNS), *("\t".join(row) for row in IMDB_TRICKY_ROWS)]
+    lines += [f"tt1{n:07d}\tmovie\tFiller {n}\tFiller {n}\t0\t{1950 + n % 70}\t\\N\t{60 + n % 90}\tDrama"
+              for n in range(filler_rows)]  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+# Catalog items are read through these two, so that a change of the stored layout is one edit here.
+def catalog_rows(db: Database) -> dict[str, dict]:
+    """Every stored row (the file's columns), by its row key."""
+    return {document["key"]: document["row"] for document in db.catalog_items.find()}
+
+
+def catalog_count(db: Database) -> int:
+    return db.catalog_items.count_documents({})
+
+
+def catalog_seqs(db: Database) -> list[int]:
+    """The distinct import-order numbers of the stored rows."""
+    return db.catalog_items.distinct("seq")
 
 
 def leftovers(db: Database) -> dict[str, int]:

@@ -4,7 +4,23 @@ import io
 
 import pytest
 
-from ingest_service.parsing import HEAD_BYTES, MAX_FIELD_BYTES, READ_CHUNK_BYTES, InvalidCsv, inspect_head, read_records
+from ingest_service.parsing import (
+    HEAD_BYTES,
+    MAX_FIELD_BYTES,
+    READ_CHUNK_BYTES,
+    InvalidCsv,
+    Quoting,
+    inspect_head,
+    read_records,
+)
+
+IMDB_HEAD = (
+    "tconst\ttitleType\tprimaryTitle\tstartYear\n"
+    "tt0000001\tshort\tCarmencita\t1894\n"
+    'tt0000002\tmovie\t"Rolling in the Deep Dish"\t\\N\n'
+    'tt0000003\tmovie\t"Unbalanced start\t2001\n'
+    'tt0000004\tmovie\tThe "Inner" Quote\t1999\n'
+)
 
 
 def records(data: bytes, delimiter: str = ",", **kwargs):
@@ -52,7 +68,7 @@ def test_header_without_line_end_is_the_whole_file():
         (b"", "The file is empty"),
         (b"\xef\xbb\xbf", "The file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL bytes"),
-        (b"a,b\n\xff\xfe,x\n", "not UTF-8 text (invalid byte at offset 4)"),
+        (b"a,b\n\xff\xfe,x\n", "not UTF-8 text (invalid byte at offset 4): name its encoding in the form field"),
         (b"a,,c\n", "Column 2 of the header row has no name"),
         (b"\n1,2\n", "Column 1 of the header row has no name"),
         (b"a,b, a\n", "Column name 'a' appears more than once"),
@@ -69,6 +85,53 @@ def test_a_character_cut_by_the_end_of_the_head_is_fine_unless_the_file_ends_the
     assert inspect_head(head, complete=False).columns == ("title",)
     with pytest.raises(InvalidCsv, match="not UTF-8"):
         inspect_head(head, complete=True)
+
+
+def test_an_imdb_style_tsv_is_read_without_quoting():
+    layout = inspect_head(IMDB_HEAD.encode(), complete=True)
+    assert (layout.delimiter, layout.quoting) == ("\t", Quoting.NONE)
+    assert layout.columns == ("tconst", "titleType", "primaryTitle", "startYear")
+
+
+def test_a_tsv_without_quotes_in_its_head_is_read_without_quoting():
+    # A quote may come later, unbalanced: only evidence in the head turns quoting on for a TSV.
+    assert inspect_head(b"a\tb\n1\tx\n", complete=True).quoting is Quoting.NONE
+    assert inspect_head(b"a,b\n1,x\n", complete=True).quoting is Quoting.RFC4180
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'a\tb\n1\t"tab\tinside"\n2\tx\n',  # quoting needed for the right field count
+        b'a\tb\n1\t"line\nbreak"\n2\tx\n',
+        b'a\tb\n1\t"say ""hi"" now"\n',  # a quote escaped as spreadsheets do
+    ],
+)
+def test_a_tsv_whose_head_shows_rfc4180_quoting_is_read_with_it(head):
+    assert inspect_head(head, complete=True).quoting is Quoting.RFC4180
+
+
+def test_the_quoting_field_overrides_detection():
+    assert inspect_head(IMDB_HEAD.encode(), complete=True, quoting=Quoting.RFC4180).quoting is Quoting.RFC4180
+    layout = inspect_head(b'"a,b",c\n', complete=True, quoting=Quoting.NONE)
+    assert layout.columns == ('"a', 'b"', "c")
+
+
+@pytest.mark.parametrize("bom_codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_utf16_and_utf32_with_a_bom_are_detected(bom_codec):
+    head = ("\ufeff" + "id\ttitle\n1\tAmélie\n").encode(bom_codec)
+    layout = inspect_head(head, complete=True)
+    assert layout.encoding == bom_codec[:6]
+    assert layout.columns == ("id", "title")
+
+
+def test_a_named_encoding_reads_the_head_and_a_wrong_one_is_refused():
+    cp1252 = "id;title\r\n1;Amélie “smart” €\r\n".encode("cp1252")
+    with pytest.raises(InvalidCsv, match="form field 'encoding'; it looks like cp1252"):
+        inspect_head(cp1252, complete=True)
+    assert inspect_head(cp1252, complete=True, encoding="cp1252").columns == ("id", "title")
+    with pytest.raises(InvalidCsv, match=r"not utf-16-le text \(invalid byte at offset"):
+        inspect_head(b"id\n\x00\xdc", complete=True, encoding="utf-16-le")
 
 
 def test_a_header_longer_than_the_head_is_refused():
@@ -146,6 +209,23 @@ def test_offsets_let_a_reader_resume_at_a_record_boundary():
         )
     )
     assert [(r.line, r.fields, r.end_offset) for r in rest] == [(r.line, r.fields, r.end_offset) for r in full[2:]]
+
+
+def test_without_quoting_quotes_are_ordinary_characters_and_a_record_is_a_line():
+    result = records(IMDB_HEAD.encode(), "\t", quoting=Quoting.NONE)
+    assert [r.fields[2] for r in result[1:]] == [
+        "Carmencita",
+        '"Rolling in the Deep Dish"',
+        '"Unbalanced start',
+        'The "Inner" Quote',
+    ]
+    assert [r.fields[3] for r in result[1:]] == ["1894", "\\N", "2001", "1999"]
+    assert [r.line for r in result] == [1, 2, 3, 4, 5]
+
+
+def test_a_line_invalid_in_another_encoding_is_named_with_it():
+    result = records(b"a\n\xed\xb3\xbf\n", encoding="cp1252")
+    assert result[1].error == "The line is not valid cp1252"
 
 
 def test_a_runaway_field_is_an_error_not_a_crash():

@@ -1,5 +1,6 @@
 """The upload API without a worker: early checks, job status, listing, cancellation, broker or store down."""
 
+import gzip
 import time
 
 import aiohttp
@@ -18,7 +19,7 @@ from service_common.testing import (
     wait_for,
 )  # fmt: skip
 
-from .helpers import job_status, leftovers, movies_csv, upload, upload_ok
+from .helpers import imdb_tsv, job_status, leftovers, movies_csv, upload, upload_ok, zipped
 
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
 
@@ -35,14 +36,17 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
     assert set(status) == {
         "task_id", "owner", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
         "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
-        "created_at",
-        "started_at", "finished_at", "error",
+        "compression", "encoding", "quoting", "null_markers", "ragged", "created_at", "started_at", "finished_at",
+        "error",
     }  # fmt: skip
     assert (status["task_id"], status["owner"]) == (task_id, "user-1")
     assert status["status"] == "Pending" and status["progress"] == 0 and status["attempts"] == 0
     assert (status["filename"], status["size_bytes"], status["mode"], status["key"]) == (
         "movies.csv", len(content), "insert", "show_id"
     )  # fmt: skip
+    assert {name: status[name] for name in ("compression", "encoding", "quoting", "null_markers", "ragged")} == {
+        "compression": "none", "encoding": "utf-8", "quoting": "rfc4180", "null_markers": [], "ragged": "error"
+    }  # fmt: skip
     stored = db["uploads.files"].find_one({"_id": task_id})
     assert stored["length"] == len(content)
 
@@ -59,7 +63,12 @@ async def test_upload_requires_a_token(api, db):
     [
         (b"", 400, "The file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", 400, "The file is not text: it contains NUL bytes"),
-        (b"show_id,title\n1,caf\xe9\n", 400, "The file is not UTF-8 text (invalid byte at offset 19)"),
+        (
+            b"show_id,title\n1,caf\xe9\n",
+            400,
+            "The file is not UTF-8 text (invalid byte at offset 19): name its encoding in the form field 'encoding'; "
+            "it looks like cp1252",
+        ),
         (b"show_id,,title\n1,2,3\n", 400, "Column 2 of the header row has no name"),
         (b"show_id,title,show_id\n", 400, "Column name 'show_id' appears more than once in the header row"),
     ],
@@ -128,6 +137,11 @@ async def test_a_form_without_the_file_field_is_400(api, auth, db):
     ("fields", "message"),
     [
         ({"mode": "merge"}, "Invalid value for: mode"),
+        ({"quoting": "csv"}, "Invalid value for: quoting"),
+        ({"ragged": "truncate"}, "Invalid value for: ragged"),
+        ({"encoding": "klingon"}, "Invalid value for: encoding"),
+        ({"encoding": "base64"}, "Invalid value for: encoding"),  # a codec, but not one for text
+        ({"null": "NA,,NULL"}, "Invalid value for: null"),
         ({"key": "imdb"}, "Invalid value for: key (Column 'imdb' is not in the header row)"),
     ],
 )
@@ -137,6 +151,80 @@ async def test_bad_options_are_400_naming_the_field_and_nothing_is_left(api, aut
     body = await response.json()
     assert body["error"] == message
     assert body["details"][0]["field"] == next(iter(fields))
+    assert leftovers(db) == NOTHING_LEFT
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+async def test_an_unknown_form_field_is_400_naming_it_and_nothing_is_left(api, auth, db, file_first):
+    form = aiohttp.FormData()
+    if file_first:
+        form.add_field("file", movies_csv(3), filename="movies.csv")
+    form.add_field("mdoe", "upsert")
+    form.add_field("colour", "blue")
+    if not file_first:
+        form.add_field("file", movies_csv(3), filename="movies.csv")
+    response = await api.post("/upload_csv", data=form, headers=auth)
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"].startswith("Unknown form field: mdoe, colour (known: mode, key, encoding, quoting")
+    assert body["details"] == [
+        {"field": "mdoe", "message": "Unknown form field"},
+        {"field": "colour", "message": "Unknown form field"},
+    ]
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_a_form_field_given_twice_is_400(api, auth, db):
+    form = aiohttp.FormData()
+    form.add_field("file", movies_csv(3), filename="movies.csv")
+    form.add_field("quoting", "none")
+    form.add_field("quoting", "rfc4180")
+    response = await api.post("/upload_csv", data=form, headers=auth)
+    assert response.status == 400
+    assert (await response.json())["error"] == "Form field given more than once: quoting"
+    assert leftovers(db) == NOTHING_LEFT
+
+
+async def test_the_options_the_file_is_read_with_are_in_its_status(api, auth):
+    imdb = await job_status(api, auth, await upload_ok(api, auth, gzip.compress(imdb_tsv()), filename="t.tsv.gz"))
+    assert (imdb["compression"], imdb["encoding"], imdb["quoting"], imdb["null_markers"], imdb["key"]) == (
+        "gzip", "utf-8", "none", ["\\N"], "tconst"
+    )  # fmt: skip
+    given = await upload_ok(
+        api, auth, zipped({"t.tsv": imdb_tsv()}), filename="t.zip", quoting="rfc4180", null="NA, NULL", ragged="pad"
+    )
+    status = await job_status(api, auth, given)
+    assert (status["compression"], status["quoting"], status["null_markers"], status["ragged"]) == (
+        "zip", "rfc4180", ["NA", "NULL"], "pad"
+    )  # fmt: skip
+    utf16 = await job_status(api, auth, await upload_ok(api, auth, movies_csv(2).decode().encode("utf-16")))
+    assert (utf16["encoding"], utf16["key"]) == ("utf-16", "show_id")
+
+
+async def test_an_encoding_named_after_the_file_reads_its_head(api, auth, db):
+    content = "id;title\r\n1;Amélie à Paris\r\n".encode("cp1252")
+    form = aiohttp.FormData()
+    form.add_field("file", content, filename="export.csv")
+    form.add_field("encoding", "windows-1252")
+    response = await api.post("/upload_csv", data=form, headers=auth)
+    assert response.status == 202, await response.text()
+    status = await job_status(api, auth, (await response.json())["task_id"])
+    assert (status["encoding"], status["quoting"], status["key"]) == ("cp1252", "rfc4180", "id")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (zipped({"a.csv": b"a\n1\n", "b.csv": b"b\n2\n"}), "The zip file must hold exactly one CSV or TSV file"),
+        (gzip.compress(movies_csv(2000))[:3000], "The gzip file is truncated"),
+        (gzip.compress(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "The file is not text: it contains NUL bytes"),
+        (gzip.compress(b""), "The file is empty"),
+    ],
+)
+async def test_unusable_compressed_files_are_refused_and_nothing_is_left(api, auth, db, content, message):
+    response = await upload(api, auth, content, filename="upload.gz")
+    assert response.status == 400
+    assert (await response.json())["error"].startswith(message)
     assert leftovers(db) == NOTHING_LEFT
 
 

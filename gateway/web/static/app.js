@@ -228,6 +228,7 @@ function resetImportView() {
   $("#upload-progress-text").textContent = "";
   $("#import-progress").value = 0;
   $("#import-progress").removeAttribute("value"); // indeterminate until the upload is in
+  $("#import-read-as").hidden = true;
   $("#import-progress-text").textContent = "";
   $("#import-status").textContent = "Uploading";
   $("#import-counts").replaceChildren();
@@ -246,7 +247,16 @@ async function onUpload(event) {
   $("#upload-button").disabled = true;
   const started = performance.now();
   try {
-    const answer = await uploadCsv(file, { mode: form.mode.value, key: form.key.value.trim() }, (sent, total) => {
+    const options = {
+      mode: form.mode.value,
+      key: form.key.value.trim(),
+      encoding: form.encoding.value.trim(),
+      // The defaults are left out, so the service's own defaults and detection apply.
+      quoting: form.quoting.value === "auto" ? "" : form.quoting.value,
+      null: form.null.value.trim(),
+      ragged: form.ragged.value === "error" ? "" : form.ragged.value,
+    };
+    const answer = await uploadCsv(file, options, (sent, total) => {
       $("#upload-progress").value = (100 * sent) / total;
       const seconds = (performance.now() - started) / 1000;
       const rate = seconds > 0 ? ` · ${formatBytes(sent / seconds)}/s` : "";
@@ -306,7 +316,21 @@ function showJob(job) {
     return [term, value];
   });
   $("#import-counts").replaceChildren(...counts);
+  showReadAs(job);
   showRowErrors(job);
+}
+
+// How the service reads the file, as given in the Advanced fold or as it found out itself.
+function showReadAs(job) {
+  const line = $("#import-read-as");
+  line.hidden = !job.encoding;
+  if (!job.encoding) return;
+  const parts = job.compression && job.compression !== "none" ? [job.compression] : [];
+  parts.push(job.encoding, `quotes: ${job.quoting}`);
+  const markers = job.null_markers || [];
+  parts.push(markers.length ? `missing values: ${markers.join(", ")}` : "missing values: empty cells");
+  parts.push(`short rows: ${job.ragged}`);
+  line.textContent = `Read as ${parts.join(" · ")}`;
 }
 
 function showRowErrors(job) {
