@@ -195,7 +195,7 @@ UPLOAD_REFUSED = [
     for name, content, status, error in CSV_REFUSED
 ] + [
     Refused("form: unknown mode", "POST", "/upload_csv", 400, "Invalid value for: mode", "mode",
-            csv_upload(b"show_id,title\n1,a\n", mode="merge"), True),
+            csv_upload(b"show_id,title\n1,a\n", mode="replace"), True),
     Refused("form: operator as mode", "POST", "/upload_csv", 400, "Invalid value for: mode", "mode",
             csv_upload(b"show_id,title\n1,a\n", mode='{"$ne": null}'), True),
     Refused("form: key not in the header", "POST", "/upload_csv", 400,

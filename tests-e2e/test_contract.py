@@ -123,7 +123,7 @@ def test_imports_answer_as_documented(stack, seed_csv):
         return requests.post(f"{url}/upload_csv", headers=headers, files=files, timeout=30, **kwargs)
 
     checked(upload(b"a,a\n1,2\n"), 400)
-    checked(upload(b"a,b\n1,2\n", data={"mode": "merge"}), 400)
+    checked(upload(b"a,b\n1,2\n", data={"mode": "replace"}), 400)
     checked(requests.post(f"{url}/upload_csv", files={"file": io.BytesIO(b"a\n1\n")}, timeout=30), 401)
     checked(requests.post(f"{url}/upload_csv", headers=headers, json={"file": "a,b"}, timeout=30), 415)
     checked(oversized_upload(url, headers), 413)

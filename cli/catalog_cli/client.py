@@ -158,6 +158,9 @@ class CatalogClient:
     def contents(self, params: Mapping[str, Any]) -> Page:
         return self._page("/get_content", params)
 
+    def datasets(self) -> list[dict[str, Any]]:
+        return self._page("/datasets", {}).items
+
     def all_contents(self, params: Mapping[str, Any]) -> Iterator[Page]:
         """Every page of a listing, following ``X-Next-Cursor``: the cost of a page does not grow with depth."""
         query = {"limit": MAX_PAGE_SIZE, **params}

@@ -16,6 +16,7 @@ from catalog_cli.output import (
     FORMATS,
     JsonArrayWriter,
     columns_of,
+    print_datasets,
     print_job,
     print_jobs,
     print_row_errors,
@@ -262,10 +263,12 @@ def _change_user(session: Session, user: str, **changes: Any) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option(
-    "--mode", type=click.Choice(["insert", "upsert"]),
-    help="insert (the default) skips rows whose key exists already; upsert updates them.",
+    "--mode", type=click.Choice(["insert", "upsert", "merge"]),
+    help="insert (the default) skips rows whose key exists already; upsert updates them; merge sets the file's "
+    "columns on the items that exist and creates none.",
 )
 @click.option("--key", metavar="COLUMN", help="The column that identifies a row (default: show_id, tconst, ...).")
+@click.option("--dataset", metavar="NAME", help="The dataset to import into (default: default); created if new.")
 @click.option(
     "--encoding", metavar="CODEC",
     help="The file's text encoding, e.g. cp1252 or latin-1 (default: UTF-8, or UTF-16 by its BOM).",
@@ -289,6 +292,7 @@ def upload(
     file: Path,
     mode: str | None,
     key: str | None,
+    dataset: str | None,
     encoding: str | None,
     quoting: str | None,
     null: str | None,
@@ -297,7 +301,10 @@ def upload(
 ) -> None:
     """Upload a CSV or TSV FILE to import into the catalog, plain or compressed (.gz, or a .zip of one file)."""
     view = progress_view(session.err)
-    options = {"mode": mode, "key": key, "encoding": encoding, "quoting": quoting, "null": null, "ragged": ragged}
+    options = {
+        "mode": mode, "key": key, "dataset": dataset, "encoding": encoding, "quoting": quoting, "null": null,
+        "ragged": ragged,
+    }  # fmt: skip
     with session.authenticated_client() as client:
         try:
             view.upload_started(file.name, file.stat().st_size)
@@ -408,6 +415,7 @@ def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str
 @click.option("--limit", type=click.IntRange(min=1), help="Items per page (default 20; with --all, 100).")
 @click.option("--offset", type=click.IntRange(min=1), help="1-based page number, as in the original API.")
 @click.option("--cursor", help="Continue after the page that gave this cursor (deep pages stay fast).")
+@click.option("--dataset", metavar="NAME", help="The dataset to read (default: default).")
 @click.option("--type", "item_type", metavar="TYPE", help="Only items of this type, e.g. Movie or 'TV Show'.")
 @click.option(
     "--filter", "filters", multiple=True, metavar="COLUMN=VALUE", callback=_parse_filters,
@@ -424,6 +432,7 @@ def content(
     limit: int | None,
     offset: int | None,
     cursor: str | None,
+    dataset: str | None,
     item_type: str | None,
     filters: dict[str, str],
     q: str | None,
@@ -440,7 +449,8 @@ def content(
     params: dict[str, Any] = {
         name: value
         for name, value in (
-            ("limit", limit), ("offset", offset), ("cursor", cursor), ("type", item_type), ("q", q), ("sort", sort),
+            ("dataset", dataset), ("limit", limit), ("offset", offset), ("cursor", cursor), ("type", item_type),
+            ("q", q), ("sort", sort),
         )
         if value is not None
     }
@@ -476,6 +486,19 @@ def content(
                 f"Columns left out to fit the terminal: {', '.join(left_out)} (choose with --columns, "
                 "or use --format csv or json)"
             )
+
+
+@cli.command()
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_session
+def datasets(session: Session, output_format: str) -> None:
+    """List the datasets: owner, key column, items and columns."""
+    with session.client() as client:
+        listed = client.datasets()
+    if output_format == "json":
+        write_json(session.out.file, listed)
+    else:
+        print_datasets(session.out, listed)
 
 
 def _first_position(offset: int | None, limit: int | None) -> int:

@@ -97,6 +97,26 @@ def print_users(console: Console, users: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def print_datasets(console: Console, datasets: list[dict[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("Dataset", no_wrap=True)
+    table.add_column("Items", justify="right", no_wrap=True)
+    table.add_column("Key", no_wrap=True)
+    table.add_column("Owner", no_wrap=True)
+    table.add_column("Columns", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
+    table.add_column("Last import", no_wrap=True)
+    for dataset in datasets:
+        table.add_row(
+            cell(dataset.get("name")),
+            f"{dataset.get('items', 0):,}",
+            cell(dataset.get("key")),
+            cell(dataset.get("owner_username") or ("(shared)" if dataset.get("owner") is None else dataset["owner"])),
+            ", ".join(cell(column.get("name")) for column in dataset.get("columns") or []),
+            local_minute(dataset.get("last_import_at")),
+        )
+    console.print(table)
+
+
 def local_minute(timestamp: str | None) -> str:
     """An API timestamp (UTC, ISO 8601) in the user's own time zone, to the minute."""
     if not timestamp:

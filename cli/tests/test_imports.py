@@ -141,7 +141,7 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
     cases = [
         # (arguments, exit code, what stderr says)
         (("upload", str(tmp_path / "missing.csv")), 2, "does not exist"),
-        (("upload", str(csv_path), "--mode", "merge"), 2, "'merge' is not one of 'insert', 'upsert'"),
+        (("upload", str(csv_path), "--mode", "replace"), 2, "'replace' is not one of 'insert', 'upsert', 'merge'"),
         (("upload", str(csv_path), "--key", "no_such_column"), 1, "no_such_column"),
         (("upload", str(empty)), 1, "[HTTP 400]"),
         (("status", "not-a-uuid"), 1, "Error: Malformed task id: expected a UUID [HTTP 400]"),

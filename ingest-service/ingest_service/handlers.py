@@ -12,7 +12,7 @@ from ingest_service import storage
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_import
 from ingest_service.rows import default_key_column
-from ingest_service.schemas import JobPublic, JobStatus, UploadOptions
+from ingest_service.schemas import ImportMode, JobPublic, JobStatus, UploadOptions
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
@@ -47,6 +47,9 @@ async def upload_csv(request: web.Request) -> web.Response:
         )
         dataset = await storage.find_dataset(db, options.dataset)
         _check_may_write(dataset, options.dataset, claims)
+        if options.mode is ImportMode.MERGE and dataset is None:
+            message = f"mode=merge sets columns on the items of an existing dataset; {options.dataset!r} has none yet"
+            raise ApiError(400, f"Invalid value for: mode ({message})", details=[{"field": "mode", "message": message}])
         key = _key_column(options.key, layout.columns, dataset)
         now = datetime.now(UTC)
         if dataset is None:

@@ -51,7 +51,9 @@ class BatchOutcome:
     inserted: list[int] = field(default_factory=list)  # indexes in the batch of the items created
     updated: list[int] = field(default_factory=list)  # ... and of those that existed and were updated
     duplicates: int = 0
+    unmatched: int = 0  # mode=merge: rows whose key no item has
     failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> why
+    blocks: set[str] = field(default_factory=set)  # mode=merge: the blocks of the items updated
 
 
 def find_job(db: Database, job_id: str) -> dict[str, Any] | None:
@@ -321,6 +323,35 @@ def delete_dataset(db: Database, name: str) -> int:
 def job_dataset(job: dict[str, Any]) -> str:
     # Jobs from before datasets existed imported into what is now the default one.
     return job.get("dataset") or DEFAULT_DATASET
+
+
+def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:
+    """Sets each row's columns on the item with its key, if there is one; never creates an item.
+
+    Columns the item has keep their place, new ones are added after them, and the others stay."""
+    existing = blocks.read_items(db, dataset, [item.key for item in items], {"block": 1})
+    outcome = BatchOutcome()
+    operations, indexes = [], []
+    for index, item in enumerate(items):
+        if item.key not in existing:
+            outcome.unmatched += 1
+            continue
+        update = {f"row.{field}": value for field, value in item.row.items()}
+        update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
+        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update}))
+        indexes.append(index)
+        outcome.blocks.add(existing[item.key]["block"])
+    if not operations:
+        return outcome
+    try:
+        summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
+    except BulkWriteError as exc:
+        summary = exc.details
+    for error in summary.get("writeErrors", []):
+        message = f"The row could not be stored: {error.get('errmsg', 'write error')}"
+        outcome.failed[indexes[error["index"]]] = message
+    outcome.updated = [index for index in indexes if index not in outcome.failed]
+    return outcome
 
 
 def open_upload(db: Database, job_id: str) -> GridOut:

@@ -63,6 +63,7 @@ class ImportCounts:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_duplicate: int = 0
+    rows_unmatched: int = 0
     rows_failed: int = 0
     warnings: int = 0
 
@@ -259,6 +260,9 @@ class JobImport:
         The block is written first, as ``pending``: should this run die before committing it,
         the next one learns from the items which of its keys were inserted (``blocks.finalize``).
         """
+        if self._mode is ImportMode.MERGE:
+            self._merge(batch, errors, now)
+            return
         first_seq = import_storage.allocate_seq_block(self._db, len(batch))
         items = [
             ItemWrite(key=row.key, seq=first_seq + index, row=stored_row(row.values), line=line)
@@ -275,6 +279,16 @@ class JobImport:
         self._counts.rows_inserted += len(outcome.inserted)
         self._counts.rows_updated += len(outcome.updated)
         self._counts.rows_duplicate += outcome.duplicates
+        errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+
+    def _merge(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
+        """The file's columns set on the items that exist, which keep their place and other columns."""
+        items = [ItemWrite(key=row.key, seq=0, row=stored_row(row.values), line=line) for line, row in batch]
+        outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
+        # New columns (and perhaps a new type) on items in place: their blocks' counts change.
+        blocks.refresh(self._db, outcome.blocks)
+        self._counts.rows_updated += len(outcome.updated)
+        self._counts.rows_unmatched += outcome.unmatched
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 
     def _uploaded_bytes_read(self, last: Record) -> int:

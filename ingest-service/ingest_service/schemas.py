@@ -30,6 +30,7 @@ IMDB_NULL = "\\N"
 class ImportMode(StrEnum):
     INSERT = "insert"  # a row whose key exists already is skipped and counted as a duplicate
     UPSERT = "upsert"  # a row whose key exists already replaces that document's row
+    MERGE = "merge"  # the file's columns are set on items that exist; no item is created
 
 
 MAX_NULL_MARKERS = 16
@@ -102,6 +103,8 @@ class JobPublic(BaseModel):
     rows_inserted: int
     rows_updated: int
     rows_duplicate: int
+    # mode=merge: rows whose key no item of the dataset has.
+    rows_unmatched: int = 0
     rows_failed: int
     warnings: int
     errors: list[RowErrorPublic]

@@ -155,6 +155,7 @@ def new_job(
         "rows_inserted": 0,
         "rows_updated": 0,
         "rows_duplicate": 0,
+        "rows_unmatched": 0,
         "rows_failed": 0,
         "warnings": 0,
         "errors": [],

@@ -12,6 +12,7 @@ from service_common.catalog_layout import CHUNKS, DATASETS
 from .helpers import movies_csv, upload_ok, wait_finished
 
 BATCH = 500
+RUN = {"batch_size": BATCH, "lease_seconds": 60, "max_decompressed_bytes": 2**30}
 
 
 class Killed(BaseException):
@@ -113,13 +114,13 @@ async def test_a_worker_dying_between_items_and_their_block_loses_and_doubles_no
 
     monkeypatch.setattr(catalog_blocks, dies_in, dies_on_the_third_batch)
     with pytest.raises(Killed):
-        importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+        importer.run_import(db, task_id, worker_id="w1", **RUN)
     monkeypatch.setattr(catalog_blocks, dies_in, real)
     # The dead run wrote the third batch's items; its block is left pending or unindexed.
     assert db.catalog_items.count_documents({}) == 3 * BATCH
     assert audit(db, "default") != []
 
-    importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+    importer.run_import(db, task_id, worker_id="w1", **RUN)
 
     job = db.import_jobs.find_one({"_id": task_id})
     assert (job["status"], job["attempts"], job["rows_inserted"], job["rows_duplicate"]) == ("Success", 2, rows, 0)
@@ -138,7 +139,7 @@ async def test_blocks_of_a_job_that_ended_while_its_worker_was_dead_are_finished
 
     monkeypatch.setattr(catalog_blocks, "commit", dies)
     with pytest.raises(Killed):
-        importer.run_import(db, task_id, worker_id="w1", batch_size=BATCH, lease_seconds=60)
+        importer.run_import(db, task_id, worker_id="w1", **RUN)
     monkeypatch.setattr(catalog_blocks, "commit", real)
     assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
 

@@ -114,3 +114,48 @@ async def test_a_dataset_with_imports_running_is_not_deleted(api, auth, db, star
     start_worker()
     await wait_finished(api, auth, task_id)
     assert (await api.delete("/datasets/busy", headers=auth)).status == 202
+
+
+BASICS = (
+    b"tconst\ttitleType\tprimaryTitle\tstartYear\truntimeMinutes\n"
+    b"tt0000001\tshort\tCarmencita\t1894\t1\n"
+    b"tt0000002\tmovie\t\"Rolling in the Deep Dish\"\t1994\t\\N\n"
+    b"tt0000003\tmovie\tPauvre Pierrot\t1994\t4\n"
+)
+RATINGS = b"tconst\taverageRating\tnumVotes\ntt0000003\t6.5\t1900\ntt0000001\t5.7\t2100\ntt9999999\t9.9\t5\n"
+
+
+async def test_merge_sets_the_files_columns_on_existing_items_and_creates_none(api, auth, db, start_worker):
+    start_worker()
+    await wait_finished(api, auth, await upload_ok(api, auth, BASICS, dataset="imdb"))
+    seq_before = {item["key"]: item["seq"] for item in db.catalog_items.find({}, {"key": 1, "seq": 1})}
+
+    status = await wait_finished(
+        api, auth, await upload_ok(api, auth, RATINGS, dataset="imdb", mode="merge", key="tconst")
+    )
+
+    assert (status["status"], status["rows_updated"], status["rows_unmatched"], status["rows_inserted"]) == (
+        "Success", 2, 1, 0
+    )  # fmt: skip
+    rows = {item["key"]: item["row"] for item in db.catalog_items.find({"dataset": "imdb"})}
+    assert list(rows["tt0000003"]) == [
+        "tconst", "titleType", "primaryTitle", "startYear", "runtimeMinutes", "averageRating", "numVotes"
+    ]  # fmt: skip
+    assert (rows["tt0000003"]["averageRating"], rows["tt0000003"]["numVotes"]) == (6.5, 1900)
+    assert "averageRating" not in rows["tt0000002"]
+    assert "tt9999999" not in rows
+    assert {item["key"]: item["seq"] for item in db.catalog_items.find({}, {"key": 1, "seq": 1})} == seq_before
+    assert audit(db, "imdb") == []
+    columns = dict(
+        (name, count) for chunk in db.catalog_block_summaries.find({"dataset": "imdb"})
+        for entry in chunk["entries"] for name, count in entry["c"]
+    )  # fmt: skip
+    assert (columns["averageRating"], columns["tconst"]) == (2, 3)
+
+
+async def test_merge_into_a_dataset_that_does_not_exist_is_a_400(api, auth, db):
+    response = await upload(api, auth, RATINGS, dataset="nothing-here", mode="merge")
+
+    assert response.status == 400
+    assert (await response.json())["details"][0]["field"] == "mode"
+    assert leftovers(db) == {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}

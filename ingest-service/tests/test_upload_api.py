@@ -35,6 +35,7 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
     status = await job_status(api, auth, task_id)
     assert set(status) == {
         "task_id", "owner", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
+        "rows_unmatched",
         "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
         "compression", "encoding", "quoting", "null_markers", "ragged", "created_at", "started_at", "finished_at",
         "error",
@@ -136,7 +137,7 @@ async def test_a_form_without_the_file_field_is_400(api, auth, db):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"mode": "merge"}, "Invalid value for: mode"),
+        ({"mode": "replace"}, "Invalid value for: mode"),
         ({"quoting": "csv"}, "Invalid value for: quoting"),
         ({"ragged": "truncate"}, "Invalid value for: ragged"),
         ({"encoding": "klingon"}, "Invalid value for: encoding"),
@@ -166,7 +167,7 @@ async def test_an_unknown_form_field_is_400_naming_it_and_nothing_is_left(api, a
     response = await api.post("/upload_csv", data=form, headers=auth)
     assert response.status == 400
     body = await response.json()
-    assert body["error"].startswith("Unknown form field: mdoe, colour (known: mode, key, encoding, quoting")
+    assert body["error"].startswith("Unknown form field: mdoe, colour (known: mode, key, dataset, encoding, quoting")
     assert body["details"] == [
         {"field": "mdoe", "message": "Unknown form field"},
         {"field": "colour", "message": "Unknown form field"},
@@ -186,12 +187,15 @@ async def test_a_form_field_given_twice_is_400(api, auth, db):
 
 
 async def test_the_options_the_file_is_read_with_are_in_its_status(api, auth):
-    imdb = await job_status(api, auth, await upload_ok(api, auth, gzip.compress(imdb_tsv()), filename="t.tsv.gz"))
+    imdb = await job_status(
+        api, auth, await upload_ok(api, auth, gzip.compress(imdb_tsv()), filename="t.tsv.gz", dataset="imdb")
+    )
     assert (imdb["compression"], imdb["encoding"], imdb["quoting"], imdb["null_markers"], imdb["key"]) == (
         "gzip", "utf-8", "none", ["\\N"], "tconst"
     )  # fmt: skip
     given = await upload_ok(
-        api, auth, zipped({"t.tsv": imdb_tsv()}), filename="t.zip", quoting="rfc4180", null="NA, NULL", ragged="pad"
+        api, auth, zipped({"t.tsv": imdb_tsv()}), filename="t.zip", quoting="rfc4180", null="NA, NULL", ragged="pad",
+        dataset="imdb",
     )
     status = await job_status(api, auth, given)
     assert (status["compression"], status["quoting"], status["null_markers"], status["ragged"]) == (

@@ -9,6 +9,7 @@ const COUNTS = [
   ["rows_inserted", "Inserted"],
   ["rows_updated", "Updated"],
   ["rows_duplicate", "Duplicates"],
+  ["rows_unmatched", "Unmatched (merge)"],
   ["rows_failed", "Failed"],
   ["warnings", "Warnings"],
 ];
