@@ -8,12 +8,14 @@ from aiohttp import web
 from yarl import URL
 
 from ingest_service import storage
+from ingest_service.disk import UploadRoom
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_import
 from ingest_service.rows import default_key_column
 from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions, parse_page_query
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
+from service_common.disk import STORE_VOLUME
 from service_common.errors import UNAVAILABLE, ApiError
 from service_common.stores import MONGO_DB
 from service_common.tokens import require_claims
@@ -26,8 +28,10 @@ JOB_NOT_FOUND = "No such upload"
 async def upload_csv(request: web.Request) -> web.Response:
     claims = await require_claims(request)
     db = request.app[MONGO_DB]
+    settings = request.app[SETTINGS]
     job_id = str(uuid.uuid4())
-    upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
+    room = UploadRoom(request.app.get(STORE_VOLUME), db, settings.disk_expansion)
+    upload = await receive_upload(request, db, file_id=job_id, max_bytes=settings.max_upload_bytes, room=room)
     try:
         options = parse_model(UploadOptions, upload.options)
         key = _key_column(options.key, upload.layout.columns)

@@ -17,11 +17,11 @@ from gridfs.synchronous.grid_file import GridOut
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from ingest_service import import_storage
+from ingest_service import disk, import_storage
 from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import Record, read_records
 from ingest_service.rows import INFERENCE_ROWS, CatalogRow, ColumnType, RowConverter, RowError, infer_column_types
-from ingest_service.schemas import ImportMode, JobStatus
+from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,9 @@ class ImportCounts:
         return cls(**{name: job.get(name, 0) for name in cls.__dataclass_fields__})
 
 
-def run_import(db: Database, job_id: str, *, worker_id: str, batch_size: int, lease_seconds: int) -> None:
+def run_import(
+    db: Database, job_id: str, *, worker_id: str, batch_size: int, lease_seconds: int, room: disk.ImportRoom
+) -> None:
     """Imports the job's file, or does nothing if the job has ended or is missing.
 
     Raises ``JobLeased`` when another live worker holds the job, and lets MongoDB connection
@@ -74,7 +76,7 @@ def run_import(db: Database, job_id: str, *, worker_id: str, batch_size: int, le
     log.info("Import %s: attempt %d of %s (%s bytes)", job_id, job["attempts"], job["filename"], job["size_bytes"])
     try:
         with import_storage.open_upload(db, job_id) as upload:
-            status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(upload)
+            status = JobImport(db, job, worker_id, batch_size, lease_seconds, room).run(upload)
     except (NoFile, CorruptGridFile) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
         import_storage.finish_job(
@@ -101,14 +103,22 @@ def _explain_unclaimed(db: Database, job_id: str) -> None:
     elif job["status"] == JobStatus.CANCELLED:
         # Cancelled before a worker started on it: the file is the last thing left to clean up.
         import_storage.delete_upload(db, job_id)
-    elif job["status"] in (JobStatus.PENDING, JobStatus.PROGRESS) and job.get("lease_expires_at"):
+    elif job["status"] in ACTIVE_STATUSES and job.get("lease_expires_at"):
         raise JobLeased(max(1.0, (job["lease_expires_at"] - utcnow()).total_seconds() + 1))
 
 
 class JobImport:
     """The state of one run over one job's file."""
 
-    def __init__(self, db: Database, job: dict[str, Any], worker_id: str, batch_size: int, lease_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        job: dict[str, Any],
+        worker_id: str,
+        batch_size: int,
+        lease_seconds: int,
+        room: disk.ImportRoom,
+    ) -> None:
         self._db = db
         self._job = job
         self._job_id: str = job["_id"]
@@ -120,6 +130,7 @@ class JobImport:
         # A run after the first may find rows that an interrupted run wrote but never recorded.
         self._reconcile = job["attempts"] > 1
         self._column_types: dict[str, str] = job.get("column_types") or {}
+        self._room = room.gate(db, job, worker_id, lease_seconds)
 
     def run(self, upload: GridOut) -> JobStatus:
         records = self._records(upload)
@@ -172,6 +183,9 @@ class JobImport:
 
     def _commit(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], last: Record) -> bool:
         """Writes a batch and records it; False when the job was cancelled meanwhile."""
+        if not self._room.wait(last.end_offset):  # Paused while the store's volume is under its reserve
+            self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
+            return False
         now = utcnow()
         if self._reconcile and batch:
             batch = self._skip_rows_already_written(batch)

@@ -17,12 +17,16 @@ from service_common.paging import QueryInt
 class JobStatus(StrEnum):
     PENDING = "Pending"
     PROGRESS = "Progress"
+    # Waiting, lease kept, for room on the store's volume (``paused_reason`` says how much); resumes by itself.
+    PAUSED = "Paused"
     SUCCESS = "Success"
     FAILURE = "Failure"
     CANCELLED = "Cancelled"
 
 
-ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROGRESS)
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROGRESS, JobStatus.PAUSED)
+# The active statuses a worker holds a lease in.
+RUNNING_STATUSES = (JobStatus.PROGRESS, JobStatus.PAUSED)
 
 
 class ImportMode(StrEnum):
@@ -85,7 +89,13 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    # Why a ``Paused`` import waits: "the store's volume has N MB free; waiting for M MB". Null otherwise.
+    paused_reason: str | None
 
     @classmethod
     def from_document(cls, job: dict[str, Any]) -> "JobPublic":
-        return cls(task_id=job["_id"], **{name: job.get(name) for name in cls.model_fields if name != "task_id"})
+        fields = {name: job.get(name) for name in cls.model_fields if name != "task_id"}
+        if job["status"] != JobStatus.PAUSED:
+            # A worker that died while paused leaves its reason behind; the next run's claim does not clear it.
+            fields["paused_reason"] = None
+        return cls(task_id=job["_id"], **fields)

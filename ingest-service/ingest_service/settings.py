@@ -14,6 +14,10 @@ class IngestSettings(CommonSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     jwks_url: str = Field("http://127.0.0.1:8001/.well-known/jwks.json", validation_alias="JWKS_URL")
     max_upload_bytes: int = Field(1024**3, ge=1, validation_alias="INGEST_MAX_UPLOAD_BYTES")
+    # Bytes of the store's volume an upload takes per byte of CSV until its import ends: its GridFS copy
+    # (1x) plus the catalog documents and their indexes (5-6x for the seed's columns, measured on the
+    # embedded SecantusDB; see the README's "Disk space"). MongoDB compresses, so it may be set lower there.
+    disk_expansion: float = Field(7.0, ge=1, le=100, validation_alias="INGEST_DISK_EXPANSION")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")

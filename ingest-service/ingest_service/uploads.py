@@ -10,6 +10,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ingest_service.disk import UploadRoom
 from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, inspect_head
 from ingest_service.storage import UploadWriter, delete_upload
 from service_common.errors import ApiError
@@ -35,15 +36,19 @@ def too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"The file is larger than the upload limit of {max_bytes} bytes")
 
 
-async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int) -> ReceivedUpload:
+async def receive_upload(
+    request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int, room: UploadRoom
+) -> ReceivedUpload:
     """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's options.
 
-    Every refusal is an ``ApiError`` raised with nothing left in GridFS.
+    Every refusal is an ``ApiError`` raised with nothing left in GridFS; ``room`` refuses (507) what the
+    store's volume cannot hold.
     """
     if request.content_type != "multipart/form-data":
         raise ApiError(415, f"Content-Type must be multipart/form-data, with the CSV file in the field {FILE_FIELD!r}")
     if request.content_length is not None and request.content_length > max_bytes + MULTIPART_OVERHEAD_BYTES:
         raise too_large(max_bytes)
+    await room.before(request.content_length)
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError, KeyError, BadHttpMessage):
@@ -56,7 +61,7 @@ async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: st
             if part.name == FILE_FIELD:
                 if stored is not None:
                     raise ApiError(400, f"Send one file per upload, in the field {FILE_FIELD!r}")
-                stored = await _store_file(part, db, file_id, max_bytes)
+                stored = await _store_file(part, db, file_id, max_bytes, room)
             elif part.name in OPTION_FIELDS:
                 options[part.name] = await _read_option(part)
             else:
@@ -92,7 +97,9 @@ async def _read_option(part: BodyPartReader) -> str:
         raise ApiError(400, f"The form field {part.name!r} is not UTF-8 text") from None
 
 
-async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int) -> ReceivedUpload:
+async def _store_file(
+    part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int, room: UploadRoom
+) -> ReceivedUpload:
     # The head is checked before anything reaches GridFS, so most refusals cost no cleanup at all.
     head = bytearray()
     at_eof = False
@@ -118,6 +125,8 @@ async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max
             if upload.length + len(chunk) > max_bytes:
                 raise too_large(max_bytes)
             await upload.write(chunk)
+            await room.while_storing(upload.length)
+        await room.finished(upload.length)
         await upload.close()
     except BaseException:
         await upload.abort()

@@ -35,7 +35,7 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
     assert set(status) == {
         "task_id", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
         "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "created_at",
-        "started_at", "finished_at", "error",
+        "started_at", "finished_at", "error", "paused_reason",
     }  # fmt: skip
     assert status["task_id"] == task_id
     assert status["status"] == "Pending" and status["progress"] == 0 and status["attempts"] == 0
