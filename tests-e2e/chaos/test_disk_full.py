@@ -35,6 +35,7 @@ from faults import (
     wait_progress,
     write_movies_csv,
 )
+from openapi_contract import CONTRACT
 
 from service_common.disk import path_space
 from service_common.stack import LocalStack
@@ -141,6 +142,7 @@ def test_an_upload_the_volume_cannot_hold_is_refused_with_507_and_leaves_nothing
         assert abs(needed - (body_bytes * EXPANSION + RESERVE) / MB) <= 1, (needed, body_bytes)
         assert RESERVE // MB <= free < needed
         assert error["details"][0]["field"] == "file"
+        CONTRACT.check(refused)  # the 507 as gateway/openapi.yaml documents it
         assert leftovers(db) == before
 
         # Sent without a length, the same volume takes bytes until it reaches the reserve, then stops
@@ -213,7 +215,9 @@ def test_an_import_reaching_the_reserve_pauses_without_a_5xx_and_ends_once_the_v
             for name, ready in readiness(stack).items():
                 assert ready.status_code == 503, (name, ready.text)
                 assert "low disk space" in ready.json()["error"], (name, ready.text)
-            status = job_status(stack.url, auth_headers, task_id)
+            answer = requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=auth_headers, timeout=10)
+            CONTRACT.check(answer)  # Paused and paused_reason as documented
+            status = answer.json()
             assert (status["status"], status["attempts"]) == ("Paused", 1), status
             time.sleep(0.5)
         for name in ("auth", "ingest", "catalog"):
