@@ -27,6 +27,8 @@ DEV_PROCESSES := auth ingest worker beat catalog gateway
 ifeq ($(strip $(MONGO_URL)),)
 DEV_PROCESSES := mongo $(DEV_PROCESSES)
 export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)
+# The embedded store's files are under DATA_DIR: the services read its free space there.
+export STORE_DISK_PATH ?= $(DATA_DIR)
 endif
 ifeq ($(strip $(REDIS_URL)),)
 DEV_PROCESSES := redis $(DEV_PROCESSES)

@@ -359,3 +359,28 @@ def test_an_admin_demotes_and_disables_a_user_in_the_users_table_and_a_viewer_ge
     expect(page.locator("#users-message")).to_have_text(f"{name}: viewer, disabled.")
     refused = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
     assert refused.status_code == 403
+
+
+def test_a_paused_import_shows_why_and_can_be_cancelled(page: Page, stack, tmp_path):
+    csv_path = tmp_path / f"paused-{uuid.uuid4().hex[:8]}.csv"
+    csv_path.write_text(f"show_id,type,title\nweb-{uuid.uuid4().hex[:8]},Movie,Waits\n")
+    page.goto("/")
+    sign_up_in_the_page(page)
+    stack.stop_service("worker")  # the job stays where the test puts it
+    try:
+        page.get_by_label("CSV file", exact=True).set_input_files(str(csv_path))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.locator("#import-status")).to_have_text("Pending")
+        reason = "the store's volume has 310 MB free; waiting for 513 MB"
+        # What a worker writes when the store's volume is under its reserve (tests-e2e/chaos/test_disk_full.py
+        # fills a real one).
+        with stack.database() as db:
+            paused = {"$set": {"status": "Paused", "paused_reason": reason}}
+            job = db.import_jobs.find_one_and_update({"filename": csv_path.name, "status": "Pending"}, paused)
+        assert job is not None
+        expect(page.locator("#import-status")).to_have_text(f"Paused: {reason}")
+        screenshot(page, "web-import-paused")
+        page.get_by_role("button", name="Cancel import").click()
+        expect(page.locator("#import-status")).to_have_text("Cancelled")
+    finally:
+        stack.start_service("worker")

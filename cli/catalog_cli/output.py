@@ -66,7 +66,8 @@ def print_jobs(console: Console, jobs: list[dict[str, Any]]) -> None:
     table.add_column("File", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
     table.add_column("Created", no_wrap=True)
     for job in jobs:
-        state = job["status"] if job["status"] != "Progress" else f"Progress {job.get('progress') or 0}%"
+        running = job["status"] in ("Progress", "Paused")
+        state = f"{job['status']} {job.get('progress') or 0}%" if running else job["status"]
         rows = f"{job.get('rows_processed') or 0:,}"
         if job.get("rows_failed"):
             rows += f" ({job['rows_failed']:,} failed)"
@@ -180,6 +181,8 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
     if "encoding" in job:
         console.print(f"Read as   {read_as(job)}")
     console.print(f"Rows      {rows_summary(job)}")
+    if job.get("paused_reason"):
+        console.print(f"Paused    {job['paused_reason']}")
     for label, field in (("Created", "created_at"), ("Started", "started_at"), ("Finished", "finished_at")):
         if job.get(field):
             console.print(f"{label:<9} {job[field]}")

@@ -63,6 +63,7 @@ class RichProgressView:
         self._upload_task = None
         self._import: Progress | None = None
         self._import_task = None
+        self._paused_reason: str | None = None
 
     def upload_started(self, filename: str, size: int) -> None:
         self._upload = Progress(
@@ -101,6 +102,9 @@ class RichProgressView:
             )
             self._import_task = self._import.add_task(status["status"], total=100, rows=0)
             self._import.start()
+        if status.get("paused_reason") and status["paused_reason"] != self._paused_reason:
+            self._console.print(f"Paused: {status['paused_reason']}")
+        self._paused_reason = status.get("paused_reason")
         self._import.update(
             self._import_task,
             description=status["status"],
@@ -141,7 +145,7 @@ class PlainProgressView:
         self._console.print(f"Uploaded {decimal(self._size)}")
 
     def import_updated(self, status: dict[str, Any]) -> None:
-        state = (status["status"], status.get("progress"), status.get("rows_processed"))
+        state = (status["status"], status.get("progress"), status.get("rows_processed"), status.get("paused_reason"))
         final = status["status"] in TERMINAL_STATUSES
         if state == self._last_status:
             return
@@ -149,9 +153,11 @@ class PlainProgressView:
             return
         self._last_status = state
         self._last_line_at = self._clock()
-        self._console.print(
-            f"{status['status']}: {status.get('progress') or 0}%, {status.get('rows_processed') or 0:,} rows processed"
-        )
+        rows = status.get("rows_processed") or 0
+        line = f"{status['status']}: {status.get('progress') or 0}%, {rows:,} rows processed"
+        if status.get("paused_reason"):
+            line += f" ({status['paused_reason']})"
+        self._console.print(line)
 
     def close(self) -> None:
         pass

@@ -190,3 +190,27 @@ def test_an_imdb_tsv_gz_and_a_cp1252_export_upload_with_their_options(catalogctl
     refused = catalogctl("upload", str(export), "--encoding", "klingon")
     assert refused.exit_code == 1 and "encoding" in refused.stderr
     assert catalogctl("upload", str(export), "--quoting", "csv").exit_code == 2
+
+
+def test_a_paused_import_shows_why_in_status_uploads_and_the_wait(catalogctl, user, tmp_path, worker_stopped):
+    csv_path = write_csv(tmp_path / "films.csv", 10)
+    task_id = catalogctl("upload", str(csv_path)).stdout.strip()
+    reason = "the store's volume has 310 MB free; waiting for 513 MB"
+    # What a worker writes when the store's volume is under its reserve (the chaos suite fills a real one).
+    client, _ = stored_job_files(worker_stopped)
+    try:
+        jobs = client[worker_stopped.env["MONGO_DB"]]["import_jobs"]
+        jobs.update_one({"_id": task_id}, {"$set": {"status": "Paused", "progress": 40, "paused_reason": reason}})
+    finally:
+        client.close()
+
+    shown = catalogctl("status", task_id)
+    assert shown.exit_code == 0
+    assert "Status    Paused (40%)" in shown.stdout and f"Paused    {reason}" in shown.stdout
+    listed = catalogctl("uploads")
+    assert re.search(rf"{task_id}\s+Paused 40%", listed.stdout), listed.stdout
+    as_json = catalogctl("status", task_id, "--format", "json")
+    assert json.loads(as_json.stdout)["paused_reason"] == reason
+    # A paused import is still going: cancelling it ends it.
+    cancelled = catalogctl("cancel", task_id)
+    assert (cancelled.exit_code, cancelled.stdout.startswith(f"Task {task_id}: Cancelled")) == (0, True)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest_service import storage
+from ingest_service.disk import UploadRoom
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_import
 from ingest_service.rows import default_key_column
@@ -16,6 +17,7 @@ from ingest_service.schemas import ImportMode, JobPublic, JobStatus, UploadOptio
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
+from service_common.disk import STORE_VOLUME
 from service_common.errors import UNAVAILABLE, ApiError
 from service_common.paging import page_link_header, parse_page_query
 from service_common.roles import Role
@@ -36,8 +38,10 @@ async def upload_csv(request: web.Request) -> web.Response:
     # Refused before a byte of the file is read: a viewer's upload costs nothing.
     claims = await require_role(request, Role.EDITOR)
     db = request.app[MONGO_DB]
+    settings = request.app[SETTINGS]
     job_id = str(uuid.uuid4())
-    upload = await receive_upload(request, db, file_id=job_id, max_bytes=request.app[SETTINGS].max_upload_bytes)
+    room = UploadRoom(request.app.get(STORE_VOLUME), db, settings.disk_expansion)
+    upload = await receive_upload(request, db, file_id=job_id, max_bytes=settings.max_upload_bytes, room=room)
     created_dataset = False
     try:
         options = parse_model(UploadOptions, upload.options)

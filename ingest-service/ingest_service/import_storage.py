@@ -15,7 +15,7 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from ingest_service.schemas import ACTIVE_STATUSES, RUNNING_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
 from service_common import catalog_blocks as blocks
 from service_common.catalog_layout import (
@@ -34,6 +34,7 @@ DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 100
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_RUNNING = {"$in": [s.value for s in RUNNING_STATUSES]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,34 @@ def save_progress(
     return result.matched_count == 1
 
 
+def pause_job(db: Database, job_id: str, worker_id: str, reason: str, now: datetime, lease_seconds: int) -> bool:
+    """Marks the job ``Paused`` with the reason and renews its lease: the heartbeat of a worker waiting
+    for disk space. False if the job was cancelled or taken over meanwhile."""
+    return _set_running_status(db, job_id, worker_id, JobStatus.PAUSED, reason, now, lease_seconds)
+
+
+def resume_job(db: Database, job_id: str, worker_id: str, now: datetime, lease_seconds: int) -> bool:
+    """A paused job's worker goes on writing: ``Progress`` again, the reason cleared, the lease renewed."""
+    return _set_running_status(db, job_id, worker_id, JobStatus.PROGRESS, None, now, lease_seconds)
+
+
+def _set_running_status(
+    db: Database, job_id: str, worker_id: str, status: JobStatus, reason: str | None, now: datetime, lease_seconds: int
+) -> bool:
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {
+            "$set": {
+                "status": status.value,
+                "paused_reason": reason,
+                "heartbeat_at": now,
+                "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            }
+        },
+    )
+    return result.matched_count == 1
+
+
 def save_counts_after_cancel(
     db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
 ) -> None:
@@ -157,7 +186,7 @@ def find_abandoned_jobs(db: Database, now: datetime, requeued_before: datetime) 
     return list(
         db[JOBS].find(
             {
-                "status": JobStatus.PROGRESS.value,
+                "status": _RUNNING,
                 "lease_expires_at": {"$lt": now},
                 "$or": [{"requeued_at": None}, {"requeued_at": {"$lt": requeued_before}}],
             },
@@ -174,7 +203,7 @@ def mark_abandoned(
     return db[JOBS].find_one_and_update(
         {
             "_id": job["_id"],
-            "status": JobStatus.PROGRESS.value,
+            "status": _RUNNING,
             "lease_expires_at": job["lease_expires_at"],
             "$or": [{"requeued_at": None}, {"requeued_at": {"$lt": requeued_before}}],
         },
@@ -185,7 +214,7 @@ def mark_abandoned(
 
 def unmark_requeued(db: Database, job_id: str) -> None:
     """The re-queue could not be sent: let the next check try again."""
-    db[JOBS].update_one({"_id": job_id, "status": JobStatus.PROGRESS.value}, {"$set": {"requeued_at": None}})
+    db[JOBS].update_one({"_id": job_id, "status": _RUNNING}, {"$set": {"requeued_at": None}})
 
 
 def fail_abandoned_job(db: Database, job_id: str, now: datetime, error: str) -> bool:
@@ -193,7 +222,7 @@ def fail_abandoned_job(db: Database, job_id: str, now: datetime, error: str) -> 
     return (
         db[JOBS]
         .update_one(
-            {"_id": job_id, "status": JobStatus.PROGRESS.value, "lease_expires_at": {"$lt": now}},
+            {"_id": job_id, "status": _RUNNING, "lease_expires_at": {"$lt": now}},
             {
                 "$set": {
                     "status": JobStatus.FAILURE.value,

@@ -16,7 +16,7 @@ from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from ingest_service import import_storage
+from ingest_service import disk, import_storage
 from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import UTF8, Quoting, Record, read_records
 from ingest_service.rows import (
@@ -28,7 +28,7 @@ from ingest_service.rows import (
     RowError,
     infer_column_types,
 )
-from ingest_service.schemas import ImportMode, JobStatus
+from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression, UnreadableUpload, UploadStream
 from service_common import catalog_blocks as blocks
 from service_common.catalog_layout import stored_row
@@ -80,6 +80,7 @@ def run_import(
     batch_size: int,
     lease_seconds: int,
     max_decompressed_bytes: int,
+    room: disk.ImportRoom,
 ) -> None:
     """Imports the job's file, or does nothing if the job has ended or is missing.
 
@@ -99,7 +100,7 @@ def run_import(
                 encoding=job.get("encoding", UTF8),
                 max_content_bytes=max_decompressed_bytes,
             )
-            status = JobImport(db, job, worker_id, batch_size, lease_seconds).run(stream)
+            status = JobImport(db, job, worker_id, batch_size, lease_seconds, room).run(stream)
     except (NoFile, CorruptGridFile, UnreadableUpload) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
         # UnreadableUpload says what is wrong with the file in words meant for its uploader.
@@ -126,14 +127,22 @@ def _explain_unclaimed(db: Database, job_id: str) -> None:
     elif job["status"] == JobStatus.CANCELLED:
         # Cancelled before a worker started on it: the file is the last thing left to clean up.
         import_storage.delete_upload(db, job_id)
-    elif job["status"] in (JobStatus.PENDING, JobStatus.PROGRESS) and job.get("lease_expires_at"):
+    elif job["status"] in ACTIVE_STATUSES and job.get("lease_expires_at"):
         raise JobLeased(max(1.0, (job["lease_expires_at"] - utcnow()).total_seconds() + 1))
 
 
 class JobImport:
     """The state of one run over one job's file."""
 
-    def __init__(self, db: Database, job: dict[str, Any], worker_id: str, batch_size: int, lease_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        job: dict[str, Any],
+        worker_id: str,
+        batch_size: int,
+        lease_seconds: int,
+        room: disk.ImportRoom,
+    ) -> None:
         self._db = db
         self._job = job
         self._job_id: str = job["_id"]
@@ -148,6 +157,7 @@ class JobImport:
         self._column_types: dict[str, str] = job.get("column_types") or {}
         self._null_markers: list[str] = job.get("null_markers") or []
         self._ragged = Ragged(job.get("ragged", Ragged.ERROR))
+        self._room = room.gate(db, job, worker_id, lease_seconds)
 
     def run(self, stream: UploadStream) -> JobStatus:
         self._stream = stream
@@ -226,6 +236,9 @@ class JobImport:
 
     def _commit(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], last: Record) -> bool:
         """Writes a batch and records it; False when the job was cancelled meanwhile."""
+        if not self._room.wait(last.end_offset):  # Paused while the store's volume is under its reserve
+            self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
+            return False
         now = utcnow()
         if self._reconcile and batch:
             batch = self._skip_rows_already_written(batch)

@@ -16,12 +16,16 @@ from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET
 class JobStatus(StrEnum):
     PENDING = "Pending"
     PROGRESS = "Progress"
+    # Waiting, lease kept, for room on the store's volume (``paused_reason`` says how much); resumes by itself.
+    PAUSED = "Paused"
     SUCCESS = "Success"
     FAILURE = "Failure"
     CANCELLED = "Cancelled"
 
 
-ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROGRESS)
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROGRESS, JobStatus.PAUSED)
+# The active statuses a worker holds a lease in.
+RUNNING_STATUSES = (JobStatus.PROGRESS, JobStatus.PAUSED)
 
 
 IMDB_NULL = "\\N"
@@ -126,8 +130,14 @@ class JobPublic(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    # Why a ``Paused`` import waits: "the store's volume has N MB free; waiting for M MB". Null otherwise.
+    paused_reason: str | None = None
 
     @classmethod
     def from_document(cls, job: dict[str, Any]) -> "JobPublic":
         # A field a job document lacks (one written before the field existed) takes its default.
-        return cls(task_id=job["_id"], **{name: job[name] for name in cls.model_fields if name in job})
+        fields = {name: job[name] for name in cls.model_fields if name in job}
+        if job["status"] != JobStatus.PAUSED:
+            # A worker that died while paused leaves its reason behind; the next run's claim does not clear it.
+            fields["paused_reason"] = None
+        return cls(task_id=job["_id"], **fields)

@@ -17,6 +17,10 @@ class IngestSettings(CommonSettings):
     # A compressed upload may hold at most this many bytes once decompressed: past it, the import
     # ends as Failure (a gzip bomb does not fill the catalog). IMDB's largest file is about 4 GiB.
     max_decompressed_bytes: int = Field(16 * 1024**3, ge=1, validation_alias="INGEST_MAX_DECOMPRESSED_BYTES")
+    # Bytes of the store's volume an upload takes per byte of CSV until its import ends: its GridFS copy
+    # (1x) plus the catalog documents and their indexes (5-6x for the seed's columns, measured on the
+    # embedded SecantusDB; see the README's "Disk space"). MongoDB compresses, so it may be set lower there.
+    disk_expansion: float = Field(7.0, ge=1, le=100, validation_alias="INGEST_DISK_EXPANSION")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")

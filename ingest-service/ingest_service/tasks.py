@@ -7,10 +7,11 @@ from collections.abc import Callable
 from celery import Celery, Task
 from pymongo.database import Database
 
-from ingest_service import import_storage, importer, recovery
+from ingest_service import disk, import_storage, importer, recovery
 from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, RECOVER_TASK
 from ingest_service.schemas import JobStatus
 from ingest_service.settings import IngestSettings
+from service_common.disk import StoreVolume
 from service_common.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,11 @@ MAX_RETRY_DELAY = 60
 
 
 def register_import_task(
-    celery: Celery, settings: IngestSettings, database: Callable[[], Database], worker_id: Callable[[], str]
+    celery: Celery,
+    settings: IngestSettings,
+    database: Callable[[], Database],
+    worker_id: Callable[[], str],
+    store_volume: Callable[[], StoreVolume],
 ) -> None:
     @celery.task(name=IMPORT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def import_csv(task: Task, job_id: str) -> None:
@@ -33,6 +38,7 @@ def register_import_task(
                 batch_size=settings.batch_size,
                 lease_seconds=settings.job_lease_seconds,
                 max_decompressed_bytes=settings.max_decompressed_bytes,
+                room=disk.ImportRoom(store_volume(), settings.disk_expansion),
             )
         except importer.JobLeased as leased:
             log.info("Import %s: %s; trying again later", job_id, leased)

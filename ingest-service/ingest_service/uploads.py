@@ -11,6 +11,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ingest_service.disk import UploadRoom
 from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, Quoting, inspect_head
 from ingest_service.sources import (
     ZIP_TAIL_BYTES,
@@ -60,17 +61,21 @@ def too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"The file is larger than the upload limit of {max_bytes} bytes")
 
 
-async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int) -> ReceivedUpload:
+async def receive_upload(
+    request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int, room: UploadRoom
+) -> ReceivedUpload:
     """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's options.
 
     Every refusal is an ``ApiError`` raised with nothing left in GridFS. An unknown form field is
     refused (a typo such as ``mdoe`` must not import with the default); once one is seen, the file
-    is read through without being stored.
+    is read through without being stored. ``room`` refuses (507) what the
+    store's volume cannot hold.
     """
     if request.content_type != "multipart/form-data":
         raise ApiError(415, f"Content-Type must be multipart/form-data, with the CSV file in the field {FILE_FIELD!r}")
     if request.content_length is not None and request.content_length > max_bytes + MULTIPART_OVERHEAD_BYTES:
         raise too_large(max_bytes)
+    await room.before(request.content_length)
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError, KeyError, BadHttpMessage):
@@ -89,7 +94,7 @@ async def receive_upload(request: web.Request, db: AsyncDatabase, *, file_id: st
                 if unknown:
                     await part.release()
                 else:
-                    stored = await _store_file(part, db, file_id, max_bytes)
+                    stored = await _store_file(part, db, file_id, max_bytes, room)
             elif part.name in OPTION_FIELDS:
                 if part.name in options:
                     message = "Given more than once"
@@ -135,7 +140,9 @@ async def _read_option(part: BodyPartReader) -> str:
         raise ApiError(400, f"The form field {part.name!r} is not UTF-8 text") from None
 
 
-async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int) -> ReceivedUpload:
+async def _store_file(
+    part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int, room: UploadRoom
+) -> ReceivedUpload:
     filename = _clean_filename(part.filename)
     upload = UploadWriter(db, file_id, filename, metadata={"content_type": "text/csv"})
     head = bytearray()
@@ -149,8 +156,10 @@ async def _store_file(part: BodyPartReader, db: AsyncDatabase, file_id: str, max
             tail += chunk
             del tail[:-ZIP_TAIL_BYTES]
             await upload.write(chunk)
+            await room.while_storing(upload.length)
         if upload.length == 0:
             raise ApiError(400, "The file is empty")
+        await room.finished(upload.length)
         await upload.close()
     except BaseException:
         await upload.abort()

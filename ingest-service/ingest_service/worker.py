@@ -14,6 +14,7 @@ from ingest_service.celery_app import create_celery
 from ingest_service.migration import migrate_legacy_catalog
 from ingest_service.settings import IngestSettings
 from ingest_service.tasks import register_delete_dataset_task, register_import_task, register_recover_task
+from service_common.disk import StoreVolume, open_store_volume
 from service_common.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class WorkerDatabase:
         self._settings = settings
         self._client: MongoClient | None = None
         self._pid: int | None = None
+        self._volume: StoreVolume | None = None
 
     def client(self) -> MongoClient:
         if self._client is None or self._pid != os.getpid():
@@ -49,10 +51,17 @@ class WorkerDatabase:
     def __call__(self) -> Database:
         return self.client()[self._settings.mongo_db]
 
+    def store_volume(self) -> StoreVolume:
+        """Where this process reads the store's free space from, decided on first use."""
+        if self._volume is None or self._pid != os.getpid():
+            self._volume = open_store_volume(self._settings, self())
+        return self._volume
+
     def close(self) -> None:
         if self._client is not None and self._pid == os.getpid():
             self._client.close()
         self._client = None
+        self._volume = None
 
     def wait_until_ready(self) -> None:
         """Block until MongoDB answers, so the worker never takes a message it cannot process."""
@@ -60,6 +69,8 @@ class WorkerDatabase:
         while True:
             try:
                 self.client().admin.command("ping")
+                # Said once at start-up: where free space is read from, or that it is not checked.
+                open_store_volume(self._settings, self())
                 return
             except PyMongoError as exc:
                 if time.monotonic() >= deadline:
@@ -87,7 +98,7 @@ def main() -> None:
         database.close()  # the pool processes connect for themselves
 
     celery = create_celery(settings)
-    register_import_task(celery, settings, database, worker_id)
+    register_import_task(celery, settings, database, worker_id, database.store_volume)
     register_recover_task(celery, settings, database)
     register_delete_dataset_task(celery, database)
     worker_process_shutdown.connect(lambda **_: database.close(), weak=False)

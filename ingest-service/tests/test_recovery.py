@@ -89,3 +89,17 @@ def test_a_requeue_the_broker_refused_is_tried_again_at_the_next_check(db):
     with pytest.raises(ConnectionError):
         check(db, send=broker_down)
     assert check(db, NOW + timedelta(seconds=1)) == (["stale"], [])
+
+
+def test_a_paused_job_whose_worker_vanished_is_requeued_and_a_live_paused_one_left_alone(db):
+    """A worker waiting for disk space renews its lease (``pause_job``); one that died while waiting does not."""
+    arrange_job(db, "paused-dead", claimed_at=NOW - timedelta(seconds=LEASE + 30))
+    arrange_job(db, "paused-live", claimed_at=NOW - timedelta(seconds=LEASE + 30))
+    reason = "the store's volume has 10 MB free; waiting for 41 MB"
+    assert import_storage.pause_job(db, "paused-dead", "worker-a:1", reason, NOW - timedelta(seconds=LEASE + 1), LEASE)
+    assert import_storage.pause_job(db, "paused-live", "worker-a:1", reason, NOW - timedelta(seconds=1), LEASE)
+    assert check(db) == (["paused-dead"], [])
+    # The next run claims it back to Progress; another worker cannot claim the live one.
+    assert import_storage.claim_job(db, "paused-dead", "worker-b:2", NOW, LEASE)["status"] == "Progress"
+    assert import_storage.claim_job(db, "paused-live", "worker-b:2", NOW, LEASE) is None
+    assert not import_storage.pause_job(db, "paused-dead", "worker-a:1", reason, NOW, LEASE)  # no longer its job

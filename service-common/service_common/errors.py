@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,13 @@ async def error_middleware(request: web.Request, handler):
                 pass
         message = _HTTP_MESSAGES.get(exc.status, exc.reason)
         return error_response(exc.status, message, headers=_kept_headers(exc))
-    except (ServerSelectionTimeoutError, ConnectionFailure):
+    except ConnectionFailure:  # server selection timed out, connection lost (AutoReconnect), network timeout
         log.warning("MongoDB unreachable while serving %s %s", request.method, request.path)
+        return error_response(503, UNAVAILABLE, headers={"Retry-After": "5"})
+    except PyMongoError as exc:
+        # The store answered with an error of its own (InternalError, a write error, an operation timed
+        # out, a full disk): the request may well succeed later, and the client has nothing to fix.
+        log.error("MongoDB failed while serving %s %s: %r", request.method, request.path, exc, exc_info=exc)
         return error_response(503, UNAVAILABLE, headers={"Retry-After": "5"})
     except Exception:
         log.exception("Unhandled error while serving %s %s", request.method, request.path)

@@ -1,8 +1,9 @@
 """The settings every service shares, read once from the environment."""
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,9 +29,21 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     jwt_issuer: str = Field("catalog-auth", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("catalog-api", validation_alias="JWT_AUDIENCE")
+    # A directory on the store's volume (the embedded store's DATA_DIR, set by the Makefile), whose free
+    # space is read directly. Unset: MongoDB's dbStats tells it, where the server reports it.
+    store_disk_path: Path | None = Field(None, validation_alias="STORE_DISK_PATH")
+    # Free space kept on the store's volume: uploads that would eat into it are refused (507), imports
+    # pause before it, and every service's /readyz is 503 under it. Named for the ingest side, which
+    # enforces it; one number for the whole stack. See the README's "Disk space" for the sizing.
+    min_free_bytes: int = Field(512 * 1024**2, ge=0, validation_alias="INGEST_MIN_FREE_BYTES")
 
     # Settings whose development defaults must never reach production: they must be given explicitly there.
     required_in_production: ClassVar[tuple[str, ...]] = ("mongo_url",)
+
+    @field_validator("store_disk_path", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _explicit_in_production(self) -> "CommonSettings":

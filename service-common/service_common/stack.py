@@ -51,6 +51,8 @@ class LocalStack:
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "ENVIRONMENT": "development",
             "DATA_DIR": str(data_dir),
+            # As the Makefile says when the embedded store runs: its free space is read there.
+            "STORE_DISK_PATH": str(data_dir),
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "AUTH_PORT": str(self.ports["auth"]),
             "INGEST_PORT": str(self.ports["ingest"]),

@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from service_common.disk import STORE_VOLUME, open_store_volume_async
 from service_common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ def new_mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient
 def mongo_context(
     settings: CommonSettings, appname: str, setup: DatabaseSetup | None = None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx that connects, pings, runs ``setup`` (indexes), and closes on shutdown."""
+    """A cleanup_ctx that connects, pings, runs ``setup`` (indexes), learns where the store's free space
+    can be read (``STORE_VOLUME``), and closes on shutdown."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         client = new_mongo_client(settings, appname)
@@ -70,6 +72,7 @@ def mongo_context(
             database = client[settings.mongo_db]
             if setup is not None:
                 await setup(database)
+            app[STORE_VOLUME] = await open_store_volume_async(settings, database)
             app[MONGO_CLIENT] = client
             app[MONGO_DB] = database
             yield

@@ -93,8 +93,9 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: 
 
 def secantus_command(port: int, storage: str = ":memory:") -> list[str]:
     binary = Path(sys.executable).with_name("secantusd-py")
+    # Test commands: ``configureFailPoint`` lets a test make the store answer with its own errors.
     return [str(binary), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
-            "--standalone", "--log-level", "WARNING"]
+            "--standalone", "--log-level", "WARNING", "--enable-test-commands"]
 
 
 def redis_command(port: int) -> list[str]:

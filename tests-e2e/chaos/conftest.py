@@ -18,8 +18,14 @@ CHAOS_ENV = {
 
 
 @pytest.fixture(scope="module")
-def stack(request, tmp_path_factory):
+def data_dir(tmp_path_factory) -> Path:
+    """The stack's DATA_DIR; a module may put it elsewhere (test_disk_full.py: on a tmpfs of its own)."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="module")
+def stack(request, data_dir):
     """Overrides the e2e suite's session stack: each module breaks its own."""
     env = {**CHAOS_ENV, **getattr(request.module, "STACK_ENV", {})}
-    with LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env) as local:
+    with LocalStack(ROOT, data_dir, env=env) as local:
         yield local

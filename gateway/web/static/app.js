@@ -303,7 +303,8 @@ async function poll(taskId) {
 }
 
 function showJob(job) {
-  $("#import-status").textContent = job.status;
+  // Paused: the store's volume is under its reserve; the reason says how much it waits for.
+  $("#import-status").textContent = job.paused_reason ? `${job.status}: ${job.paused_reason}` : job.status;
   $("#import-progress").value = job.progress || 0;
   const seconds = (performance.now() - watchedTask.startedAt) / 1000;
   const rate = seconds > 0 && job.rows_processed ? ` · ${Math.round(job.rows_processed / seconds).toLocaleString()} rows/s` : "";
