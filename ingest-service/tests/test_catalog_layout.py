@@ -4,7 +4,7 @@ between writing items and recording their block. ``audit`` compares the layout w
 
 import pytest
 
-from ingest_service import importer
+from ingest_service import disk, importer
 from service_common import catalog_blocks
 from service_common.catalog_blocks import audit
 from service_common.catalog_layout import CHUNKS, DATASETS
@@ -12,7 +12,8 @@ from service_common.catalog_layout import CHUNKS, DATASETS
 from .helpers import movies_csv, upload_ok, wait_finished
 
 BATCH = 500
-RUN = {"batch_size": BATCH, "lease_seconds": 60, "max_decompressed_bytes": 2**30}
+# The worker's own arguments, with no free-space check (no store volume to watch).
+RUN = {"batch_size": BATCH, "lease_seconds": 60, "max_decompressed_bytes": 2**30, "room": disk.ImportRoom()}
 
 
 class Killed(BaseException):
