@@ -282,10 +282,13 @@ class JobImport:
             for index, (line, row) in enumerate(batch)
         ]
         block = blocks.write_pending(
-            self._db, self._dataset, self._job_id, first_seq, [i.key for i in items], [i.seq for i in items], now
+            self._db, self._dataset, self._job_id, first_seq, [i.key for i in items], [i.seq for i in items],
+            [i.row for i in items], now,
+        )  # fmt: skip
+        outcome = import_storage.write_items(
+            self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
         )
-        outcome = import_storage.write_items(self._db, self._dataset, block, self._job_id, self._mode, items, now)
-        blocks.commit(self._db, block, [(items[i].key, items[i].seq, items[i].row) for i in outcome.inserted])
+        blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
         if outcome.updated:
             # Updated in place, those items keep their place; their blocks' type and column counts may change.
             blocks.refresh(self._db, blocks.blocks_of(self._db, self._dataset, [items[i].key for i in outcome.updated]))

@@ -52,45 +52,71 @@ def read_items(
 
 
 def write_pending(
-    db: Database, dataset: str, job_id: str, first_seq: int, keys: list[str], seqs: list[int], now: datetime
-) -> str:
-    """Records the batch's candidate keys before any item is written; returns the block id."""
-    block = block_id(dataset, first_seq)
-    db[BLOCKS].insert_one(
-        {
-            "_id": block,
-            "dataset": dataset,
-            "job_id": job_id,
-            "seq": first_seq,
-            "state": BlockState.PENDING,
-            "v": 0,
-            "keys": keys,
-            "seqs": seqs,
-            "types": [],
-            "columns": [],
-            "created_at": now,
-        }
-    )
+    db: Database,
+    dataset: str,
+    job_id: str,
+    first_seq: int,
+    keys: list[str],
+    seqs: list[int],
+    rows: Sequence[dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """Records the batch's candidate keys before any item is written, counted as if every one were
+    inserted (the usual case, which ``commit`` then confirms in one small write); returns the block."""
+    types, columns = block_index(rows)
+    block = {
+        "_id": block_id(dataset, first_seq),
+        "dataset": dataset,
+        "job_id": job_id,
+        "seq": first_seq,
+        "state": BlockState.PENDING,
+        "v": 0,
+        "keys": keys,
+        "seqs": seqs,
+        "types": types,
+        "columns": columns,
+        "created_at": now,
+    }
+    db[BLOCKS].insert_one(block)
     return block
 
 
-def commit(db: Database, block: str, inserted: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
-    """Keeps the keys the batch inserted, ``(key, seq, stored row)`` in order, and indexes the block.
+def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: Sequence[dict[str, Any]]) -> None:
+    """Keeps the candidates the batch inserted (their positions, ``rows`` being every candidate's
+    stored row) and indexes the block.
 
-    If a concurrent upsert touched the block meanwhile (its version moved on), the block is
-    recomputed from the items instead of from what this batch wrote.
+    When every candidate was inserted, the pending block already says so: its summary goes into a
+    chunk and the block is marked indexed in one compare-and-set on its version. If a concurrent
+    upsert touched the block meanwhile (its version moved on), the block is recomputed from the
+    items instead, and its summary follows.
     """
-    keys = [key for key, _, _ in inserted]
-    seqs = [seq for _, seq, _ in inserted]
-    types, columns = block_index(row for _, _, row in inserted)
-    result = db[BLOCKS].update_one(
-        {"_id": block, "v": 0, "state": BlockState.PENDING},
-        {"$set": {"state": BlockState.COMMITTED, "keys": keys, "seqs": seqs, "types": types, "columns": columns},
-         "$inc": {"v": 1}},
-    )  # fmt: skip
+    if len(inserted) == len(block["keys"]):
+        committed = dict(block, state=BlockState.COMMITTED, v=1)
+        number = _append_summary(db, block["dataset"], committed, placed_before=False)
+        marked = db[BLOCKS].update_one(
+            {"_id": block["_id"], "v": 0, "state": BlockState.PENDING},
+            {"$set": {"state": BlockState.INDEXED, "chunk": number, "v": 1}},
+        )
+        _bump(db, block["dataset"], number)
+        if marked.matched_count == 0:
+            finalize(db, block["_id"])
+            index(db, block["_id"])
+        return
+    types, columns = block_index(rows[i] for i in inserted)
+    update = {
+        "state": BlockState.COMMITTED,
+        "keys": [block["keys"][i] for i in inserted],
+        "seqs": [block["seqs"][i] for i in inserted],
+        "types": types,
+        "columns": columns,
+    }
+    result = db[BLOCKS].update_one({"_id": block["_id"], "v": 0, "state": BlockState.PENDING},
+                                   {"$set": update, "$inc": {"v": 1}})  # fmt: skip
     if result.matched_count == 0:
-        finalize(db, block)
-    index(db, block)
+        finalize(db, block["_id"])
+        index(db, block["_id"])
+    else:
+        index(db, block["_id"], dict(block, **update, v=1))
 
 
 def finalize(db: Database, block: str) -> None:
@@ -119,10 +145,13 @@ def finalize(db: Database, block: str) -> None:
     raise RuntimeError(f"block {block} kept changing while being finalized")
 
 
-def index(db: Database, block: str) -> None:
+def index(db: Database, block: str, committed: dict[str, Any] | None = None) -> None:
     """Puts the committed block's summary into the dataset's last chunk (a new one when it is
-    full) and bumps that chunk's revision on the dataset; a block that inserted nothing is dropped."""
-    document = db[BLOCKS].find_one({"_id": block})
+    full) and bumps that chunk's revision on the dataset; a block that inserted nothing is dropped.
+
+    ``committed``: the block as this process just committed it, so that it need not be read back,
+    and known not to be in a chunk yet."""
+    document = committed or db[BLOCKS].find_one({"_id": block})
     if document is None or document["state"] == BlockState.PENDING:
         return
     dataset = document["dataset"]
@@ -130,17 +159,22 @@ def index(db: Database, block: str) -> None:
         if not document["keys"]:
             db[BLOCKS].delete_one({"_id": block, "state": BlockState.COMMITTED, "keys": []})
             return
-        number = _append_summary(db, dataset, document)
+        number = _append_summary(db, dataset, document, placed_before=committed is None)
         db[BLOCKS].update_one({"_id": block}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
         _bump(db, dataset, number)
+        current = db[BLOCKS].find_one({"_id": block}, {"v": 1})
+        if current is not None and current["v"] == document["v"]:
+            return  # the summary just placed is the block's current one
     sync_summary(db, block)
 
 
-def _append_summary(db: Database, dataset: str, block: dict[str, Any]) -> int:
-    """The number of the chunk now holding the block's summary (it may already, after a crash)."""
-    holder = db[CHUNKS].find_one({"dataset": dataset, "ids": block["_id"]}, {"n": 1})
-    if holder is not None:
-        return holder["n"]
+def _append_summary(db: Database, dataset: str, block: dict[str, Any], *, placed_before: bool) -> int:
+    """The number of the chunk now holding the block's summary (a run that died after placing it
+    may have done so already: ``placed_before``)."""
+    if placed_before:
+        holder = db[CHUNKS].find_one({"dataset": dataset, "ids": block["_id"]}, {"n": 1})
+        if holder is not None:
+            return holder["n"]
     head = db[DATASETS].find_one({"_id": dataset}, {"last_chunk": 1}) or {}
     number = head.get("last_chunk", 0)
     for _ in range(MAX_RACES):
@@ -258,7 +292,7 @@ def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[s
     block = block_id(dataset, documents[0]["seq"])
     with contextlib.suppress(DuplicateKeyError):
         write_pending(db, dataset, job_id, documents[0]["seq"], [d["key"] for d in documents],
-                      [d["seq"] for d in documents], now)  # fmt: skip
+                      [d["seq"] for d in documents], [d["row"] for d in documents], now)  # fmt: skip
     with contextlib.suppress(BulkWriteError):
         db[ITEMS].insert_many([{**document, "block": block} for document in documents], ordered=False)
     finalize(db, block)
