@@ -20,7 +20,7 @@ def wait_finished(base_url: str, headers: dict[str, str], task_id: str, within: 
     raise TimeoutError(f"upload {task_id} not finished after {within}s")
 
 
-def test_the_seed_upload_curl_ends_in_success_with_49_rows(stack, auth_headers, seed_csv):
+def test_the_seed_upload_curl_ends_in_success_with_50_rows(stack, auth_headers, seed_csv):
     # The seed's curl, plus the token: curl -H 'Authorization: Bearer ...' --form 'file=@"movies.csv"' .../upload_csv
     with seed_csv.open("rb") as file:
         response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files={"file": file}, timeout=30)
@@ -32,8 +32,8 @@ def test_the_seed_upload_curl_ends_in_success_with_49_rows(stack, auth_headers, 
     status = wait_finished(stack.url, auth_headers, body["task_id"])
     assert status["status"] == "Success", status
     assert status["progress"] == 100
-    assert (status["rows_processed"], status["rows_failed"]) == (49, 0)
-    assert status["rows_inserted"] + status["rows_duplicate"] + status["rows_updated"] == 49
+    assert (status["rows_processed"], status["rows_failed"]) == (50, 0)
+    assert status["rows_inserted"] + status["rows_duplicate"] + status["rows_updated"] == 50
     assert status["filename"] == seed_csv.name
 
     listed = requests.get(f"{stack.url}/uploads", headers=auth_headers, params={"limit": 5}, timeout=10)

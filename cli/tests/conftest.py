@@ -20,7 +20,7 @@ import requests
 from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
+SEED_CSV = ROOT / "examples" / "movies.csv"
 CATALOGCTL = str(Path(sys.executable).with_name("catalogctl"))
 PASSWORD = "cli-password-1"
 SEED_HEADER = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year", "rating",

@@ -42,21 +42,21 @@ async def test_seed_file_then_reuploads_in_insert_and_upsert_mode(api, auth, db,
     seed = SEED_CSV.read_bytes()
     first = await wait_finished(api, auth, await upload_ok(api, auth, seed))
     assert first["status"] == "Success"
-    assert (first["rows_processed"], first["rows_inserted"], first["key"]) == (49, 49, "show_id")
-    assert db.catalog_items.count_documents({}) == 49
-    assert db.catalog_items.find_one({"_id": "119"})["row"]["title"] == "Gurgaon"
+    assert (first["rows_processed"], first["rows_inserted"], first["key"]) == (50, 50, "show_id")
+    assert db.catalog_items.count_documents({}) == 50
+    assert db.catalog_items.find_one({"_id": "7"})["row"]["title"] == "Paper Lanterns, Stone Bridges"
     seq_before = {d["_id"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1})}
 
     again = await wait_finished(api, auth, await upload_ok(api, auth, seed))
-    assert (again["status"], again["rows_inserted"], again["rows_duplicate"]) == ("Success", 0, 49)
-    assert db.catalog_items.count_documents({}) == 49
+    assert (again["status"], again["rows_inserted"], again["rows_duplicate"]) == ("Success", 0, 50)
+    assert db.catalog_items.count_documents({}) == 50
 
     upsert_id = await upload_ok(api, auth, seed, mode="upsert")
     upserted = await wait_finished(api, auth, upsert_id)
-    assert (upserted["status"], upserted["rows_inserted"], upserted["rows_updated"]) == ("Success", 0, 49)
-    assert db.catalog_items.count_documents({}) == 49
+    assert (upserted["status"], upserted["rows_inserted"], upserted["rows_updated"]) == ("Success", 0, 50)
+    assert db.catalog_items.count_documents({}) == 50
     assert {d["_id"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1})} == seq_before
-    assert db.catalog_items.count_documents({"source.job_id": upsert_id}) == 49
+    assert db.catalog_items.count_documents({"source.job_id": upsert_id}) == 50
 
 
 async def test_awkward_files_import_with_row_errors_and_warnings_recorded(api, auth, db, start_worker):
