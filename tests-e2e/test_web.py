@@ -6,6 +6,7 @@ screen reader's names. Screenshots land in test-artifacts/.
 """
 
 import math
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -16,6 +17,8 @@ import requests
 import yaml
 from openapi_spec_validator import validate
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from service_common.testing import free_port, start_process, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -164,6 +167,29 @@ def test_the_page_is_served_at_slash_and_unknown_paths_stay_json_404s(stack):
         assert response.status_code == 404, path
         assert response.headers["Content-Type"].startswith("application/json"), path
         assert response.json() == {"error": "Not found"}, path
+
+
+def test_the_gateway_serves_its_files_from_a_checkout_in_a_folder_only_its_user_may_enter(stack, tmp_path):
+    """A checkout in a 0700 home (root's, usually): nginx's workers must still read the page and the docs."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    checkout = home / "checkout"
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
+    shutil.copytree(ROOT / "gateway", checkout / "gateway", ignore=shutil.ignore_patterns("@scarf"))
+    assert (home.stat().st_mode & 0o777) == 0o700
+    port = free_port()
+    env = {**os.environ, **stack.env, "DATA_DIR": str(home / "data"), "GATEWAY_PORT": str(port)}
+    env.pop("GATEWAY_STATIC_ROOT", None)
+    gateway = start_process([str(checkout / "scripts" / "run-gateway")], log_path=tmp_path / "gateway.log", env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(f"{url}/healthz", timeout=2).status_code == 200, 30, "gateway")
+        for path in ("/", "/docs", "/openapi.yaml", "/static/app.js", "/docs/assets/swagger-ui.css"):
+            response = requests.get(f"{url}{path}", timeout=10)
+            assert response.status_code == 200, (path, response.status_code, (tmp_path / "gateway.log").read_text())
+        assert requests.get(f"{url}/openapi.yaml", timeout=10).text == (ROOT / "gateway" / "openapi.yaml").read_text()
+    finally:
+        stop_process(gateway)
 
 
 # The web page
