@@ -66,6 +66,7 @@ def test_accounts_answer_as_documented(stack):
     checked(requests.post(f"{url}/login", data="x", headers={"Content-Type": "text/csv"}, timeout=10), 415)
     checked(requests.get(f"{url}/.well-known/jwks.json", timeout=10), 200)
     checked(requests.get(f"{url}/healthz", timeout=10), 200)
+    assert checked(requests.get(f"{url}/readyz", timeout=10), 200).json() == {"status": "ready"}
 
 
 def test_refresh_and_logout_answer_as_documented(stack):
@@ -192,6 +193,7 @@ def test_a_service_down_is_a_documented_5xx(stack):
     try:
         down = checked(requests.get(f"{stack.url}/get_content", timeout=10), 502)
         assert down.headers["Retry-After"]
+        assert checked(requests.get(f"{stack.url}/readyz", timeout=10), 503).json() == {"error": "Not ready: catalog"}
     finally:
         stack.start_service("catalog")
     checked(requests.get(f"{stack.url}/get_content", params={"limit": 1}, timeout=10), 200)

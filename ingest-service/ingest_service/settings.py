@@ -13,6 +13,9 @@ class IngestSettings(CommonSettings):
     port: int = Field(8002, validation_alias="INGEST_PORT")
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     jwks_url: str = Field("http://127.0.0.1:8001/.well-known/jwks.json", validation_alias="JWKS_URL")
+    # The services the gateway's GET /readyz covers besides this one: it answers for the whole stack.
+    auth_upstream: str = Field("127.0.0.1:8001", min_length=1, validation_alias="AUTH_UPSTREAM")
+    catalog_upstream: str = Field("127.0.0.1:8003", min_length=1, validation_alias="CATALOG_UPSTREAM")
     max_upload_bytes: int = Field(1024**3, ge=1, validation_alias="INGEST_MAX_UPLOAD_BYTES")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
