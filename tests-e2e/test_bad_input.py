@@ -284,6 +284,9 @@ def query_rows() -> list[Refused]:
             table.append(Refused(f"{path} {name} repeated", "GET", path, 400,
                                  f"Parameter given more than once: {name}", name,
                                  {"params": [(name, "1"), (name, "2")]}, token))  # fmt: skip
+        # One paging implementation: both listings refuse a parameter they do not know, naming it.
+        unknown = {"params": {"limt": "5"}}
+        table.append(Refused(f"{path} unknown", "GET", path, 400, "Unknown parameter: limt", "limt", unknown, token))
     catalog = [
         ("cursor negative", {"cursor": "-1"}, 400, "cursor"),
         ("cursor huge", {"cursor": "9" * 500}, 400, "cursor"),

@@ -40,6 +40,9 @@ def test_the_seed_upload_curl_ends_in_success_with_50_rows(stack, auth_headers, 
     assert listed.status_code == 200
     assert [job["task_id"] for job in listed.json()] == [body["task_id"]]
     assert listed.headers["X-Total-Count"] == "1"
+    # Absolute links, as the client reached the gateway, as /get_content gives them.
+    page = f"{stack.url}/uploads?limit=5"
+    assert listed.headers["Link"] == f'<{page}&offset=1>; rel="first", <{page}&offset=1>; rel="last"'
 
 
 def test_uploads_need_a_token_and_jobs_stay_private(stack, auth_headers, seed_csv):

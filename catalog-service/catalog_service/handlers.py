@@ -5,9 +5,9 @@ from aiohttp import web
 from catalog_service import storage
 from catalog_service.cursors import CursorPosition, InvalidCursor
 from catalog_service.keys import CURSORS, SETTINGS
-from catalog_service.links import link_header, page_links
 from catalog_service.schemas import bad_parameter, parse_content_query, public_item
 from service_common.errors import ApiError
+from service_common.paging import link_header, page_links
 from service_common.stores import MONGO_DB
 
 

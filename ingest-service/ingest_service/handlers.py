@@ -5,16 +5,16 @@ import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
-from yarl import URL
 
 from ingest_service import storage
 from ingest_service.keys import SETTINGS
 from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_import
 from ingest_service.rows import default_key_column
-from ingest_service.schemas import JobPublic, JobStatus, PageQuery, UploadOptions, parse_page_query
+from ingest_service.schemas import JobPublic, JobStatus, UploadOptions, parse_page_query
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.errors import UNAVAILABLE, ApiError
+from service_common.paging import link_header, page_links
 from service_common.stores import MONGO_DB
 from service_common.tokens import require_claims
 
@@ -107,19 +107,5 @@ async def list_uploads(request: web.Request) -> web.Response:
         request.app[MONGO_DB], claims.user_id, skip=(page.offset - 1) * page.limit, limit=page.limit
     )
     body = [JobPublic.from_document(job).model_dump(mode="json") for job in jobs]
-    headers = {"X-Total-Count": str(total)}
-    if links := _page_links(request.url, page, total):
-        headers["Link"] = links
-    return web.json_response(body, headers=headers)
-
-
-def _page_links(url: URL, page: PageQuery, total: int) -> str:
-    """GitHub-style ``Link`` relations between pages, leaving out any that does not exist."""
-    last = max(1, -(-total // page.limit))
-    pages = {"first": 1, "prev": page.offset - 1, "next": page.offset + 1, "last": last}
-    links = []
-    for rel, number in pages.items():
-        if 1 <= number <= last:
-            target = url.relative().update_query(limit=page.limit, offset=number)
-            links.append(f'<{target}>; rel="{rel}"')
-    return ", ".join(links)
+    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
+    return web.json_response(body, headers={"X-Total-Count": str(total), "Link": link_header(links)})

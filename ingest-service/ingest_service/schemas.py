@@ -8,10 +8,7 @@ from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_common.bodies import parse_model
-from service_common.errors import ApiError
-from service_common.paging import QueryInt
-
-# Plain ASCII digits only: int() would also take " 5", "5_0", "+5" and non-ASCII digits.
+from service_common.paging import QueryInt, single_values
 
 
 class JobStatus(StrEnum):
@@ -42,19 +39,15 @@ class UploadOptions(BaseModel):
 class PageQuery(BaseModel):
     """The seed's paging: ``offset`` is a 1-based page number, not a row count."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     limit: QueryInt = Field(20, ge=1, le=100)
     offset: QueryInt = Field(1, ge=1)
 
 
 def parse_page_query(params: MultiMapping[str]) -> PageQuery:
-    """``limit`` and ``offset`` from a query string; a repeated one is a 400, not a silent pick."""
-    for name in ("limit", "offset"):
-        if len(params.getall(name, [])) > 1:
-            details = [{"field": name, "message": "Given more than once"}]
-            raise ApiError(400, f"Parameter given more than once: {name}", details=details)
-    return parse_model(PageQuery, {name: params[name] for name in ("limit", "offset") if name in params})
+    """``limit`` and ``offset`` from a query string; a repeated or unknown parameter is a 400 naming it."""
+    return parse_model(PageQuery, single_values(params, PageQuery.model_fields))
 
 
 class RowErrorPublic(BaseModel):

@@ -193,9 +193,11 @@ async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other
     assert response.status == 200
     assert [job["task_id"] for job in await response.json()] == [task_ids[2], task_ids[1]]
     assert response.headers["X-Total-Count"] == "5"
+    # Absolute, as the client reached the service (through the gateway: its Host and scheme), like /get_content's.
+    page = api.make_url("/uploads?limit=2")
     assert response.headers["Link"] == (
-        '</uploads?limit=2&offset=1>; rel="first", </uploads?limit=2&offset=1>; rel="prev", '
-        '</uploads?limit=2&offset=3>; rel="next", </uploads?limit=2&offset=3>; rel="last"'
+        f'<{page}&offset=1>; rel="first", <{page}&offset=1>; rel="prev", '
+        f'<{page}&offset=3>; rel="next", <{page}&offset=3>; rel="last"'
     )
     everything = await (await api.get("/uploads", headers=auth)).json()
     assert [job["task_id"] for job in everything] == task_ids[::-1]
@@ -207,13 +209,22 @@ async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other
     [
         {"limit": "abc"}, {"limit": "0"}, {"limit": "101"}, {"limit": "1.5"}, {"limit": " 5"}, {"limit": ""},
         {"offset": "0"}, {"offset": "-1"}, {"offset": "99999999999999999999"}, {"offset": "1e3"},
-        [("limit", "5"), ("limit", "6")], [("offset", "1"), ("offset", "2")],
+        [("limit", "5"), ("limit", "6")], [("offset", "1"), ("offset", "2")], {"limt": "5"}, {"page": "2"},
     ],
 )  # fmt: skip
 async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
     response = await api.get("/uploads", headers=auth, params=params)
     assert response.status == 400
     assert (await response.json())["details"][0]["field"] == next(iter(dict(params)))
+
+
+async def test_an_unknown_paging_parameter_is_refused_as_get_content_refuses_it(api, auth):
+    response = await api.get("/uploads", headers=auth, params={"limt": "5"})
+    assert response.status == 400
+    assert await response.json() == {
+        "error": "Unknown parameter: limt",
+        "details": [{"field": "limt", "message": "Unknown parameter"}],
+    }
 
 
 async def test_the_owner_cancels_a_pending_upload_and_its_file_goes(api, auth, other_auth, db):
