@@ -7,7 +7,6 @@ imported and ends in a clear terminal status.
 import dataclasses
 import io
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import ROOT
+from helpers import FINISHED, ROOT, Account, new_account, wait_for_status
 from openapi_contract import CONTRACT
 
 from service_common.stack import LocalStack
@@ -46,23 +45,9 @@ def store(stack):
         yield db
 
 
-@dataclass(frozen=True)
-class Account:
-    username: str
-    password: str
-    refresh_token: str
-    headers: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 def account(stack) -> Account:
-    name = f"bad_{uuid.uuid4().hex[:12]}"
-    user = {"username": name, "email": f"{name}@example.com", "password": "bad-input-password"}
-    assert requests.post(f"{stack.url}/signup", json=user, timeout=10).status_code == 201
-    tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
-    assert tokens.status_code == 200, tokens.text
-    body = tokens.json()
-    return Account(name, user["password"], body["refresh_token"], {"Authorization": f"Bearer {body['access_token']}"})
+    return new_account(stack.url, "bad")
 
 
 def counts(store) -> dict[str, int]:
@@ -449,16 +434,11 @@ def upload_and_finish(stack, store, account: Account, content: bytes, **form) ->
 
 def wait_finished(stack, store, account: Account, task_id: str) -> dict:
     """The job once it has ended and its stored file is gone, so that nothing is written after it."""
-    deadline = time.monotonic() + 60
-    while True:
-        status = requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=account.headers, timeout=10)
-        CONTRACT.check(status)
-        job = status.json()
-        file_left = store["uploads.files"].count_documents({"_id": task_id})
-        if job["status"] not in ("Pending", "Progress") and not file_left:
-            return job
-        assert time.monotonic() < deadline, f"import stuck: {job}"
-        time.sleep(0.2)
+
+    def ended_and_cleaned_up(job: dict) -> bool:
+        return job["status"] in FINISHED and not store["uploads.files"].count_documents({"_id": task_id})
+
+    return wait_for_status(stack.url, account.headers, task_id, ended_and_cleaned_up, 60, CONTRACT.check)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, signup_and_login
+from helpers import ROOT, import_file, signup_and_login
 from openapi_contract import CONTRACT
-from test_catalog import import_file
 
 from service_common.stack import LocalStack
 

@@ -1,23 +1,9 @@
 """Uploads through the gateway, imported by the real worker from the Procfile."""
 
-import time
 import uuid
 
 import requests
-from conftest import signup_and_login
-
-FINISHED = {"Success", "Failure", "Cancelled"}
-
-
-def wait_finished(base_url: str, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        response = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10)
-        assert response.status_code == 200, response.text
-        if response.json()["status"] in FINISHED:
-            return response.json()
-        time.sleep(0.2)
-    raise TimeoutError(f"upload {task_id} not finished after {within}s")
+from helpers import signup_and_login, wait_finished
 
 
 def test_the_seed_upload_curl_ends_in_success_with_50_rows(stack, auth_headers, seed_csv):

@@ -4,14 +4,14 @@ import asyncio
 import itertools
 import signal
 
-from service_common.testing import stop_process
+from service_common.testing import movies_csv, stop_process
 
-from .helpers import SEED_CSV, job_status, leftovers, movies_csv, upload_ok, wait_finished, wait_until
+from .helpers import SEED_CSV, job_status, leftovers, upload_ok, wait_finished, wait_until
 
 
 async def test_status_goes_pending_progress_success_with_exact_counts(api, auth, db, start_worker):
     rows = 20_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     assert (await job_status(api, auth, task_id))["status"] == "Pending"
 
     start_worker()
@@ -112,7 +112,7 @@ async def test_a_file_without_a_key_column_is_keyed_by_content(api, auth, db, st
 
 async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, start_worker):
     rows = 40_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     start_worker(INGEST_BATCH_SIZE="200")
     await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["rows_processed"] > 0)
     response = await api.delete(f"/uploads/{task_id}", headers=auth)
@@ -131,7 +131,7 @@ async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, st
 
 
 async def test_a_missing_upload_ends_in_failure_with_the_reason(api, auth, db, start_worker):
-    task_id = await upload_ok(api, auth, movies_csv(10))
+    task_id = await upload_ok(api, auth, movies_csv(range(10)))
     db["uploads.chunks"].delete_many({})
     db["uploads.files"].delete_many({})
     start_worker()
@@ -142,7 +142,7 @@ async def test_a_missing_upload_ends_in_failure_with_the_reason(api, auth, db, s
 
 async def test_a_worker_killed_mid_file_is_replaced_and_no_row_is_lost_or_doubled(api, auth, db, start_worker):
     rows = 50_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     first = start_worker()
     await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["progress"] >= 15, within=120)
     stop_process(first, signal.SIGKILL)
