@@ -1,12 +1,11 @@
 """Thin handlers: parse, call storage, shape the response."""
 
 import logging
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from auth_service import refresh_tokens, storage
-from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
+from auth_service.keys import CLOCK, PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
 from auth_service.schemas import LoginRequest, RefreshRequest, TokenResponse, UserCreate, UserPublic
 from service_common.bodies import read_model
 from service_common.errors import ApiError
@@ -43,7 +42,7 @@ async def login(request: web.Request) -> web.Response:
     user = await storage.find_user_by_login(db, body.username)
     # Unknown logins are throttled under their own name, so the answers do not tell which accounts exist.
     account = f"user:{user['_id']}" if user else f"login:{body.username.strip().lower()}"
-    now = datetime.now(UTC)
+    now = request.app[CLOCK]()
     if wait := await storage.locked_for(db, account, now):
         raise _too_many_attempts(wait)
 

@@ -129,3 +129,27 @@ async def test_request_ids_are_kept_or_made(client):
     assert response.headers["X-Request-ID"] == "abc-123"
     response = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_after_a_key_rotation_tokens_of_the_previous_key_still_verify(
+    start_client, make_settings, new_user, tmp_path, signing_key
+):
+    """AUTH_PREVIOUS_PUBLIC_KEY_FILES: the retired key is published and its unexpired tokens keep working."""
+    previous = Ed25519PrivateKey.generate()
+    previous_file = tmp_path / "previous.pem"
+    previous_file.write_bytes(
+        previous.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    client = await start_client(make_settings(previous_public_key_files=str(previous_file)))
+    user = new_user()
+    created = (await (await client.post("/signup", json=user)).json())["user"]
+
+    keys = (await (await client.get("/.well-known/jwks.json")).json())["keys"]
+    assert keys == [public_jwk(signing_key.public_key()), public_jwk(previous.public_key())]
+    for key in (previous, signing_key):
+        token = mint_token(key, sub=created["id"])
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 200
+        assert (await response.json())["username"] == user["username"]
+    unknown = mint_token(Ed25519PrivateKey.generate(), sub=created["id"])
+    assert (await client.get("/me", headers={"Authorization": f"Bearer {unknown}"})).status == 401
