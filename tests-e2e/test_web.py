@@ -8,7 +8,10 @@ screen reader's names. Screenshots land in test-artifacts/.
 import math
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +21,8 @@ import yaml
 from openapi_spec_validator import validate
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from service_common.testing import free_port, start_process, stop_process, wait_for
+from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
+from service_common.testing import free_port, start_process, stop_process, wait_for, write_movies_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -41,22 +45,28 @@ def browser() -> Browser:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, stack) -> Page:
+@contextmanager
+def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh browser context on the gateway; any script error, CSP refusal or off-site request fails the test."""
-    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     # The browser logs every 4xx answer as a console error; a test that expects one checks it on the page.
     page.on("console", lambda message: message.type == "error" and not message.text.startswith("Failed to load")
             and problems.append(f"console: {message.text}"))
-    gateway = urlsplit(stack.url).netloc
+    gateway = urlsplit(base_url).netloc
     page.on("request", lambda request: urlsplit(request.url).netloc in (gateway, "")
             or problems.append(f"off-site request: {request.url}"))
     yield page
     context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser: Browser, stack) -> Iterator[Page]:
+    with open_page(browser, stack.url) as page:
+        yield page
 
 
 def screenshot(page: Page, name: str) -> Path:
@@ -291,3 +301,63 @@ def test_a_refused_login_is_explained_on_the_page(page: Page):
     login.get_by_role("button", name="Log in").click()
     expect(page.locator("#account-message")).to_have_text("Invalid username or password")
     expect(page.get_by_role("heading", name="Import a CSV file")).to_be_hidden()
+
+
+# The session
+
+
+ACCESS_TOKEN_TTL = 5
+# The services accept a token this many seconds past its expiry (TokenVerifier's leeway).
+TOKEN_LEEWAY = 5
+
+
+@pytest.fixture(scope="module")
+def short_token_stack(tmp_path_factory) -> Iterator[LocalStack]:
+    """A stack whose access tokens last 5 seconds."""
+    env = {**TEST_GATEWAY_LIMITS, "AUTH_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL)}
+    with LocalStack(ROOT, tmp_path_factory.mktemp("short-tokens"), env=env) as local:
+        yield local
+
+
+def test_the_page_keeps_its_session_through_an_import_longer_than_a_token_and_revokes_it_on_log_out(
+    browser: Browser, short_token_stack, tmp_path
+):
+    stack = short_token_stack
+    # Long enough that a token the page never renewed would be refused twice over.
+    waiting = 2 * (ACCESS_TOKEN_TTL + TOKEN_LEEWAY) + 2
+    with open_page(browser, stack.url) as page:
+        answers: list[tuple[str, str, int]] = []
+        page.on("response", lambda r: answers.append((r.request.method, urlsplit(r.url).path, r.status)))
+        page.goto("/")
+        sign_up_in_the_page(page)
+
+        # No worker for a while: the import waits in the queue, as behind a busy worker, while the page follows it.
+        stack.stop_service("worker")
+        try:
+            csv_path = write_movies_csv(tmp_path / "movies.csv", range(2_000), prefix=f"web-{uuid.uuid4().hex[:6]}-")
+            page.get_by_label("CSV file", exact=True).set_input_files(str(csv_path))
+            page.get_by_role("button", name="Upload").click()
+            expect(page.locator("#import-status")).to_have_text("Pending")
+            time.sleep(waiting)
+            expect(page.locator("#import-status")).to_have_text("Pending")
+        finally:
+            stack.start_service("worker")
+        expect(page.locator("#import-status")).to_have_text("Success", timeout=IMPORT_TIMEOUT_MS)
+        expect(page.locator('dd[data-count="rows_processed"]')).to_have_text("2,000")
+
+        # The page followed the import without one refused call: it renewed its token in time, again and again.
+        renewals = [answer for answer in answers if answer[:2] == ("POST", "/token/refresh")]
+        assert len(renewals) >= waiting // ACCESS_TOKEN_TTL - 1, renewals
+        assert all(status == 200 for *_, status in renewals), renewals
+        assert not [answer for answer in answers if answer[2] == 401], answers
+        expect(page.locator("#session-user")).to_be_visible()
+
+        # Log out revokes the refresh token on the server: the one the page held no longer works.
+        with page.expect_response(lambda r: urlsplit(r.url).path == "/logout") as logout:
+            page.get_by_role("button", name="Log out").click()
+        assert logout.value.status == 200
+        refresh_token = logout.value.request.post_data_json["refresh_token"]
+        expect(page.locator("#account-message")).to_have_text("You are logged out.")
+        assert page.evaluate("sessionStorage.getItem('catalog.session')") is None
+    refused = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": refresh_token}, timeout=10)
+    assert refused.status_code == 401
