@@ -1,20 +1,11 @@
 import logging
 
 import jwt
+from helpers import login, signup
 
 from service_common.logs import configure_logging
 from service_common.testing import TEST_AUDIENCE, TEST_ISSUER
 from service_common.tokens import public_jwk
-
-
-async def signup(client, user) -> dict:
-    response = await client.post("/signup", json=user)
-    assert response.status == 201
-    return (await response.json())["user"]
-
-
-async def login(client, username, password):
-    return await client.post("/login", json={"username": username, "password": password})
 
 
 async def test_login_returns_a_signed_short_lived_token(client, new_user, signing_key, settings):
