@@ -47,15 +47,24 @@ def test_readyz_is_200_only_when_every_service_is_and_503_names_who_is_not(stack
 
 
 def test_make_devs_ready_process_prints_one_line_with_the_url_once_the_stack_is_ready(stack):
-    env = {**os.environ, "GATEWAY_PORT": str(stack.ports["gateway"])}
-    with subprocess.Popen([ROOT / "scripts" / "wait-ready"], stdout=subprocess.PIPE, text=True, env=env) as ready:
-        try:
-            assert ready.stdout.readline() == f"Stack ready: {stack.url} (Ctrl-C stops it)\n"
-            # It stays up (honcho would stop the whole stack were it to exit) until told to stop.
-            assert ready.poll() is None
-        finally:
-            ready.terminate()
-    assert ready.returncode == 0
+    env = {**os.environ, "GATEWAY_PORT": str(stack.ports["gateway"]), "STARTUP_TIMEOUT": "1"}
+    stack.stop_service("catalog")
+    try:
+        with subprocess.Popen([ROOT / "scripts" / "wait-ready"], stdout=subprocess.PIPE, text=True, env=env) as ready:
+            try:
+                # Not ready within STARTUP_TIMEOUT: one line says who is missing...
+                assert ready.stdout.readline() == "Stack not ready after 1s: Not ready: catalog\n"
+                stack.start_service("catalog")
+                # ...and one more once it is there.
+                assert ready.stdout.readline() == f"Stack ready: {stack.url} (Ctrl-C stops it)\n"
+                # It stays up (honcho would stop the whole stack were it to exit) until told to stop.
+                assert ready.poll() is None
+            finally:
+                ready.terminate()
+        assert ready.returncode == 0
+    finally:
+        if "catalog" not in stack.processes:
+            stack.start_service("catalog")
 
 
 def test_a_port_in_use_is_one_line_naming_it_and_the_variable_that_moves_it():
