@@ -18,20 +18,27 @@ export REDIS_PORT   ?= 6379
 export DATA_DIR     ?= $(CURDIR)/.data
 export MONGO_DB     ?= catalog_platform
 export AUTH_PRIVATE_KEY_FILE ?= $(DATA_DIR)/keys/jwt-private.pem
+export AUTH_UPSTREAM    ?= 127.0.0.1:$(AUTH_PORT)
+export INGEST_UPSTREAM  ?= 127.0.0.1:$(INGEST_PORT)
+export CATALOG_UPSTREAM ?= 127.0.0.1:$(CATALOG_PORT)
 export JWKS_URL     ?= http://127.0.0.1:$(AUTH_PORT)/.well-known/jwks.json
 export PATH         := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
 # Embedded MongoDB and Redis run only when no MONGO_URL / REDIS_URL is given.
-DEV_PROCESSES := auth ingest worker beat catalog gateway
+# `ready` prints one line once the gateway's /readyz says every service is ready.
+DEV_PROCESSES := auth ingest worker beat catalog gateway ready
+DEV_PORTS     := GATEWAY_PORT=$(GATEWAY_PORT) AUTH_PORT=$(AUTH_PORT) INGEST_PORT=$(INGEST_PORT) CATALOG_PORT=$(CATALOG_PORT)
 ifeq ($(strip $(MONGO_URL)),)
 DEV_PROCESSES := mongo $(DEV_PROCESSES)
+DEV_PORTS     += MONGO_PORT=$(MONGO_PORT)
 export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)
 # The embedded store's files are under DATA_DIR: the services read its free space there.
 export STORE_DISK_PATH ?= $(DATA_DIR)
 endif
 ifeq ($(strip $(REDIS_URL)),)
 DEV_PROCESSES := redis $(DEV_PROCESSES)
+DEV_PORTS     += REDIS_PORT=$(REDIS_PORT)
 export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
 endif
 
@@ -69,6 +76,7 @@ $(AUTH_PRIVATE_KEY_FILE): | $(VENV)/.installed
 	$(BIN)/signing-keygen --development $@
 
 dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (gateway on http://127.0.0.1:5000)
+	@scripts/check-ports $(DEV_PORTS)
 	@mkdir -p $(DATA_DIR)
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
 	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)

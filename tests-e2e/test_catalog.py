@@ -3,25 +3,11 @@
 import csv
 import math
 import re
-import time
 
 import requests
+from helpers import import_file
 
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
-
-
-def import_file(base_url: str, headers: dict[str, str], path, within: float = 60) -> None:
-    with path.open("rb") as file:
-        response = requests.post(f"{base_url}/upload_csv", headers=headers, files={"file": file}, timeout=30)
-    assert response.status_code == 202, response.text
-    task_id = response.json()["task_id"]
-    deadline = time.monotonic() + within
-    while (status := requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json())[
-        "status"
-    ] != "Success":
-        assert status["status"] in {"Pending", "Progress"}, status
-        assert time.monotonic() < deadline, f"import not finished after {within}s: {status}"
-        time.sleep(0.2)
 
 
 def links(response: requests.Response) -> dict[str, str]:

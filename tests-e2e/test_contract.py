@@ -3,50 +3,65 @@ stack gives them through the gateway, match what it documents (status, media typ
 
 import io
 import socket
-import time
 import uuid
 from urllib.parse import urlsplit
 
+import helpers
 import pytest
 import requests
-from conftest import create_admin
+from helpers import create_admin
 from openapi_contract import CONTRACT
 
+# The operations the running test's answers were checked against ("GET /uploads"...).
 CHECKED: set[str] = set()
+
+
+def record(response: requests.Response) -> None:
+    CHECKED.add(CONTRACT.check(response))
 
 
 def checked(response: requests.Response, status: int) -> requests.Response:
     assert response.status_code == status, (response.request.method, response.request.url, response.text)
-    CHECKED.add(CONTRACT.check(response))
+    record(response)
     return response
 
 
+def documents(*operations: str):
+    """The operations a test promises to check real answers of; it fails if it did not."""
+
+    def declare(test):
+        test.operations = frozenset(operations)
+        return test
+
+    return declare
+
+
+@pytest.fixture(autouse=True)
+def each_test_checks_what_it_declares(request):
+    CHECKED.clear()
+    yield
+    declared = getattr(request.function, "operations", frozenset())
+    assert declared <= CHECKED, f"declared but never checked: {sorted(declared - CHECKED)}"
+
+
 def new_account(base_url: str) -> dict[str, str]:
-    name = f"ct_{uuid.uuid4().hex[:12]}"
-    user = {"username": name, "email": f"{name}@example.com", "password": "contract-password-1"}
-    checked(requests.post(f"{base_url}/signup", json=user, timeout=10), 201)
-    return user
+    return helpers.sign_up(base_url, "ct", inspect=record)
 
 
 def log_in(base_url: str, user: dict[str, str]) -> dict:
-    body = {"username": user["username"], "password": user["password"]}
-    return checked(requests.post(f"{base_url}/login", json=body, timeout=10), 200).json()
+    account = helpers.log_in(base_url, user["username"], user["password"], inspect=record)
+    return {"access_token": account.access_token, "refresh_token": account.refresh_token}
 
 
 def bearer(tokens: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-def wait_finished(base_url: str, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        status = checked(requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10), 200)
-        if status.json()["status"] not in ("Pending", "Progress"):
-            return status.json()
-        time.sleep(0.2)
-    raise TimeoutError(f"upload {task_id} not finished after {within}s")
+def wait_finished(base_url: str, headers: dict[str, str], task_id: str) -> dict:
+    return helpers.wait_finished(base_url, headers, task_id, 60, inspect=record)
 
 
+@documents("GET /.well-known/jwks.json", "GET /healthz", "GET /me", "GET /readyz", "POST /login", "POST /signup")
 def test_accounts_answer_as_documented(stack):
     url = stack.url
     user = new_account(url)
@@ -67,8 +82,10 @@ def test_accounts_answer_as_documented(stack):
     checked(requests.post(f"{url}/login", data="x", headers={"Content-Type": "text/csv"}, timeout=10), 415)
     checked(requests.get(f"{url}/.well-known/jwks.json", timeout=10), 200)
     checked(requests.get(f"{url}/healthz", timeout=10), 200)
+    assert checked(requests.get(f"{url}/readyz", timeout=10), 200).json() == {"status": "ready"}
 
 
+@documents("POST /token/refresh", "POST /logout")
 def test_refresh_and_logout_answer_as_documented(stack):
     url = stack.url
     tokens = log_in(url, new_account(url))
@@ -87,6 +104,7 @@ def test_refresh_and_logout_answer_as_documented(stack):
     checked(requests.post(logout, json=mine, headers=bearer(refreshed), timeout=10), 200)
 
 
+@documents("POST /login")
 def test_a_locked_account_is_a_documented_429_with_retry_after(stack):
     url = stack.url
     user = new_account(url)
@@ -97,6 +115,7 @@ def test_a_locked_account_is_a_documented_429_with_retry_after(stack):
     assert int(locked.headers["Retry-After"]) >= 1
 
 
+@documents("POST /upload_csv", "GET /fetch_csv_status/{task_id}", "GET /uploads", "DELETE /uploads/{task_id}")
 def test_imports_answer_as_documented(stack, seed_csv):
     url = stack.url
     headers = bearer(log_in(url, new_account(url)))
@@ -135,7 +154,7 @@ def test_imports_answer_as_documented(stack, seed_csv):
     for _ in range(20):
         task_id = checked(upload(long_import), 202).json()["task_id"]
         cancelled = requests.delete(f"{url}/uploads/{task_id}", headers=headers, timeout=10)
-        CHECKED.add(CONTRACT.check(cancelled))
+        record(cancelled)
         if cancelled.status_code == 200:
             assert cancelled.json()["status"] == "Cancelled"
             break
@@ -166,6 +185,7 @@ def oversized_upload(base_url: str, headers: dict[str, str]) -> requests.Respons
     return response
 
 
+@documents("GET /get_content", "GET /contents/{id}")
 def test_the_catalog_answers_as_documented(stack, auth_headers, seed_csv):
     url = stack.url
     with seed_csv.open("rb") as file:
@@ -188,6 +208,7 @@ def test_the_catalog_answers_as_documented(stack, auth_headers, seed_csv):
     checked(requests.get(f"{url}/contents/%00", timeout=10), 400)
 
 
+@documents("GET /users", "PATCH /users/{user_id}")
 def test_roles_and_user_management_answer_as_documented(stack):
     url = stack.url
     admin = bearer(create_admin(stack, "ct_admin"))
@@ -225,6 +246,7 @@ def test_roles_and_user_management_answer_as_documented(stack):
                           timeout=10), 403)  # fmt: skip
 
 
+@documents("GET /datasets", "GET /datasets/{name}", "DELETE /datasets/{name}", "GET /datasets/{name}/contents/{id}")
 def test_datasets_answer_as_documented(stack, auth_headers):
     url = stack.url
     name = f"ct-{uuid.uuid4().hex[:8]}"
@@ -251,16 +273,20 @@ def test_datasets_answer_as_documented(stack, auth_headers):
     checked(requests.delete(f"{url}/datasets/{name}", headers=auth_headers, timeout=10), 202)
 
 
+@documents("GET /get_content", "GET /readyz")
 def test_a_service_down_is_a_documented_5xx(stack):
     stack.stop_service("catalog")
     try:
         down = checked(requests.get(f"{stack.url}/get_content", timeout=10), 502)
         assert down.headers["Retry-After"]
+        assert checked(requests.get(f"{stack.url}/readyz", timeout=10), 503).json() == {"error": "Not ready: catalog"}
     finally:
         stack.start_service("catalog")
     checked(requests.get(f"{stack.url}/get_content", params={"limit": 1}, timeout=10), 200)
 
 
-def test_every_documented_operation_was_checked():
-    """Runs last in this module: each operation above met at least one real answer."""
-    assert CONTRACT.operations == {tuple(name.split(" ", 1)) for name in CHECKED}
+def test_every_documented_operation_is_checked_by_a_test():
+    """Stands alone, in any order: each test declares what it checks (and fails when it did not)."""
+    tests = [value for name, value in globals().items() if name.startswith("test_") and callable(value)]
+    declared = set().union(*(getattr(test, "operations", frozenset()) for test in tests))
+    assert CONTRACT.operations == {tuple(name.split(" ", 1)) for name in declared}

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, bearer, create_admin
+from helpers import ROOT, bearer, create_admin, import_file
 from openapi_contract import CONTRACT
-from test_catalog import import_file
 
 from service_common.stack import LocalStack
 

@@ -5,7 +5,7 @@ import uuid
 import jwt
 import pytest
 import requests
-from conftest import bearer, create_admin
+from helpers import bearer, create_admin
 
 LONG_IMPORT = b"show_id,title\n" + b"roles-cancel,x\n" * 20_000
 NEEDS_EDITOR = {"error": "Forbidden: this needs the editor role"}

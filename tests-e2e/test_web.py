@@ -7,17 +7,24 @@ screen reader's names. Screenshots land in test-artifacts/.
 
 import gzip
 import math
+import os
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 import yaml
-from conftest import create_admin
+from helpers import create_admin
 from openapi_spec_validator import validate
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
+from service_common.testing import free_port, start_process, stop_process, wait_for, write_movies_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -40,22 +47,28 @@ def browser() -> Browser:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, stack) -> Page:
+@contextmanager
+def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh browser context on the gateway; any script error, CSP refusal or off-site request fails the test."""
-    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     # The browser logs every 4xx answer as a console error; a test that expects one checks it on the page.
     page.on("console", lambda message: message.type == "error" and not message.text.startswith("Failed to load")
             and problems.append(f"console: {message.text}"))
-    gateway = urlsplit(stack.url).netloc
+    gateway = urlsplit(base_url).netloc
     page.on("request", lambda request: urlsplit(request.url).netloc in (gateway, "")
             or problems.append(f"off-site request: {request.url}"))
     yield page
     context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser: Browser, stack) -> Iterator[Page]:
+    with open_page(browser, stack.url) as page:
+        yield page
 
 
 def screenshot(page: Page, name: str) -> Path:
@@ -169,6 +182,29 @@ def test_the_page_is_served_at_slash_and_unknown_paths_stay_json_404s(stack):
         assert response.json() == {"error": "Not found"}, path
 
 
+def test_the_gateway_serves_its_files_from_a_checkout_in_a_folder_only_its_user_may_enter(stack, tmp_path):
+    """A checkout in a 0700 home (root's, usually): nginx's workers must still read the page and the docs."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    checkout = home / "checkout"
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
+    shutil.copytree(ROOT / "gateway", checkout / "gateway", ignore=shutil.ignore_patterns("@scarf"))
+    assert (home.stat().st_mode & 0o777) == 0o700
+    port = free_port()
+    env = {**os.environ, **stack.env, "DATA_DIR": str(home / "data"), "GATEWAY_PORT": str(port)}
+    env.pop("GATEWAY_STATIC_ROOT", None)
+    gateway = start_process([str(checkout / "scripts" / "run-gateway")], log_path=tmp_path / "gateway.log", env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(f"{url}/healthz", timeout=2).status_code == 200, 30, "gateway")
+        for path in ("/", "/docs", "/openapi.yaml", "/static/app.js", "/docs/assets/swagger-ui.css"):
+            response = requests.get(f"{url}{path}", timeout=10)
+            assert response.status_code == 200, (path, response.status_code, (tmp_path / "gateway.log").read_text())
+        assert requests.get(f"{url}/openapi.yaml", timeout=10).text == (ROOT / "gateway" / "openapi.yaml").read_text()
+    finally:
+        stop_process(gateway)
+
+
 # The web page
 
 
@@ -192,14 +228,14 @@ def test_log_in_upload_the_seed_watch_it_succeed_and_page_through_the_catalog(pa
     expect(page.get_by_label("Upload", exact=True)).to_have_attribute("value", "100")
     expect(page.locator("#upload-progress-text")).to_have_text(f"{seed_csv.stat().st_size / 1000:.1f} kB sent")
     expect(page.get_by_label("Import", exact=True)).to_have_attribute("value", "100")
-    expect(page.locator('dd[data-count="rows_processed"]')).to_have_text("49")
+    expect(page.locator('dd[data-count="rows_processed"]')).to_have_text("50")
     expect(page.locator('dd[data-count="rows_failed"]')).to_have_text("0")
     expect(page.locator("#row-errors")).to_be_hidden()
     screenshot(page, "web-upload-success")
 
     # Page through the whole catalog with Next: every item once, in the API's order.
     every_id = catalog_ids(stack.url)
-    assert len(every_id) >= 49
+    assert len(every_id) >= 50
     pages = math.ceil(len(every_id) / 20)
     summary = f"Showing 1{EN_DASH}{min(20, len(every_id))} of {len(every_id)}"
     expect(page.locator("#catalog-summary")).to_have_text(summary)
@@ -384,3 +420,63 @@ def test_a_paused_import_shows_why_and_can_be_cancelled(page: Page, stack, tmp_p
         expect(page.locator("#import-status")).to_have_text("Cancelled")
     finally:
         stack.start_service("worker")
+
+
+# The session
+
+
+ACCESS_TOKEN_TTL = 5
+# The services accept a token this many seconds past its expiry (TokenVerifier's leeway).
+TOKEN_LEEWAY = 5
+
+
+@pytest.fixture(scope="module")
+def short_token_stack(tmp_path_factory) -> Iterator[LocalStack]:
+    """A stack whose access tokens last 5 seconds."""
+    env = {**TEST_GATEWAY_LIMITS, "AUTH_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL)}
+    with LocalStack(ROOT, tmp_path_factory.mktemp("short-tokens"), env=env) as local:
+        yield local
+
+
+def test_the_page_keeps_its_session_through_an_import_longer_than_a_token_and_revokes_it_on_log_out(
+    browser: Browser, short_token_stack, tmp_path
+):
+    stack = short_token_stack
+    # Long enough that a token the page never renewed would be refused twice over.
+    waiting = 2 * (ACCESS_TOKEN_TTL + TOKEN_LEEWAY) + 2
+    with open_page(browser, stack.url) as page:
+        answers: list[tuple[str, str, int]] = []
+        page.on("response", lambda r: answers.append((r.request.method, urlsplit(r.url).path, r.status)))
+        page.goto("/")
+        sign_up_in_the_page(page)
+
+        # No worker for a while: the import waits in the queue, as behind a busy worker, while the page follows it.
+        stack.stop_service("worker")
+        try:
+            csv_path = write_movies_csv(tmp_path / "movies.csv", range(2_000), prefix=f"web-{uuid.uuid4().hex[:6]}-")
+            page.get_by_label("CSV file", exact=True).set_input_files(str(csv_path))
+            page.get_by_role("button", name="Upload").click()
+            expect(page.locator("#import-status")).to_have_text("Pending")
+            time.sleep(waiting)
+            expect(page.locator("#import-status")).to_have_text("Pending")
+        finally:
+            stack.start_service("worker")
+        expect(page.locator("#import-status")).to_have_text("Success", timeout=IMPORT_TIMEOUT_MS)
+        expect(page.locator('dd[data-count="rows_processed"]')).to_have_text("2,000")
+
+        # The page followed the import without one refused call: it renewed its token in time, again and again.
+        renewals = [answer for answer in answers if answer[:2] == ("POST", "/token/refresh")]
+        assert len(renewals) >= waiting // ACCESS_TOKEN_TTL - 1, renewals
+        assert all(status == 200 for *_, status in renewals), renewals
+        assert not [answer for answer in answers if answer[2] == 401], answers
+        expect(page.locator("#session-user")).to_be_visible()
+
+        # Log out revokes the refresh token on the server: the one the page held no longer works.
+        with page.expect_response(lambda r: urlsplit(r.url).path == "/logout") as logout:
+            page.get_by_role("button", name="Log out").click()
+        assert logout.value.status == 200
+        refresh_token = logout.value.request.post_data_json["refresh_token"]
+        expect(page.locator("#account-message")).to_have_text("You are logged out.")
+        assert page.evaluate("sessionStorage.getItem('catalog.session')") is None
+    refused = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": refresh_token}, timeout=10)
+    assert refused.status_code == 401

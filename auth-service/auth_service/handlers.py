@@ -2,12 +2,11 @@
 
 import logging
 import uuid
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from auth_service import refresh_tokens, storage
-from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
+from auth_service.keys import CLOCK, PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
 from auth_service.schemas import (
     AccountUpdate,
     LoginRequest,
@@ -19,7 +18,7 @@ from auth_service.schemas import (
 )
 from service_common.bodies import read_model
 from service_common.errors import ApiError
-from service_common.paging import page_link_header, parse_page_query
+from service_common.paging import link_header, page_links, parse_page_query
 from service_common.roles import Role, grants
 from service_common.stores import MONGO_DB
 from service_common.tokens import Claims, forbidden, require_claims, require_role, unauthorized
@@ -79,7 +78,7 @@ async def login(request: web.Request) -> web.Response:
     user = await storage.find_user_by_login(db, body.username)
     # Unknown logins are throttled under their own name, so the answers do not tell which accounts exist.
     account = f"user:{user['_id']}" if user else f"login:{body.username.strip().lower()}"
-    now = datetime.now(UTC)
+    now = request.app[CLOCK]()
     if wait := await storage.locked_for(db, account, now):
         raise _too_many_attempts(wait)
 
@@ -173,9 +172,8 @@ async def list_users(request: web.Request) -> web.Response:
     await _require_admin(request)
     page = parse_page_query(request.query)
     users, total = await storage.list_users(request.app[MONGO_DB], skip=page.skip, limit=page.limit)
-    headers = {"X-Total-Count": str(total)}
-    if links := page_link_header(request.url, page, total):
-        headers["Link"] = links
+    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
+    headers = {"X-Total-Count": str(total), "Link": link_header(links)}
     return web.json_response([_account(request, user) for user in users], headers=headers)
 
 

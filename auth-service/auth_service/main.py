@@ -2,13 +2,14 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auth_service import storage
-from auth_service.keys import PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
+from auth_service.keys import CLOCK, PASSWORDS, SETTINGS, THROTTLE, TOKEN_ISSUER
 from auth_service.passwords import Passwords
 from auth_service.routes import setup_routes
 from auth_service.settings import AuthSettings
@@ -49,13 +50,18 @@ def _credentials_context(settings: AuthSettings):
     return context
 
 
-def create_app(settings: AuthSettings) -> web.Application:
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: AuthSettings, *, clock: Callable[[], datetime] = wall_clock) -> web.Application:
     if settings.is_production and settings.open_signup:
         log.warning(
             "Open sign-up: AUTH_ALLOW_OPEN_SIGNUP=true and anyone who signs up gets the %s role", settings.signup_role
         )
     app = base_app(client_max_size=64 * 1024)
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[THROTTLE] = storage.ThrottlePolicy(
         max_failures=settings.login_max_failures,
         lockout_seconds=settings.login_lockout_seconds,

@@ -8,6 +8,7 @@ from service_common.settings import CommonSettings
 # OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
 ARGON2_MIN_MEMORY_KIB = 19_456
 ARGON2_MIN_TIME_COST = 2
+PRODUCTION_MIN_ACCESS_TOKEN_TTL = 60
 
 
 class AuthSettings(CommonSettings):
@@ -15,7 +16,8 @@ class AuthSettings(CommonSettings):
     private_key_file: Path | None = Field(None, validation_alias="AUTH_PRIVATE_KEY_FILE")
     # Public keys of retired signing keys, still published so their tokens verify until they expire.
     previous_public_key_files: str = Field("", validation_alias="AUTH_PREVIOUS_PUBLIC_KEY_FILES")
-    access_token_ttl: int = Field(900, ge=60, le=86_400, validation_alias="AUTH_ACCESS_TOKEN_TTL")
+    # Seconds; under PRODUCTION_MIN_ACCESS_TOKEN_TTL only outside production (the browser test's 5-second tokens).
+    access_token_ttl: int = Field(900, ge=1, le=86_400, validation_alias="AUTH_ACCESS_TOKEN_TTL")
     refresh_token_ttl: int = Field(14 * 86_400, ge=300, validation_alias="AUTH_REFRESH_TOKEN_TTL")
     argon2_memory_kib: int = Field(
         ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, validation_alias="AUTH_ARGON2_MEMORY_KIB"
@@ -36,6 +38,8 @@ class AuthSettings(CommonSettings):
     def _key_outside_development(self) -> "AuthSettings":
         if self.environment != "development" and self.private_key_file is None:
             raise ValueError("AUTH_PRIVATE_KEY_FILE must name the signing key outside development")
+        if self.is_production and self.access_token_ttl < PRODUCTION_MIN_ACCESS_TOKEN_TTL:
+            raise ValueError(f"AUTH_ACCESS_TOKEN_TTL must be at least {PRODUCTION_MIN_ACCESS_TOKEN_TTL} in production")
         return self
 
     @model_validator(mode="after")

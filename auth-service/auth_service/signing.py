@@ -1,6 +1,5 @@
 """The signing key, the access tokens it signs, and the JWKS that publishes it."""
 
-import logging
 import time
 import uuid
 from pathlib import Path
@@ -12,8 +11,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from service_common.keygen import DEVELOPMENT_KEY_MARKER
 from service_common.tokens import ALGORITHM, public_jwk
-
-log = logging.getLogger(__name__)
 
 
 def load_private_key(path: Path, *, production: bool) -> Ed25519PrivateKey:

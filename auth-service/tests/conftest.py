@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -29,13 +32,32 @@ def settings(make_settings) -> AuthSettings:
     return make_settings()
 
 
+@dataclass
+class FakeClock:
+    """The time the app reads, moved only by the test: no sleeping, and no load can make it late."""
+
+    now: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture
 async def start_client():
     """Starts a test client for an app built with ``create_app``; all are closed after the test."""
     clients = []
 
-    async def start(settings: AuthSettings) -> TestClient:
-        client = TestClient(TestServer(create_app(settings)))
+    async def start(settings: AuthSettings, clock: FakeClock | None = None) -> TestClient:
+        app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+        client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
         return client

@@ -105,3 +105,11 @@ def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning
         )
     finally:
         stop_process(process)
+
+
+def test_access_tokens_shorter_than_a_minute_are_for_tests_only(signing_key_file):
+    production = {"environment": "production", "private_key_file": signing_key_file, "mongo_url": "mongodb://db:27017"}
+    with pytest.raises(ValidationError, match="AUTH_ACCESS_TOKEN_TTL must be at least 60 in production"):
+        AuthSettings(**production, access_token_ttl=5)
+    assert AuthSettings(**production, access_token_ttl=60).access_token_ttl == 60
+    assert AuthSettings(environment="test", private_key_file=signing_key_file, access_token_ttl=5).access_token_ttl == 5

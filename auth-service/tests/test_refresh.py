@@ -1,12 +1,10 @@
 import pytest
+from helpers import signup_and_login
 
 
 @pytest.fixture
 async def session(client, new_user) -> dict:
-    user = new_user()
-    created = (await (await client.post("/signup", json=user)).json())["user"]
-    response = await client.post("/login", json={"username": user["username"], "password": user["password"]})
-    return {**created, **(await response.json())}
+    return await signup_and_login(client, new_user())
 
 
 async def refresh(client, token):

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers import signup, signup_and_login
 
 from service_common.testing import mint_token
 from service_common.tokens import public_jwk
@@ -16,10 +17,8 @@ from service_common.tokens import public_jwk
 
 @pytest.fixture
 async def account(client, new_user) -> dict:
-    user = new_user()
-    created = (await (await client.post("/signup", json=user)).json())["user"]
-    body = await (await client.post("/login", json={"username": user["username"], "password": user["password"]})).json()
-    return {**created, "token": body["access_token"]}
+    session = await signup_and_login(client, new_user())
+    return {**session, "token": session["access_token"]}
 
 
 async def test_me_returns_the_token_owner(client, account):
@@ -129,3 +128,27 @@ async def test_request_ids_are_kept_or_made(client):
     assert response.headers["X-Request-ID"] == "abc-123"
     response = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_after_a_key_rotation_tokens_of_the_previous_key_still_verify(
+    start_client, make_settings, new_user, tmp_path, signing_key
+):
+    """AUTH_PREVIOUS_PUBLIC_KEY_FILES: the retired key is published and its unexpired tokens keep working."""
+    previous = Ed25519PrivateKey.generate()
+    previous_file = tmp_path / "previous.pem"
+    previous_file.write_bytes(
+        previous.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    client = await start_client(make_settings(previous_public_key_files=str(previous_file)))
+    user = new_user()
+    created = await signup(client, user)
+
+    keys = (await (await client.get("/.well-known/jwks.json")).json())["keys"]
+    assert keys == [public_jwk(signing_key.public_key()), public_jwk(previous.public_key())]
+    for key in (previous, signing_key):
+        token = mint_token(key, sub=created["id"])
+        response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 200
+        assert (await response.json())["username"] == user["username"]
+    unknown = mint_token(Ed25519PrivateKey.generate(), sub=created["id"])
+    assert (await client.get("/me", headers={"Authorization": f"Bearer {unknown}"})).status == 401

@@ -8,7 +8,6 @@ from catalog_service import storage
 from catalog_service.cursors import CursorPosition, InvalidCursor
 from catalog_service.index import DatasetView
 from catalog_service.keys import CURSORS, INDEX, SETTINGS
-from catalog_service.links import link_header, page_links
 from catalog_service.schemas import (
     bad_parameter,
     check_columns,
@@ -18,6 +17,7 @@ from catalog_service.schemas import (
 )
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.errors import ApiError
+from service_common.paging import link_header, page_links
 from service_common.stores import MONGO_DB
 
 NO_DATASET = "No such dataset"

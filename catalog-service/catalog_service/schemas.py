@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET, TYPE_COLUMN, public_row
-from service_common.errors import ApiError
-from service_common.paging import QueryInt
+from service_common.paging import QueryInt, bad_parameter, repeated_parameter, unknown_parameter
 
 DEFAULT_LIMIT = 20
 # Any column a file may have, as the CSV header names it: checked against the dataset's own columns
@@ -79,10 +78,6 @@ class ContentQuery(BaseModel):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
-def bad_parameter(name: str, message: str, summary: str | None = None) -> ApiError:
-    return ApiError(400, summary or f"Invalid value for: {name}", details=[{"field": name, "message": message}])
-
-
 def parse_content_query(params: MultiMapping[str], *, max_limit: int) -> ContentQuery:
     """Every parameter checked, each problem a 400 naming the parameter; never a silent default."""
     fields: dict[str, object] = {}
@@ -90,14 +85,14 @@ def parse_content_query(params: MultiMapping[str], *, max_limit: int) -> Content
     for name in params:
         values = params.getall(name)
         if len(values) > 1:
-            raise bad_parameter(name, "Given more than once", f"Parameter given more than once: {name}")
+            raise repeated_parameter(name)
         value = values[0]
         if name in PLAIN_PARAMETERS:
             fields[name] = value
         elif match := FILTER_PARAMETER.fullmatch(name):
             filters[_filter_column(name, match.group(1))] = _filter_value(name, value)
         else:
-            raise bad_parameter(name, "Unknown parameter", f"Unknown parameter: {name}")
+            raise unknown_parameter(name)
     if "type" in fields:
         if "type" in filters:
             raise bad_parameter("type", "Give either type or filter[type], not both")

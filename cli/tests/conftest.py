@@ -4,7 +4,6 @@ Each test runs the installed ``catalogctl`` console script in a subprocess, as a
 its own config directory (``XDG_CONFIG_HOME``), so stored tokens never leak between tests.
 """
 
-import csv
 import os
 import subprocess
 import sys
@@ -18,13 +17,12 @@ import pytest
 import requests
 
 from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
+from service_common.testing import write_movies_csv
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_CSV = ROOT.parent / "shared" / "seed" / "movies.csv"
+SEED_CSV = ROOT / "examples" / "movies.csv"
 CATALOGCTL = str(Path(sys.executable).with_name("catalogctl"))
 PASSWORD = "cli-password-1"
-SEED_HEADER = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year", "rating",
-               "duration", "listed_in", "description"]
 
 
 @dataclass(frozen=True)
@@ -91,19 +89,8 @@ def user(catalogctl) -> str:
 
 
 def write_csv(path: Path, rows: int, *, prefix: str | None = None, extra_rows: list[list[str]] = ()) -> Path:
-    """A CSV in the seed's twelve columns, its keys unique to this file."""
-    prefix = prefix or uuid.uuid4().hex[:8]
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(SEED_HEADER)
-        for number in range(rows):
-            writer.writerow([
-                f"{prefix}-{number}", "Movie" if number % 3 else "TV Show", f"Title {prefix} {number}", "Someone",
-                "An Actor, Another Actor", "India", "September 2, 2021", 1990 + number % 30, "TV-14", "90 min",
-                "Dramas", "A description long enough to make the file weigh something. " * 2,
-            ])
-        writer.writerows(extra_rows)
-    return path
+    """A CSV in the seed's twelve columns, its keys unique to this file (the stack is shared by every test)."""
+    return write_movies_csv(path, range(rows), prefix=f"{prefix or uuid.uuid4().hex[:8]}-", extra_rows=extra_rows)
 
 
 def wait_for_job(base_url: str, headers: dict[str, str], task_id: str, timeout: float = 60) -> dict:

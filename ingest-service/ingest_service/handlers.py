@@ -19,7 +19,7 @@ from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.disk import STORE_VOLUME
 from service_common.errors import UNAVAILABLE, ApiError
-from service_common.paging import page_link_header, parse_page_query
+from service_common.paging import link_header, page_links, parse_page_query
 from service_common.roles import Role
 from service_common.stores import MONGO_DB
 from service_common.tokens import Claims, require_claims, require_role
@@ -215,7 +215,5 @@ async def list_uploads(request: web.Request) -> web.Response:
         request.app[MONGO_DB], _owner_filter(claims), skip=page.skip, limit=page.limit
     )
     body = [JobPublic.from_document(job).model_dump(mode="json") for job in jobs]
-    headers = {"X-Total-Count": str(total)}
-    if links := page_link_header(request.url, page, total):
-        headers["Link"] = links
-    return web.json_response(body, headers=headers)
+    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
+    return web.json_response(body, headers={"X-Total-Count": str(total), "Link": link_header(links)})

@@ -19,7 +19,7 @@ def create_app(settings: IngestSettings) -> web.Application:
     app.cleanup_ctx.append(jwks_verifier_context(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience))
     app.cleanup_ctx.append(mongo_context(settings, "ingest-service", setup=storage.ensure_indexes))
     app.cleanup_ctx.append(celery_producer_context(settings))
-    setup_routes(app)
+    setup_routes(app, settings)
     return app
 
 

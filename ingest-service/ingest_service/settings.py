@@ -13,6 +13,9 @@ class IngestSettings(CommonSettings):
     port: int = Field(8002, validation_alias="INGEST_PORT")
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     jwks_url: str = Field("http://127.0.0.1:8001/.well-known/jwks.json", validation_alias="JWKS_URL")
+    # The services the gateway's GET /readyz covers besides this one: it answers for the whole stack.
+    auth_upstream: str = Field("127.0.0.1:8001", min_length=1, validation_alias="AUTH_UPSTREAM")
+    catalog_upstream: str = Field("127.0.0.1:8003", min_length=1, validation_alias="CATALOG_UPSTREAM")
     max_upload_bytes: int = Field(1024**3, ge=1, validation_alias="INGEST_MAX_UPLOAD_BYTES")
     # A compressed upload may hold at most this many bytes once decompressed: past it, the import
     # ends as Failure (a gzip bomb does not fill the catalog). IMDB's largest file is about 4 GiB.

@@ -1,7 +1,6 @@
 """Helpers for the service tests: sample files, uploads, polling."""
 
 import asyncio
-import csv
 import io
 import time
 import zipfile
@@ -12,23 +11,9 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from pymongo.database import Database
 
-SEED_CSV = Path(__file__).resolve().parents[3] / "shared" / "seed" / "movies.csv"
-SEED_COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
-                "rating", "duration", "listed_in", "description"]  # fmt: skip
+# The sample catalog shipped with the repository: the seed's 12 columns and its awkward cases.
+SEED_CSV = Path(__file__).resolve().parents[2] / "examples" / "movies.csv"
 FINISHED = {"Success", "Failure", "Cancelled"}
-
-
-def movies_csv(rows: int, *, start: int = 0, line_end: str = "\n") -> bytes:
-    """``rows`` rows in the seed's 12-column schema, with quoted commas as in the seed."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator=line_end)
-    writer.writerow(SEED_COLUMNS)
-    for n in range(start, start + rows):
-        writer.writerow([f"s{n}", "Movie" if n % 3 else "TV Show", f"Title {n}", f"Director {n % 97}",
-                         "Actor A, Actor B", "India", "September 2, 2021", 1990 + n % 30, "TV-14",
-                         f"{90 + n % 60} min", "Dramas, International Movies",
-                         f"Description of title {n}."])  # fmt: skip
-    return out.getvalue().encode()
 
 
 async def upload(client: TestClient, headers: dict[str, str], content: bytes, filename: str = "movies.csv",

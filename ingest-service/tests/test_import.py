@@ -4,14 +4,14 @@ import asyncio
 import itertools
 import signal
 
-from service_common.testing import stop_process
+from service_common.testing import movies_csv, stop_process
 
-from .helpers import SEED_CSV, job_status, leftovers, movies_csv, upload_ok, wait_finished, wait_until
+from .helpers import SEED_CSV, job_status, leftovers, upload_ok, wait_finished, wait_until
 
 
 async def test_status_goes_pending_progress_success_with_exact_counts(api, auth, db, start_worker):
     rows = 20_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     assert (await job_status(api, auth, task_id))["status"] == "Pending"
 
     start_worker()
@@ -42,21 +42,21 @@ async def test_seed_file_then_reuploads_in_insert_and_upsert_mode(api, auth, db,
     seed = SEED_CSV.read_bytes()
     first = await wait_finished(api, auth, await upload_ok(api, auth, seed))
     assert first["status"] == "Success"
-    assert (first["rows_processed"], first["rows_inserted"], first["key"]) == (49, 49, "show_id")
-    assert db.catalog_items.count_documents({}) == 49
-    assert db.catalog_items.find_one({"_id": "default:119"})["row"]["title"] == "Gurgaon"
+    assert (first["rows_processed"], first["rows_inserted"], first["key"]) == (50, 50, "show_id")
+    assert db.catalog_items.count_documents({}) == 50
+    assert db.catalog_items.find_one({"_id": "default:7"})["row"]["title"] == "Paper Lanterns, Stone Bridges"
     seq_before = {d["key"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1, "key": 1})}
 
     again = await wait_finished(api, auth, await upload_ok(api, auth, seed))
-    assert (again["status"], again["rows_inserted"], again["rows_duplicate"]) == ("Success", 0, 49)
-    assert db.catalog_items.count_documents({}) == 49
+    assert (again["status"], again["rows_inserted"], again["rows_duplicate"]) == ("Success", 0, 50)
+    assert db.catalog_items.count_documents({}) == 50
 
     upsert_id = await upload_ok(api, auth, seed, mode="upsert")
     upserted = await wait_finished(api, auth, upsert_id)
-    assert (upserted["status"], upserted["rows_inserted"], upserted["rows_updated"]) == ("Success", 0, 49)
-    assert db.catalog_items.count_documents({}) == 49
+    assert (upserted["status"], upserted["rows_inserted"], upserted["rows_updated"]) == ("Success", 0, 50)
+    assert db.catalog_items.count_documents({}) == 50
     assert {d["key"]: d["seq"] for d in db.catalog_items.find({}, {"seq": 1, "key": 1})} == seq_before
-    assert db.catalog_items.count_documents({"source.job_id": upsert_id}) == 49
+    assert db.catalog_items.count_documents({"source.job_id": upsert_id}) == 50
 
 
 async def test_awkward_files_import_with_row_errors_and_warnings_recorded(api, auth, db, start_worker):
@@ -113,7 +113,7 @@ async def test_a_file_without_a_key_column_is_keyed_by_content(api, auth, db, st
 
 async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, start_worker):
     rows = 40_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     start_worker(INGEST_BATCH_SIZE="200")
     await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["rows_processed"] > 0)
     response = await api.delete(f"/uploads/{task_id}", headers=auth)
@@ -132,7 +132,7 @@ async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, st
 
 
 async def test_a_missing_upload_ends_in_failure_with_the_reason(api, auth, db, start_worker):
-    task_id = await upload_ok(api, auth, movies_csv(10))
+    task_id = await upload_ok(api, auth, movies_csv(range(10)))
     db["uploads.chunks"].delete_many({})
     db["uploads.files"].delete_many({})
     start_worker()
@@ -143,7 +143,7 @@ async def test_a_missing_upload_ends_in_failure_with_the_reason(api, auth, db, s
 
 async def test_a_worker_killed_mid_file_is_replaced_and_no_row_is_lost_or_doubled(api, auth, db, start_worker):
     rows = 50_000
-    task_id = await upload_ok(api, auth, movies_csv(rows))
+    task_id = await upload_ok(api, auth, movies_csv(range(rows)))
     first = start_worker()
     await wait_until(api, auth, task_id, lambda s: s["status"] == "Progress" and s["progress"] >= 15, within=120)
     stop_process(first, signal.SIGKILL)

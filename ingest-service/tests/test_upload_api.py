@@ -12,6 +12,7 @@ from ingest_service.settings import IngestSettings
 from service_common.testing import (
     MongoServer,
     free_port,
+    movies_csv,
     port_open,
     redis_command,
     start_process,
@@ -19,13 +20,13 @@ from service_common.testing import (
     wait_for,
 )  # fmt: skip
 
-from .helpers import imdb_tsv, job_status, leftovers, movies_csv, upload, upload_ok, zipped
+from .helpers import imdb_tsv, job_status, leftovers, upload, upload_ok, zipped
 
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
 
 
 async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
-    content = movies_csv(10)
+    content = movies_csv(range(10))
     response = await upload(api, auth, content)
     assert response.status == 202
     body = await response.json()
@@ -53,7 +54,7 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
 
 
 async def test_upload_requires_a_token(api, db):
-    response = await upload(api, {}, movies_csv(1))
+    response = await upload(api, {}, movies_csv(range(1)))
     assert response.status == 401
     assert (await response.json())["error"] == "Authorization required"
     assert leftovers(db) == NOTHING_LEFT
@@ -147,7 +148,7 @@ async def test_a_form_without_the_file_field_is_400(api, auth, db):
     ],
 )
 async def test_bad_options_are_400_naming_the_field_and_nothing_is_left(api, auth, db, fields, message):
-    response = await upload(api, auth, movies_csv(3), **fields)
+    response = await upload(api, auth, movies_csv(range(3)), **fields)
     assert response.status == 400
     body = await response.json()
     assert body["error"] == message
@@ -240,7 +241,7 @@ async def small_limit_api(ingest_env):
 
 
 async def test_a_file_over_the_limit_is_413_and_nothing_is_left(small_limit_api, auth, db):
-    response = await upload(small_limit_api, auth, movies_csv(3000))
+    response = await upload(small_limit_api, auth, movies_csv(range(3000)))
     assert response.status == 413
     assert (await response.json())["error"] == "The file is larger than the upload limit of 100000 bytes"
     assert leftovers(db) == NOTHING_LEFT
@@ -251,7 +252,7 @@ async def test_a_streamed_file_over_the_limit_is_413_once_it_passes_it(small_lim
     boundary = "b0undary"
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
             "Content-Type: text/csv\r\n\r\n").encode()  # fmt: skip
-    content = movies_csv(3000)
+    content = movies_csv(range(3000))
 
     async def body():
         yield head
@@ -267,7 +268,7 @@ async def test_a_streamed_file_over_the_limit_is_413_once_it_passes_it(small_lim
 
 
 async def test_status_of_another_users_job_is_404_and_a_malformed_id_400(api, auth, other_auth):
-    task_id = await upload_ok(api, auth, movies_csv(1))
+    task_id = await upload_ok(api, auth, movies_csv(range(1)))
     response = await api.get(f"/fetch_csv_status/{task_id}", headers=other_auth)
     assert response.status == 404
     assert await response.json() == {"error": "No such upload"}
@@ -279,16 +280,18 @@ async def test_status_of_another_users_job_is_404_and_a_malformed_id_400(api, au
 
 
 async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other_auth):
-    task_ids = [await upload_ok(api, auth, movies_csv(1, start=n)) for n in range(5)]
-    await upload_ok(api, other_auth, movies_csv(1))
+    task_ids = [await upload_ok(api, auth, movies_csv([n])) for n in range(5)]
+    await upload_ok(api, other_auth, movies_csv(range(1)))
 
     response = await api.get("/uploads", headers=auth, params={"limit": 2, "offset": 2})
     assert response.status == 200
     assert [job["task_id"] for job in await response.json()] == [task_ids[2], task_ids[1]]
     assert response.headers["X-Total-Count"] == "5"
+    # Absolute, as the client reached the service (through the gateway: its Host and scheme), like /get_content's.
+    page = api.make_url("/uploads?limit=2")
     assert response.headers["Link"] == (
-        '</uploads?limit=2&offset=1>; rel="first", </uploads?limit=2&offset=1>; rel="prev", '
-        '</uploads?limit=2&offset=3>; rel="next", </uploads?limit=2&offset=3>; rel="last"'
+        f'<{page}&offset=1>; rel="first", <{page}&offset=1>; rel="prev", '
+        f'<{page}&offset=3>; rel="next", <{page}&offset=3>; rel="last"'
     )
     everything = await (await api.get("/uploads", headers=auth)).json()
     assert [job["task_id"] for job in everything] == task_ids[::-1]
@@ -300,7 +303,7 @@ async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other
     [
         {"limit": "abc"}, {"limit": "0"}, {"limit": "101"}, {"limit": "1.5"}, {"limit": " 5"}, {"limit": ""},
         {"offset": "0"}, {"offset": "-1"}, {"offset": "99999999999999999999"}, {"offset": "1e3"},
-        [("limit", "5"), ("limit", "6")], [("offset", "1"), ("offset", "2")],
+        [("limit", "5"), ("limit", "6")], [("offset", "1"), ("offset", "2")], {"limt": "5"}, {"page": "2"},
     ],
 )  # fmt: skip
 async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
@@ -309,8 +312,17 @@ async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
     assert (await response.json())["details"][0]["field"] == next(iter(dict(params)))
 
 
+async def test_an_unknown_paging_parameter_is_refused_as_get_content_refuses_it(api, auth):
+    response = await api.get("/uploads", headers=auth, params={"limt": "5"})
+    assert response.status == 400
+    assert await response.json() == {
+        "error": "Unknown parameter: limt",
+        "details": [{"field": "limt", "message": "Unknown parameter"}],
+    }
+
+
 async def test_the_owner_cancels_a_pending_upload_and_its_file_goes(api, auth, other_auth, db):
-    task_id = await upload_ok(api, auth, movies_csv(5))
+    task_id = await upload_ok(api, auth, movies_csv(range(5)))
     assert (await api.delete(f"/uploads/{task_id}", headers=other_auth)).status == 404
 
     response = await api.delete(f"/uploads/{task_id}", headers=auth)
@@ -332,7 +344,7 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
         settings = IngestSettings(**{**ingest_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"})
         async with TestClient(TestServer(create_app(settings))) as client:
             stop_process(broker)
-            response = await upload(client, auth, movies_csv(20))
+            response = await upload(client, auth, movies_csv(range(20)))
             assert response.status == 503
             assert response.headers["Retry-After"] == "5"
             assert "unavailable" in (await response.json())["error"]
@@ -349,12 +361,12 @@ async def test_store_down_is_503_within_5_seconds_and_uploads_work_once_it_is_ba
         async with TestClient(TestServer(create_app(settings))) as client:
             store.stop()
             started = time.monotonic()
-            response = await upload(client, auth, movies_csv(20))
+            response = await upload(client, auth, movies_csv(range(20)))
             elapsed = time.monotonic() - started
             assert response.status == 503
             assert await response.json() == {"error": "Service temporarily unavailable, try again shortly"}
             assert elapsed < 5
             store.start()
-            assert (await upload(client, auth, movies_csv(20))).status == 202
+            assert (await upload(client, auth, movies_csv(range(20)))).status == 202
     finally:
         store.stop()

@@ -1,16 +1,14 @@
-"""MongoDB and Redis clients, each owned by one aiohttp ``cleanup_ctx`` generator."""
+"""The MongoDB client, owned by one aiohttp ``cleanup_ctx`` generator."""
 
 import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
 
 from service_common.disk import STORE_VOLUME, open_store_volume_async
 from service_common.settings import CommonSettings
@@ -19,7 +17,6 @@ log = logging.getLogger(__name__)
 
 MONGO_CLIENT = web.AppKey("mongo_client", AsyncMongoClient)
 MONGO_DB = web.AppKey("mongo_db", AsyncDatabase)
-REDIS = web.AppKey("redis", aioredis.Redis)
 
 DatabaseSetup = Callable[[AsyncDatabase], Awaitable[None]]
 
@@ -38,7 +35,7 @@ async def wait_until_ready(name: str, probe: Callable[[], Awaitable[object]], pa
         try:
             await probe()
             return
-        except (PyMongoError, RedisError, OSError) as exc:
+        except (PyMongoError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"{name} not reachable after {patience:.0f}s: {exc}") from exc
             log.info("Waiting for %s: %s", name, exc)
@@ -78,18 +75,5 @@ def mongo_context(
             yield
         finally:
             await client.close()
-
-    return context
-
-
-def redis_context(url: str, patience: float) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
-        try:
-            await wait_until_ready("Redis", client.ping, patience)
-            app[REDIS] = client
-            yield
-        finally:
-            await client.aclose()
 
     return context

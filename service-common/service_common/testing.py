@@ -5,6 +5,8 @@ Each suite starts one SecantusDB and one Redis on free ports, and each test
 gets a database of its own.
 """
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,6 +32,34 @@ from service_common.tokens import public_jwk
 
 TEST_ISSUER = "catalog-auth"
 TEST_AUDIENCE = "catalog-api"
+
+# The seed's twelve columns, as examples/movies.csv has them.
+MOVIE_COLUMNS = ("show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
+                 "rating", "duration", "listed_in", "description")  # fmt: skip
+
+
+def movies_csv(
+    numbers: Iterable[int], *, prefix: str = "s", line_end: str = "\n", extra_rows: Sequence[Sequence[object]] = ()
+) -> bytes:
+    """The CSV writer every suite uses: one row per number, keyed ``<prefix><number>``, in the seed's
+    12 columns, with quoted commas as in the seed; ``extra_rows`` are written as given after them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=line_end)
+    writer.writerow(MOVIE_COLUMNS)
+    for n in numbers:
+        writer.writerow([
+            f"{prefix}{n}", "Movie" if n % 3 else "TV Show", f"Title {prefix}{n}", f"Director {n % 97}",
+            "Actor A, Actor B", "India", "September 2, 2021", 1990 + n % 30, "TV-14", f"{90 + n % 60} min",
+            "Dramas, International Movies", f"Description of title {prefix}{n}, about as long as a real one is.",
+        ])  # fmt: skip
+    writer.writerows(extra_rows)
+    return out.getvalue().encode()
+
+
+def write_movies_csv(path: Path, numbers: Iterable[int], prefix: str = "s", **options) -> Path:
+    """``movies_csv`` written to ``path``."""
+    path.write_bytes(movies_csv(numbers, prefix=prefix, **options))
+    return path
 
 
 def free_port() -> int:

@@ -84,6 +84,7 @@ class TokenVerifier:
         cache_seconds: float = 300.0,
         refetch_interval: float = 10.0,
         leeway: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (jwks_url is None) == (keys is None):
             raise ValueError("give exactly one of jwks_url and keys")
@@ -94,6 +95,7 @@ class TokenVerifier:
         self._cache_seconds = cache_seconds
         self._refetch_interval = refetch_interval
         self._leeway = leeway
+        self._clock = clock
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -143,15 +145,18 @@ class TokenVerifier:
     async def _key_for(self, kid: str) -> Any:
         if self._jwks_url is None:
             return self._keys.get(kid)
-        now = time.monotonic()
-        stale = now - self._fetched_at > self._cache_seconds
-        if kid in self._keys and not stale:
-            return self._keys[kid]
-        if stale or now - self._fetched_at > self._refetch_interval:
+        if self._needs_fetch(kid):
             async with self._lock:
-                if time.monotonic() - self._fetched_at > self._refetch_interval or stale:
+                # Decided again under the lock: the requests that waited for it while another one
+                # fetched find the fresh keys and do not fetch once more each.
+                if self._needs_fetch(kid):
                     await self._fetch()
         return self._keys.get(kid)
+
+    def _needs_fetch(self, kid: str) -> bool:
+        """The cache is out of date, or the token names a key not in it and a refetch is allowed again."""
+        age = self._clock() - self._fetched_at
+        return age > self._cache_seconds or (kid not in self._keys and age > self._refetch_interval)
 
     async def _fetch(self) -> None:
         assert self._session is not None and self._jwks_url is not None
@@ -160,7 +165,7 @@ class TokenVerifier:
                 response.raise_for_status()
                 document = await response.json(content_type=None)
             self._keys = _load_keys(document["keys"])
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.warning("Could not fetch signing keys from %s: %s", self._jwks_url, exc)
             if not self._keys:

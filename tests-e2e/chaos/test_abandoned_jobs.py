@@ -10,16 +10,10 @@ seconds re-queues it and a new worker resumes it, or, abandoned once more than
 import signal
 
 import redis
-from faults import (
-    job_items,
-    job_status,
-    key_prefix,
-    upload_ok,
-    wait_finished,
-    wait_for_status,
-    wait_progress,
-    write_movies_csv,
-)  # fmt: skip
+from faults import job_items, key_prefix
+from helpers import job_status, upload_ok, wait_finished, wait_for_status, wait_progress
+
+from service_common.testing import write_movies_csv
 
 ROWS = 40_000
 STACK_ENV = {"INGEST_BATCH_SIZE": "250", "INGEST_MAX_REQUEUES": "1"}

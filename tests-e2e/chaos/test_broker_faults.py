@@ -9,16 +9,10 @@ import signal
 import time
 
 import requests
-from faults import (
-    job_items,
-    key_prefix,
-    leftovers,
-    upload,
-    upload_ok,
-    wait_finished,
-    wait_progress,
-    write_movies_csv,
-)  # fmt: skip
+from faults import job_items, key_prefix, leftovers
+from helpers import upload, upload_ok, wait_finished, wait_progress
+
+from service_common.testing import write_movies_csv
 
 ROWS = 40_000
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}

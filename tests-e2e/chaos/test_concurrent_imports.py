@@ -8,7 +8,10 @@ or an update (upsert).
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from faults import key_prefix, upload_ok, wait_finished, write_movies_csv
+from faults import key_prefix
+from helpers import upload_ok, wait_finished
+
+from service_common.testing import write_movies_csv
 
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}
 FIRST, SECOND = range(0, 12_000), range(6_000, 18_000)

@@ -6,7 +6,10 @@ import collections
 import time
 
 import aiohttp
-from faults import job_items, job_status, key_prefix, upload_ok, wait_finished, wait_progress, write_movies_csv
+from faults import job_items, key_prefix
+from helpers import job_status, upload_ok, wait_finished, wait_progress
+
+from service_common.testing import write_movies_csv
 
 DURATION_SECONDS = 30
 READERS = 200

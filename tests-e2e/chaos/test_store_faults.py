@@ -6,20 +6,14 @@ by itself: log-ins, uploads, status, the catalog, and the import that was runnin
 """
 
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import helpers
 import requests
-from faults import (
-    eventually,
-    job_items,
-    key_prefix,
-    upload,
-    upload_ok,
-    wait_finished,
-    wait_progress,
-    write_movies_csv,
-)
+from faults import eventually, job_items, key_prefix
+from helpers import upload, upload_ok, wait_finished, wait_progress
+
+from service_common.testing import write_movies_csv
 
 ROWS = 30_000
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}
@@ -28,10 +22,9 @@ UNAVAILABLE = {"error": "Service temporarily unavailable, try again shortly"}
 
 
 def sign_up(base_url: str) -> dict[str, str]:
-    name = f"chaos_{uuid.uuid4().hex[:12]}"
-    user = {"username": name, "email": f"{name}@example.com", "password": "chaos-password-1"}
-    assert requests.post(f"{base_url}/signup", json=user, timeout=10).status_code == 201
-    return {"username": name, "password": user["password"]}
+    """A new user's log-in body."""
+    user = helpers.sign_up(base_url, "chaos")
+    return {"username": user["username"], "password": user["password"]}
 
 
 def timed(method: str, url: str, **kwargs) -> tuple[float, requests.Response]:

@@ -3,7 +3,10 @@ from its checkpoint: every row once, none lost, and the job shows the second att
 
 import signal
 
-from faults import job_items, job_status, key_prefix, upload_ok, wait_finished, wait_progress, write_movies_csv
+from faults import job_items, key_prefix
+from helpers import job_status, upload_ok, wait_finished, wait_progress
+
+from service_common.testing import write_movies_csv
 
 ROWS = 40_000
 # Small batches, so the import runs long enough to be interrupted; a short visibility timeout, so that

@@ -3,6 +3,10 @@
 
 const SESSION_KEY = "catalog.session";
 const POLL_MS = 750;
+// The access token is renewed this long before it expires (a fifth of its lifetime when that is shorter).
+const RENEW_MARGIN_MS = 60_000;
+// A renewal that could not reach the server is tried again after this long.
+const RENEW_RETRY_MS = 5_000;
 const TERMINAL = new Set(["Success", "Failure", "Cancelled"]);
 const COUNTS = [
   ["rows_processed", "Processed"],
@@ -39,14 +43,31 @@ function errorMessage(body, status, statusText) {
   return `${statusText || "Request failed"} (HTTP ${status})`;
 }
 
-async function api(path, { method = "GET", body, auth = false } = {}) {
+// With `auth`, a fresh access token is sent, and a 401 is answered once by renewing the session and trying again.
+async function api(path, options = {}) {
+  try {
+    return await request(path, options);
+  } catch (error) {
+    if (!options.auth || error.status !== 401) throw error;
+    try {
+      await renewSession();
+    } catch (renewal) {
+      if (renewal.status === 401) expireSession();
+      throw error;
+    }
+    try {
+      return await request(path, options);
+    } catch (again) {
+      if (again.status === 401) expireSession();
+      throw again;
+    }
+  }
+}
+
+async function request(path, { method = "GET", body, auth = false } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (auth) {
-    const session = currentSession();
-    if (!session) throw new ApiError("Please log in first.", 401);
-    headers.Authorization = `Bearer ${session.token}`;
-  }
+  if (auth) headers.Authorization = `Bearer ${await accessToken()}`;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -60,27 +81,22 @@ async function api(path, { method = "GET", body, auth = false } = {}) {
     data = null;
   }
   if (!response.ok) {
-    if (auth && response.status === 401) expireSession();
     throw new ApiError(errorMessage(data, response.status, response.statusText), response.status);
   }
   return { data, headers: response.headers };
 }
 
 // XMLHttpRequest rather than fetch: only it reports how much of a request body has been sent.
-function uploadCsv(file, fields, onProgress) {
+async function uploadCsv(file, fields, onProgress) {
+  const token = await accessToken();
   return new Promise((resolve, reject) => {
-    const session = currentSession();
-    if (!session) {
-      reject(new ApiError("Please log in first.", 401));
-      return;
-    }
     const form = new FormData();
     // The options come before the file: the service reads the parts in order, as they stream in.
     for (const [name, value] of Object.entries(fields)) if (value) form.append(name, value);
     form.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/upload_csv");
-    xhr.setRequestHeader("Authorization", `Bearer ${session.token}`);
+    xhr.setRequestHeader("Authorization", `Bearer ${token}`);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded, event.total);
@@ -105,12 +121,20 @@ function uploadCsv(file, fields, onProgress) {
   });
 }
 
-// ---- The session: the access token lives in this tab's sessionStorage only ----
+// ---- The session: both tokens live in this tab's sessionStorage only, never in a cookie ----
+// The access token is renewed with the refresh token shortly before it expires, so a page left open
+// (watching a long import) stays logged in; "Log out" revokes the refresh token on the server.
+
+let renewal = null; // the renewal in flight: a refresh token works once, so every caller shares it
+let renewTimer = null;
 
 function currentSession() {
   try {
     const session = JSON.parse(sessionStorage.getItem(SESSION_KEY));
-    if (session && session.token && (!session.expiresAt || session.expiresAt > Date.now())) return session;
+    const now = Date.now();
+    if (session && session.token && session.refreshToken && (session.expiresAt > now || session.refreshExpiresAt > now)) {
+      return session;
+    }
   } catch {
     // A damaged entry is treated as no session.
   }
@@ -134,17 +158,84 @@ function highestRole(roles) {
   return ROLES.filter((role) => (roles || []).includes(role)).at(-1) || "viewer";
 }
 
+// When the session's access token is due for renewal.
+function renewAt(session) {
+  return session.expiresAt - Math.min(RENEW_MARGIN_MS, (session.expiresAt - session.issuedAt) / 5);
+}
+
+function saveSession(username, tokens) {
+  const now = Date.now();
+  const session = {
+    username,
+    token: tokens.access_token,
+    issuedAt: now,
+    expiresAt: now + tokens.expires_in * 1000,
+    refreshToken: tokens.refresh_token,
+    role: highestRole(tokenRoles(tokens.access_token)),
+    refreshExpiresAt: now + tokens.refresh_expires_in * 1000,
+  };
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  scheduleRenewal();
+  return session;
+}
+
 function startSession(username, login) {
-  const expiresAt = login.expires_in ? Date.now() + login.expires_in * 1000 : null;
-  const role = highestRole(tokenRoles(login.access_token));
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ username, token: login.access_token, expiresAt, role }));
+  saveSession(username, login);
   showSession();
 }
 
+// A valid access token: the current one, or a new one when it is due for renewal.
+async function accessToken() {
+  const session = currentSession();
+  if (!session) throw new ApiError("Please log in first.", 401);
+  if (Date.now() < renewAt(session)) return session.token;
+  return (await renewSession()).token;
+}
+
+function renewSession() {
+  renewal ??= (async () => {
+    const session = currentSession();
+    if (!session) throw new ApiError("Please log in first.", 401);
+    const { data } = await request("/token/refresh", { method: "POST", body: { refresh_token: session.refreshToken } });
+    return saveSession(session.username, data);
+  })().finally(() => {
+    renewal = null;
+  });
+  return renewal;
+}
+
+function scheduleRenewal() {
+  clearTimeout(renewTimer);
+  const session = currentSession();
+  if (!session) return;
+  renewTimer = setTimeout(async () => {
+    try {
+      await renewSession();
+    } catch (error) {
+      if (error.status === 401) expireSession();
+      else renewTimer = setTimeout(scheduleRenewal, RENEW_RETRY_MS);
+    }
+  }, Math.max(0, renewAt(session) - Date.now()));
+}
+
 function endSession(message) {
+  clearTimeout(renewTimer);
   sessionStorage.removeItem(SESSION_KEY);
   showSession();
   setMessage("#account-message", message);
+}
+
+// Revokes the refresh token (and every token of this log-in) on the server, then forgets the session.
+async function logOut() {
+  watchedTask = null;
+  try {
+    await accessToken(); // renewed first when due, so that the refresh token sent is the live one
+    const session = currentSession();
+    if (session) await api("/logout", { method: "POST", auth: true, body: { refresh_token: session.refreshToken } });
+  } catch {
+    // The session ends on this page whatever the server answered.
+  }
+  endSession("You are logged out.");
 }
 
 function expireSession() {
@@ -573,10 +664,7 @@ function firstPage() {
 function init() {
   $("#login-form").addEventListener("submit", onLogin);
   $("#signup-form").addEventListener("submit", onSignup);
-  $("#logout-button").addEventListener("click", () => {
-    watchedTask = null;
-    endSession("You are logged out.");
-  });
+  $("#logout-button").addEventListener("click", logOut);
   $("#upload-form").addEventListener("submit", onUpload);
   $("#cancel-button").addEventListener("click", onCancel);
   $("#catalog-form").addEventListener("submit", (event) => {
@@ -593,6 +681,7 @@ function init() {
   $("#users-prev").addEventListener("click", () => loadUsers(users.page - 1));
   $("#users-next").addEventListener("click", () => loadUsers(users.page + 1));
   showSession();
+  scheduleRenewal();
   loadCatalog(catalogUrl());
 }
 

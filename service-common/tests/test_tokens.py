@@ -1,0 +1,113 @@
+"""TokenVerifier against a real JWKS endpoint: the cache, key rotation and unknown keys, under concurrency."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from service_common.errors import ApiError
+from service_common.testing import TEST_AUDIENCE, TEST_ISSUER, mint_token
+from service_common.tokens import TokenVerifier, public_jwk
+
+CONCURRENT_REQUESTS = 20
+
+
+@dataclass
+class FakeClock:
+    now: float = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class AuthService:
+    """What the auth service publishes at /.well-known/jwks.json, and how often it was asked."""
+
+    keys: list[Ed25519PrivateKey]
+    fetches: int = 0
+    url: str = field(default="")
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        self.fetches += 1
+        # Slow enough that concurrent requests all wait on the one fetch in flight.
+        await asyncio.sleep(0.05)
+        return web.json_response({"keys": [public_jwk(key.public_key()) for key in self.keys]})
+
+
+@pytest.fixture
+async def auth() -> AsyncIterator[AuthService]:
+    service = AuthService(keys=[Ed25519PrivateKey.generate()])
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", service.jwks)
+    async with TestServer(app) as server:
+        service.url = str(server.make_url("/.well-known/jwks.json"))
+        yield service
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def verifier(auth: AuthService, clock: FakeClock) -> AsyncIterator[TokenVerifier]:
+    async with ClientSession() as session:
+        yield TokenVerifier(
+            issuer=TEST_ISSUER,
+            audience=TEST_AUDIENCE,
+            jwks_url=auth.url,
+            session=session,
+            cache_seconds=300,
+            refetch_interval=10,
+            clock=clock,
+        )
+
+
+async def verify_all(verifier: TokenVerifier, token: str) -> list[object]:
+    return await asyncio.gather(*(verifier.verify(token) for _ in range(CONCURRENT_REQUESTS)), return_exceptions=True)
+
+
+async def test_concurrent_requests_on_a_stale_cache_fetch_the_keys_once(auth, verifier, clock):
+    token = mint_token(auth.keys[0], sub="user-1")
+    assert (await verifier.verify(token)).user_id == "user-1"
+    assert auth.fetches == 1
+
+    clock.now += 301  # the cache is out of date
+    results = await verify_all(verifier, token)
+    assert [result.user_id for result in results] == ["user-1"] * CONCURRENT_REQUESTS
+    assert auth.fetches == 2
+
+
+async def test_an_unknown_kid_is_one_refetch_then_401_for_every_waiting_request(auth, verifier, clock):
+    assert (await verifier.verify(mint_token(auth.keys[0], sub="user-1"))).user_id == "user-1"
+    clock.now += 11  # a refetch is allowed again
+
+    stranger = mint_token(Ed25519PrivateKey.generate(), sub="user-1")
+    results = await verify_all(verifier, stranger)
+    assert all(isinstance(result, ApiError) and result.status == 401 for result in results), results
+    assert auth.fetches == 2
+    # Right after, the same unknown key costs no fetch at all.
+    with pytest.raises(ApiError) as refused:
+        await verifier.verify(stranger)
+    assert refused.value.status == 401
+    assert auth.fetches == 2
+
+
+async def test_a_key_rotated_in_is_picked_up_by_one_refetch_and_the_previous_key_still_verifies(auth, verifier, clock):
+    previous = auth.keys[0]
+    assert (await verifier.verify(mint_token(previous, sub="user-1"))).user_id == "user-1"
+
+    # The auth service signs with a new key and still publishes the previous one (AUTH_PREVIOUS_PUBLIC_KEY_FILES).
+    current = Ed25519PrivateKey.generate()
+    auth.keys = [current, previous]
+    clock.now += 11
+    results = await verify_all(verifier, mint_token(current, sub="user-2"))
+    assert [result.user_id for result in results] == ["user-2"] * CONCURRENT_REQUESTS
+    assert auth.fetches == 2
+    assert (await verifier.verify(mint_token(previous, sub="user-1"))).user_id == "user-1"
+    assert auth.fetches == 2
