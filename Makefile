@@ -33,8 +33,9 @@ ifeq ($(strip $(MONGO_URL)),)
 DEV_PROCESSES := mongo $(DEV_PROCESSES)
 DEV_PORTS     += MONGO_PORT=$(MONGO_PORT)
 export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)
-# The embedded store's files are under DATA_DIR: the services read its free space there.
-export STORE_DISK_PATH ?= $(DATA_DIR)
+# The embedded store's files are under DATA_DIR: the stack's services read its free space there.
+# Given to `make dev` alone, so that the suites' own stores (in their own folders) are not checked against it.
+DEV_ENV := STORE_DISK_PATH=$(or $(STORE_DISK_PATH),$(DATA_DIR))
 endif
 ifeq ($(strip $(REDIS_URL)),)
 DEV_PROCESSES := redis $(DEV_PROCESSES)
@@ -79,7 +80,7 @@ dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (ga
 	@scripts/check-ports $(DEV_PORTS)
 	@mkdir -p $(DATA_DIR)
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
-	exec $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
+	exec env $(DEV_ENV) $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
 
 # USERNAME must come from the command line: many shells already export one, the login name.
 # Both reach the command through the environment, so no quote in an address can break the shell line.

@@ -53,6 +53,9 @@ class LocalStack:
             "DATA_DIR": str(data_dir),
             # As the Makefile says when the embedded store runs: its free space is read there.
             "STORE_DISK_PATH": str(data_dir),
+            # The suites' stacks share the machine's disk with everything else on it: keep a reserve
+            # small enough for a test machine, which the disk-full suite sets for itself.
+            "INGEST_MIN_FREE_BYTES": str(32 * 1024**2),
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "AUTH_PORT": str(self.ports["auth"]),
             "INGEST_PORT": str(self.ports["ingest"]),
