@@ -125,9 +125,9 @@ def wait_progress(base_url: str, headers: dict[str, str], task_id: str, at_least
     return status
 
 
-def import_file(base_url: str, headers: dict[str, str], path: Path, within: float = 60) -> dict:
-    """Uploads ``path`` and waits for its import to succeed; returns the final status."""
-    status = wait_finished(base_url, headers, upload_ok(base_url, headers, path), within)
+def import_file(base_url: str, headers: dict[str, str], path: Path, within: float = 60, **fields: str) -> dict:
+    """Uploads ``path`` (with the form ``fields``) and waits for its import to succeed; returns the final status."""
+    status = wait_finished(base_url, headers, upload_ok(base_url, headers, path, **fields), within)
     assert status["status"] == "Success", status
     return status
 

@@ -3,9 +3,12 @@
 import csv
 import math
 import re
+import uuid
 
 import requests
-from helpers import import_file
+from helpers import import_file, upload_ok, wait_finished
+
+from service_common.testing import write_movies_csv
 
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
@@ -82,3 +85,58 @@ def test_one_item_filters_and_errors_through_the_gateway(stack, auth_headers, se
     assert bad.status_code == 400
     assert bad.json()["details"][0]["field"] == "limit"
     assert bad.headers.get("X-Request-ID")
+
+
+def walk(base_url: str, params: dict[str, str], limit: int, *, by: str) -> tuple[list[str], set[str]]:
+    """Every id of a listing, page by page by ``offset`` or by following ``next`` (a cursor), and the
+    ``X-Total-Count`` values seen on the way."""
+    seen, totals = [], set()
+    if by == "offset":
+        page = 1
+        while True:
+            response = requests.get(f"{base_url}/get_content", params={**params, "limit": limit, "offset": page},
+                                    timeout=30)  # fmt: skip
+            assert response.status_code == 200, response.text
+            totals.add(response.headers["X-Total-Count"])
+            if not response.json():
+                return seen, totals
+            seen += [item["id"] for item in response.json()]
+            page += 1
+    url = f"{base_url}/get_content"
+    response = requests.get(url, params={**params, "limit": limit}, timeout=30)
+    while True:
+        assert response.status_code == 200, response.text
+        totals.add(response.headers["X-Total-Count"])
+        seen += [item["id"] for item in response.json()]
+        if "next" not in links(response):
+            return seen, totals
+        response = requests.get(links(response)["next"], timeout=30)
+
+
+def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(stack, auth_headers, tmp_path):
+    dataset = f"walk-{uuid.uuid4().hex[:8]}"
+    first = write_movies_csv(tmp_path / "first.csv", range(0, 1_500))
+    overlapping = write_movies_csv(tmp_path / "overlapping.csv", range(1_000, 2_500))
+    # Two imports at once, the second's first 500 rows duplicates of the first's.
+    running = [upload_ok(stack.url, auth_headers, path, dataset=dataset) for path in (first, overlapping)]
+    for task_id in running:
+        assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
+    # Then an upsert that turns some movies into TV shows and back, in place.
+    flipped = tmp_path / "flipped.csv"
+    flipped.write_bytes(
+        first.read_bytes().replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,")
+    )
+    assert import_file(stack.url, auth_headers, flipped, mode="upsert", dataset=dataset)["rows_updated"] == 1_500
+
+    with stack.database() as db:
+        in_order = [d["key"] for d in db.catalog_items.find({"dataset": dataset}, {"key": 1}).sort("seq", 1)]
+        movies = [
+            d["key"]
+            for d in db.catalog_items.find({"dataset": dataset, "row.type": "Movie"}, {"key": 1}).sort("seq", 1)
+        ]
+    assert len(in_order) == 2_500
+    for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
+        for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
+            seen, totals = walk(stack.url, params, limit, by=by)
+            assert seen == wanted, (params, by, limit)
+            assert totals == {str(len(wanted))}

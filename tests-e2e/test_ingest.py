@@ -61,34 +61,54 @@ def test_a_binary_file_is_refused_through_the_gateway(stack, auth_headers):
     assert response.json() == {"error": "The file is not text: it contains NUL bytes"}
 
 
-def test_an_imdb_tsv_gz_imports_through_the_gateway_with_no_option(stack, auth_headers):
+def test_imdb_basics_then_ratings_merged_import_sort_and_filter_through_the_gateway(stack, auth_headers):
     # IMDB's title.basics.tsv.gz layout: gzip, tabs, quotes as plain characters, \N for a missing value.
     run = uuid.uuid4().hex[:8]
-    lines = [
+    dataset = f"imdb-{run}"
+    basics = [
         "tconst\ttitleType\tprimaryTitle\tstartYear\truntimeMinutes",
         f'tt{run}1\tmovie\t"Unbalanced title\t1994\t142',
         f'tt{run}2\tmovie\t"Rolling in the Deep Dish"\t\\N\t\\N',
         f'tt{run}3\ttvSeries\tThe "Inner" Quote\t1994\t\\N',
     ]
-    content = gzip.compress(("\n".join(lines) + "\n").encode())
-    files = {"file": ("title.basics.tsv.gz", io.BytesIO(content), "application/gzip")}
-    response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files=files, timeout=30)
-    assert response.status_code == 202, response.text
-    status = wait_finished(stack.url, auth_headers, response.json()["task_id"])
+    ratings = ["tconst\taverageRating\tnumVotes", f"tt{run}3\t8.5\t40", f"tt{run}1\t10.0\t7", "tt0000000\t1.0\t1"]
+
+    def upload(lines: list[str], name: str, **fields: str) -> dict:
+        content = gzip.compress(("\n".join(lines) + "\n").encode())
+        files = {"file": (name, io.BytesIO(content), "application/gzip")}
+        response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files=files,
+                                 data={"dataset": dataset, **fields}, timeout=30)  # fmt: skip
+        assert response.status_code == 202, response.text
+        return wait_finished(stack.url, auth_headers, response.json()["task_id"])
+
+    status = upload(basics, "title.basics.tsv.gz")
     assert (status["status"], status["rows_inserted"], status["rows_failed"]) == ("Success", 3, 0), status
     assert (status["compression"], status["quoting"], status["null_markers"]) == ("gzip", "none", ["\\N"])
 
-    def found(**params: str) -> dict[str, dict]:
-        page = requests.get(f"{stack.url}/get_content", params={"limit": 100, **params}, timeout=10)
+    def found(**params: str) -> list[dict]:
+        page = requests.get(f"{stack.url}/get_content", params={"dataset": dataset, "limit": 100, **params}, timeout=10)
         assert page.status_code == 200, page.text
-        items = page.json()["items"] if isinstance(page.json(), dict) else page.json()
-        return {item["tconst"]: item for item in items if item.get("tconst", "").startswith(f"tt{run}")}
+        return page.json()
 
-    films_of_1994 = found(**{"filter[startYear]": "1994"})
+    films_of_1994 = {item["tconst"]: item for item in found(**{"filter[startYear]": "1994"})}
     assert set(films_of_1994) == {f"tt{run}1", f"tt{run}3"}
     first = films_of_1994[f"tt{run}1"]
     assert (first["primaryTitle"], first["startYear"], first["runtimeMinutes"]) == ('"Unbalanced title', 1994, 142)
     assert films_of_1994[f"tt{run}3"]["primaryTitle"] == 'The "Inner" Quote'
     assert films_of_1994[f"tt{run}3"]["runtimeMinutes"] is None
-    wrapped = found(**{"filter[titleType]": "movie", "filter[startYear]": ""})[f"tt{run}2"]
-    assert (wrapped["primaryTitle"], wrapped["startYear"]) == ('"Rolling in the Deep Dish"', None)
+    wrapped = {item["tconst"]: item for item in found(**{"filter[titleType]": "movie", "filter[startYear]": ""})}
+    assert (wrapped[f"tt{run}2"]["primaryTitle"], wrapped[f"tt{run}2"]["startYear"]) == (
+        '"Rolling in the Deep Dish"', None
+    )  # fmt: skip
+
+    merged = upload(ratings, "title.ratings.tsv.gz", mode="merge", key="tconst")
+    assert (merged["status"], merged["rows_updated"], merged["rows_unmatched"], merged["rows_inserted"]) == (
+        "Success", 2, 1, 0
+    )  # fmt: skip
+    best_first = [item["tconst"] for item in found(sort="-averageRating")]
+    # Numbers sort as numbers (10.0 above 8.5); the film without a rating, null, comes last.
+    assert best_first == [f"tt{run}1", f"tt{run}3", f"tt{run}2"]
+    assert found(**{"filter[startYear]": "1994", "sort": "tconst"})[0]["averageRating"] == 10.0
+    listed = requests.get(f"{stack.url}/datasets/{dataset}", timeout=10).json()
+    assert (listed["key"], listed["items"]) == ("tconst", 3)
+    assert {column["name"]: column["items"] for column in listed["columns"]}["averageRating"] == 2

@@ -127,6 +127,7 @@ class CatalogClient:
         *,
         mode: str | None = None,
         key: str | None = None,
+        dataset: str | None = None,
         encoding: str | None = None,
         quoting: str | None = None,
         null: str | None = None,
@@ -135,7 +136,10 @@ class CatalogClient:
     ) -> dict[str, Any]:
         """Streams ``path`` as the multipart field ``file``, never reading it whole into memory.
         The options not given are left out, so the service's defaults (and its detection) apply."""
-        options = {"mode": mode, "key": key, "encoding": encoding, "quoting": quoting, "null": null, "ragged": ragged}
+        options = {
+            "mode": mode, "key": key, "dataset": dataset, "encoding": encoding, "quoting": quoting, "null": null,
+            "ragged": ragged,
+        }  # fmt: skip
         fields = {name: value for name, value in options.items() if value is not None}
         with path.open("rb") as file:
             upload = ProgressReader(file, on_progress)

@@ -83,7 +83,7 @@ def test_off_a_terminal_the_table_keeps_every_column(catalogctl, cli_env, seeded
 def test_content_errors_exit_1_from_the_api_and_2_for_bad_usage(catalogctl, seeded):
     cases = [
         (("--limit", "500"), 1, "Invalid value for: limit (limit: Must be a whole number from 1 to 100) [HTTP 400]"),
-        (("--offset", "999999"), 1, "use cursor"),
+        (("--offset", "999999", "--sort", "title"), 1, "use cursor"),
         (("--cursor", "forged.token"), 1, "cursor"),
         (("--sort", "$where"), 1, "sort"),
         (("--filter", "$gt=1"), 1, "filter[$gt]"),

@@ -8,8 +8,9 @@ from ingest_service import disk, importer
 from service_common import catalog_blocks
 from service_common.catalog_blocks import audit
 from service_common.catalog_layout import CHUNKS, DATASETS
+from service_common.testing import movies_csv
 
-from .helpers import movies_csv, upload_ok, wait_finished
+from .helpers import upload_ok, wait_finished
 
 BATCH = 500
 # The worker's own arguments, with no free-space check (no store volume to watch).

@@ -4,8 +4,9 @@ import asyncio
 
 from service_common.catalog_blocks import audit
 from service_common.catalog_layout import DATASETS
+from service_common.testing import movies_csv
 
-from .helpers import leftovers, movies_csv, upload, upload_ok, wait_finished
+from .helpers import leftovers, upload, upload_ok, wait_finished
 
 # Keys that are plain numbers, as three of the seed's show_id values are.
 NUMERIC_SHOWS = b"show_id,type,title\n1,Movie,Netflix one\n2,TV Show,Netflix two\ns3,Movie,Netflix three\n"

@@ -22,8 +22,9 @@ from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
 from service_common.disk import DiskSpace, StoreVolume, db_stats_space, megabytes, path_space
 from service_common.errors import ApiError
+from service_common.testing import movies_csv
 
-from .helpers import job_status, leftovers, movies_csv, upload, upload_ok, wait_until
+from .helpers import job_status, leftovers, upload, upload_ok, wait_until
 
 MB = 1_000_000
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from service_common.testing import stop_process
+from service_common.testing import movies_csv, stop_process
 
 from .helpers import (
     IMDB_COLUMNS,
@@ -16,7 +16,6 @@ from .helpers import (
     catalog_seqs,
     imdb_tsv,
     job_status,
-    movies_csv,
     upload_ok,
     wait_finished,
     wait_until,

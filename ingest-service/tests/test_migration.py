@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 from ingest_service.migration import migrate_legacy_catalog
 from service_common.catalog_blocks import audit
 from service_common.catalog_layout import DATASETS
+from service_common.testing import movies_csv
 
-from .helpers import movies_csv, upload_ok, wait_finished
+from .helpers import upload_ok, wait_finished
 
 
 def legacy_catalog(db, count: int) -> list[dict]:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from service_common.testing import mint_token
+from service_common.testing import mint_token, movies_csv
 
-from .helpers import job_status, leftovers, movies_csv, upload, upload_ok
+from .helpers import job_status, leftovers, upload, upload_ok
 
 NEEDS_EDITOR = {"error": "Forbidden: this needs the editor role"}
 

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 from pymongo import MongoClient
 
-from .helpers import leftovers, movies_csv, upload, upload_ok
+from service_common.testing import movies_csv
+
+from .helpers import leftovers, upload, upload_ok
 
 UNAVAILABLE = {"error": "Service temporarily unavailable, try again shortly"}
 

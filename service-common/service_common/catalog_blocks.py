@@ -22,6 +22,7 @@ from service_common.catalog_layout import (
     CHUNK_ENTRIES,
     CHUNKS,
     DATASETS,
+    IDS_PER_READ,
     ITEMS,
     BlockState,
     block_id,
@@ -33,9 +34,6 @@ from service_common.catalog_layout import (
 
 log = logging.getLogger(__name__)
 
-# Ids per ``$in`` read: the embedded store answers a short ``$in`` in about a millisecond, while
-# its cost grows faster than linearly with the list.
-IDS_PER_READ = 50
 MAX_RACES = 50
 
 

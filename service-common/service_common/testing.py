@@ -39,10 +39,18 @@ MOVIE_COLUMNS = ("show_id", "type", "title", "director", "cast", "country", "dat
 
 
 def movies_csv(
-    numbers: Iterable[int], *, prefix: str = "s", line_end: str = "\n", extra_rows: Sequence[Sequence[object]] = ()
+    numbers: Iterable[int] | int,
+    *,
+    start: int = 0,
+    prefix: str = "s",
+    line_end: str = "\n",
+    extra_rows: Sequence[Sequence[object]] = (),
 ) -> bytes:
-    """The CSV writer every suite uses: one row per number, keyed ``<prefix><number>``, in the seed's
-    12 columns, with quoted commas as in the seed; ``extra_rows`` are written as given after them."""
+    """The CSV writer every suite uses: one row per number (``numbers`` rows from ``start`` when it is
+    a count), keyed ``<prefix><number>``, in the seed's 12 columns, with quoted commas as in the seed;
+    ``extra_rows`` are written as given after them."""
+    if isinstance(numbers, int):
+        numbers = range(start, start + numbers)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator=line_end)
     writer.writerow(MOVIE_COLUMNS)

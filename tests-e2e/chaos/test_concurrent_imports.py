@@ -8,9 +8,10 @@ or an update (upsert).
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from faults import key_prefix
+from faults import import_order, key_prefix, walk_catalog
 from helpers import upload_ok, wait_finished
 
+from service_common.catalog_blocks import audit
 from service_common.testing import write_movies_csv
 
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}
@@ -44,12 +45,14 @@ def test_overlapping_files_on_two_workers_store_each_row_once_with_unique_seqs(
     overlap_counted = sum(s["rows_duplicate" if mode == "insert" else "rows_updated"] for s in statuses)
     assert overlap_counted == OVERLAP
     with stack.database() as db:
-        mine = {"_id": {"$regex": f"^{prefix}"}}
+        mine = {"key": {"$regex": f"^{prefix}"}}
         assert db.catalog_items.count_documents(mine) == UNION
         assert len(db.catalog_items.distinct("seq", mine)) == UNION
         assert len(db.catalog_items.distinct("row.title", mine)) == UNION
-        # Across everything imported so far, too.
+        # Across everything imported so far, too; and the pages' layout places each item once, in order.
         assert len(db.catalog_items.distinct("seq")) == db.catalog_items.count_documents({})
+        assert audit(db, "default") == []
+    assert walk_catalog(stack.url) == import_order(stack)
     # Side by side: each worker process ran one of the two imports.
     new_lines = {key: stack.log_path(key).read_text()[len(before):] for key, before in logs_before.items()}
     ran = {key: [job for job in task_ids if f"Import {job}: attempt 1" in text] for key, text in new_lines.items()}

@@ -3,9 +3,10 @@ from its checkpoint: every row once, none lost, and the job shows the second att
 
 import signal
 
-from faults import job_items, key_prefix
+from faults import import_order, job_items, key_prefix, walk_catalog
 from helpers import job_status, upload_ok, wait_finished, wait_progress
 
+from service_common.catalog_blocks import audit
 from service_common.testing import write_movies_csv
 
 ROWS = 40_000
@@ -33,3 +34,6 @@ def test_a_worker_killed_mid_import_is_replaced_and_every_row_is_written_once(st
     with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
         assert db["uploads.files"].count_documents({"_id": task_id}) == 0
+        # The batch the killed worker was writing has its block finished too: pages hold each item once.
+        assert audit(db, "default") == []
+    assert walk_catalog(stack.url, limit=100) == import_order(stack)
