@@ -8,7 +8,7 @@ the last recorded batch, and documents have deterministic ids, so no row is writ
 import itertools
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from ingest_service import disk, import_storage
 from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import UTF8, Quoting, Record, read_records
+from ingest_service.prefetch import prefetched
 from ingest_service.rows import (
     INFERENCE_ROWS,
     CatalogRow,
@@ -131,6 +132,17 @@ def _explain_unclaimed(db: Database, job_id: str) -> None:
         raise JobLeased(max(1.0, (job["lease_expires_at"] - utcnow()).total_seconds() + 1))
 
 
+@dataclass
+class Batch:
+    """Up to ``batch_size`` records of the file: the rows to write, the errors of the others."""
+
+    rows: list[tuple[int, CatalogRow]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    warnings: int = 0
+    last: Record | None = None
+
+
 class JobImport:
     """The state of one run over one job's file."""
 
@@ -173,31 +185,38 @@ class JobImport:
             null_markers=self._null_markers,
             ragged=self._ragged,
         )
-        batch: list[tuple[int, CatalogRow]] = []
-        errors: list[dict[str, Any]] = []
-        batch_records = 0
-        record: Record | None = None
+        # The next batch is read and converted in a thread while this one is written: the worker's
+        # parsing and the store's writing overlap instead of taking turns.
+        with prefetched(self._batches(records, converter)) as batches:
+            for batch in batches:
+                self._counts.rows_processed += batch.records
+                self._counts.warnings += batch.warnings
+                if not self._commit(batch.rows, batch.errors, batch.last):
+                    return JobStatus.CANCELLED
+        if not import_storage.finish_job(self._db, self._job_id, self._worker_id, JobStatus.SUCCESS, utcnow()):
+            return self._status_after_interruption()
+        return JobStatus.SUCCESS
+
+    def _batches(self, records: Iterator[Record], converter: RowConverter) -> Iterator["Batch"]:
+        """The records, converted, in batches of ``batch_size`` records (the last one shorter)."""
+        batch = Batch()
         for record in records:
-            batch_records += 1
-            self._counts.rows_processed += 1
+            batch.records += 1
+            batch.last = record
             try:
                 if record.error is not None:
                     raise RowError(record.error)
                 row = converter.convert(record.fields)
             except RowError as exc:
-                errors.append({"line": record.line, "message": str(exc)})
+                batch.errors.append({"line": record.line, "message": str(exc)})
             else:
-                self._counts.warnings += row.warnings
-                batch.append((record.line, row))
-            if batch_records >= self._batch_size:
-                if not self._commit(batch, errors, record):
-                    return JobStatus.CANCELLED
-                batch, errors, batch_records = [], [], 0
-        if batch_records and not self._commit(batch, errors, record):
-            return JobStatus.CANCELLED
-        if not import_storage.finish_job(self._db, self._job_id, self._worker_id, JobStatus.SUCCESS, utcnow()):
-            return self._status_after_interruption()
-        return JobStatus.SUCCESS
+                batch.warnings += row.warnings
+                batch.rows.append((record.line, row))
+            if batch.records >= self._batch_size:
+                yield batch
+                batch = Batch()
+        if batch.records:
+            yield batch
 
     def _records(self, stream: UploadStream) -> Iterator[Record]:
         """The data records still to import, after sampling the first ones for column types if needed.

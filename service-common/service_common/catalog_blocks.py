@@ -91,11 +91,13 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
     if len(inserted) == len(block["keys"]):
         committed = dict(block, state=BlockState.COMMITTED, v=1)
         number = _append_summary(db, block["dataset"], committed, placed_before=False)
+        # Bumped before the block reads indexed: a run that dies in between leaves the block pending,
+        # for the next run to finish (and bump again), never an indexed block that readers miss.
+        _bump(db, block["dataset"], number)
         marked = db[BLOCKS].update_one(
             {"_id": block["_id"], "v": 0, "state": BlockState.PENDING},
             {"$set": {"state": BlockState.INDEXED, "chunk": number, "v": 1}},
         )
-        _bump(db, block["dataset"], number)
         if marked.matched_count == 0:
             finalize(db, block["_id"])
             index(db, block["_id"])
@@ -158,8 +160,8 @@ def index(db: Database, block: str, committed: dict[str, Any] | None = None) -> 
             db[BLOCKS].delete_one({"_id": block, "state": BlockState.COMMITTED, "keys": []})
             return
         number = _append_summary(db, dataset, document, placed_before=committed is None)
-        db[BLOCKS].update_one({"_id": block}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
         _bump(db, dataset, number)
+        db[BLOCKS].update_one({"_id": block}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
         current = db[BLOCKS].find_one({"_id": block}, {"v": 1})
         if current is not None and current["v"] == document["v"]:
             return  # the summary just placed is the block's current one
