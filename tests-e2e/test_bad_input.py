@@ -75,6 +75,20 @@ def account(stack) -> Account:
 ME = "{me}"
 
 
+# A dataset holding the sample catalog, and a column named with digits only, so that odd values meet a real catalog.
+ODD = "odd-values"
+
+
+@pytest.fixture(scope="module")
+def odd_dataset(stack, store, account) -> str:
+    content = (
+        b"show_id,99999999999999999999,type,title,release_year\n"
+        b"o1,x,Movie,Title one,2001\no2,y,TV Show,Title two,2002\no3,z,Movie,Another,2003\n"
+    )
+    assert upload_and_finish(stack, store, account, content, dataset=ODD)["rows_inserted"] == 3
+    return ODD
+
+
 def counts(store) -> dict[str, int]:
     return {name: store[name].count_documents({}) for name in COLLECTIONS}
 
@@ -415,7 +429,12 @@ def query_rows() -> list[Refused]:
         ("17 filters", {f"filter[c{n}]": "x" for n in range(17)}, 400, "filter"),
         ("an operator-like parameter", {"type[$ne]": "Movie"}, 400, "type[$ne]"),
         ("an unknown parameter", {"page": "2"}, 400, "page"),
-        ("offset too deep", {"offset": "100000", "limit": "100"}, 400, "offset"),
+        ("offset too deep for a search", {"offset": "100000", "limit": "100", "q": "a"}, 400, "offset"),
+        ("sort by a column the dataset lacks", {"sort": "-1", "dataset": ODD}, 400, "sort"),
+        ("filter a column the dataset lacks", {"filter[no such column]": "x", "dataset": ODD}, 400,
+         "filter[no such column]"),
+        ("an unknown dataset", {"dataset": "no-such-dataset"}, 404, None),
+        ("a dataset name with capitals", {"dataset": "Films"}, 400, "dataset"),
     ]
     table += [Refused(f"/get_content {label}", "GET", "/get_content", status, None, name, {"params": params})
               for label, params, status, name in catalog]  # fmt: skip
@@ -470,20 +489,20 @@ def query_rows() -> list[Refused]:
 
 
 @pytest.mark.parametrize("row", query_rows(), ids=lambda row: row.id)
-def test_a_bad_query_or_path_parameter_is_refused_and_nothing_is_stored(stack, store, account, row):
+def test_a_bad_query_or_path_parameter_is_refused_and_nothing_is_stored(stack, store, account, odd_dataset, row):
     check_rows(stack, store, account, row)
 
 
 @pytest.mark.parametrize(
     ("params", "finds_nothing"),
-    [({"sort": "-1"}, False), ({"sort": "9" * 20}, False), ({"type": "-1"}, True), ({"type": ""}, False),
+    [({"sort": "-release_year"}, False), ({"sort": "9" * 20}, False), ({"type": "-1"}, True), ({"type": ""}, False),
      ({"q": "1.5"}, True), ({"q": ".*"}, True), ({"q": "%00"}, True), ({"filter[title]": '{"$ne": null}'}, True),
      ({"filter[title]": "^Title"}, True), ({"filter[release_year]": "-1"}, True), ({"type": "\x00"}, True)],
 )  # fmt: skip
-def test_odd_but_valid_catalog_values_are_plain_text_matches(stack, store, params, finds_nothing):
+def test_odd_but_valid_catalog_values_are_plain_text_matches(stack, store, odd_dataset, params, finds_nothing):
     """Strings are matched literally: an operator or a regex in a value finds nothing, and writes nothing."""
     before = counts(store)
-    response = requests.get(f"{stack.url}/get_content", params=params, timeout=10)
+    response = requests.get(f"{stack.url}/get_content", params={"dataset": ODD, **params}, timeout=10)
     assert response.status_code == 200, response.text
     CONTRACT.check(response)
     if finds_nothing:
@@ -625,7 +644,9 @@ def accepted_rows() -> list[Accepted]:
 @pytest.mark.parametrize("case", accepted_rows(), ids=lambda case: case.id)
 def test_a_file_acceptable_by_design_is_imported_and_ends_clearly(stack, store, account, case):
     items_before = store["catalog_items"].count_documents({})
-    job = upload_and_finish(stack, store, account, case.content, **case.form)
+    # Each file into a dataset of its own: keyed as it is, never refused for the default dataset's key.
+    dataset = f"accepted-{uuid.uuid4().hex[:8]}"
+    job = upload_and_finish(stack, store, account, case.content, dataset=dataset, **case.form)
     assert job["status"] == "Success", job
     assert job["progress"] == 100
     assert (job["rows_processed"], job["rows_inserted"], job["rows_failed"], job["warnings"]) == (
