@@ -132,7 +132,7 @@ def test_every_documented_operation_is_routed_by_the_gateway(stack):
     spec = yaml.safe_load((ROOT / "gateway" / "openapi.yaml").read_text())
     for path, operations in spec["paths"].items():
         concrete = path.replace("{task_id}", str(uuid.uuid4())).replace("{id}", "no-such-item")
-        concrete = concrete.replace("{user_id}", str(uuid.uuid4()))
+        concrete = concrete.replace("{user_id}", str(uuid.uuid4())).replace("{name}", "no-such-dataset")
         for method in operations:
             response = requests.request(method.upper(), f"{stack.url}{concrete}", timeout=10)
             assert response.status_code != 405, (method, path)
