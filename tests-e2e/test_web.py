@@ -8,6 +8,7 @@ screen reader's names. Screenshots land in test-artifacts/.
 import gzip
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -480,3 +481,77 @@ def test_the_page_keeps_its_session_through_an_import_longer_than_a_token_and_re
         assert page.evaluate("sessionStorage.getItem('catalog.session')") is None
     refused = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": refresh_token}, timeout=10)
     assert refused.status_code == 401
+
+
+# Datasets
+
+
+def header_texts(page: Page) -> list[str]:
+    return page.locator("#catalog-table thead th").all_inner_texts()
+
+
+def test_a_file_uploaded_to_a_new_dataset_is_picked_with_its_count_and_shows_only_its_columns(
+    page: Page, stack, seed_csv, tmp_path
+):
+    seed_columns = seed_csv.read_text().splitlines()[0].split(",")
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    box_office = tmp_path / "box-office.csv"
+    box_office.write_text(
+        "id,title,Box Office ($M),Año\n1,Alpha,12.5,1999\n2,Beta,3,2004\n3,Gamma,,2010\n", encoding="utf-8"
+    )
+    page.goto("/")
+    sign_up_in_the_page(page)
+    upload = page.get_by_role("form", name="Import a CSV file")
+    search = page.get_by_role("search", name="Filter and sort the catalog")
+    picker = search.get_by_label("Dataset")
+    expect(picker).to_have_value("default")
+
+    # A name the API would refuse is refused by the form itself, before anything is sent.
+    upload.get_by_label("Dataset").fill("Box Office")
+    upload.get_by_label("CSV file", exact=True).set_input_files(str(box_office))
+    upload.get_by_role("button", name="Upload").click()
+    assert upload.get_by_label("Dataset").evaluate("input => input.validity.patternMismatch")
+    expect(page.locator("#upload-progress-panel")).to_be_hidden()
+
+    # The seed into `default` (the field left empty), then the small file into a dataset of its own.
+    upload.get_by_label("Dataset").fill("")
+    upload_in_the_page(page, seed_csv)
+    upload.get_by_label("Dataset").fill(name)
+    upload_in_the_page(page, box_office)
+
+    # The page switches to the dataset it imported into: its count in the picker, only its columns in the table.
+    expect(picker).to_have_value(name)
+    expect(picker.locator("option:checked")).to_have_text(f"{name} (3)")
+    expect(search.locator("#catalog-dataset-about")).to_have_text(re.compile(r"^Key: id · owner: web_"))
+    own_columns = ["id", "title", "Box Office ($M)", "Año"]
+    expect(page.locator("#catalog-table thead th")).to_have_text(own_columns)
+    expect(page.locator("#catalog-summary")).to_have_text(f"Showing 1{EN_DASH}3 of 3")
+    assert shown_ids(page) == ["1", "2", "3"]
+    first_row = page.locator("#catalog-table tbody tr").first.locator("td")
+    assert first_row.all_inner_texts() == ["1", "Alpha", "12.5", "1999"]
+    assert search.get_by_label("Column").locator("option").all_inner_texts()[1:] == own_columns
+    assert search.get_by_label("Sort by").locator("option").all_inner_texts()[1:] == own_columns
+    expect(search.get_by_label("Type")).to_be_disabled()  # the file has no `type` column
+
+    # Filtered by the column whose name has `$`, spaces and parentheses.
+    search.get_by_label("Column").select_option("Box Office ($M)")
+    search.get_by_label("equals").fill("3")
+    search.get_by_role("button", name="Apply").click()
+    expect(page.locator("#catalog-summary")).to_have_text(f"Showing 1{EN_DASH}1 of 1")
+    assert shown_ids(page) == ["2"]
+    screenshot(page, "web-dataset")
+
+    # `default` shows the seed's columns and none of the other file's; back to the dataset by its label.
+    picker.select_option("default")
+    expect(search.get_by_label("Column")).to_have_value("")  # `default` has no such column
+    expect(page.locator("#catalog-table thead th").first).to_have_text(seed_columns[0])
+    headers = header_texts(page)
+    assert [column for column in headers if column in seed_columns] == seed_columns
+    assert "Box Office ($M)" not in headers and "Año" not in headers
+    expect(search.get_by_label("Type")).to_be_enabled()
+    default_count = len(catalog_ids(stack.url))
+    expect(picker.locator("option:checked")).to_have_text(f"default ({default_count:,})")
+
+    picker.select_option(label=f"{name} (3)")
+    expect(page.locator("#catalog-table thead th")).to_have_text(own_columns)
+    expect(page.locator("#catalog-summary")).to_have_text(f"Showing 1{EN_DASH}3 of 3")

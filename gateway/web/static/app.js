@@ -19,6 +19,7 @@ const COUNTS = [
 ];
 
 const ROLES = ["viewer", "editor", "admin"];
+const DEFAULT_DATASET = "default";
 const USERS_PER_PAGE = 20;
 
 const $ = (selector) => document.querySelector(selector);
@@ -340,6 +341,7 @@ async function onUpload(event) {
   const started = performance.now();
   try {
     const options = {
+      dataset: form.dataset.value.trim(),
       mode: form.mode.value,
       key: form.key.value.trim(),
       encoding: form.encoding.value.trim(),
@@ -445,7 +447,7 @@ function showRowErrors(job) {
   );
 }
 
-function finishImport(job) {
+async function finishImport(job) {
   watchedTask = null;
   $("#upload-button").disabled = false;
   $("#cancel-button").hidden = true;
@@ -455,7 +457,11 @@ function finishImport(job) {
   status.classList.toggle("error", job.status !== "Success");
   if (job.status === "Failure") setMessage("#import-error", job.error || "The import failed.", "error");
   if (job.status === "Cancelled") setMessage("#import-error", "The import was cancelled; rows already written stay.");
-  // New rows may have arrived: show the catalog from its first page.
+  // New rows (and maybe a new dataset, or new columns) may have arrived: show the imported dataset from its first page.
+  await loadDatasets();
+  const imported = job.dataset || DEFAULT_DATASET;
+  if (catalogDatasets.has(imported)) $("#catalog-dataset").value = imported;
+  showDataset();
   loadCatalog(catalogUrl());
 }
 
@@ -544,11 +550,64 @@ async function changeUser(user, changes) {
 
 // ---- The catalog ----
 
-const catalog = { url: null, page: 1, previous: [], links: {}, columns: [], pageCount: 1, request: 0 };
+const catalog = { url: null, page: 1, previous: [], links: {}, columns: [], pageCount: 1, request: 0, shown: null };
+// Every dataset by name, as `GET /datasets` describes it: key, item count, columns in the order first seen.
+let catalogDatasets = new Map();
+let datasetsRequest = 0;
+
+// Fills the picker (keeping its choice while that dataset exists) and the upload form's suggestions.
+async function loadDatasets() {
+  const request = ++datasetsRequest;
+  let listed;
+  try {
+    ({ data: listed } = await api("/datasets"));
+  } catch (error) {
+    if (request === datasetsRequest) setMessage("#catalog-message", error.message, "error");
+    return;
+  }
+  if (request !== datasetsRequest) return;
+  catalogDatasets = new Map(listed.map((dataset) => [dataset.name, dataset]));
+  // `default` is readable before its first import, empty.
+  if (!catalogDatasets.has(DEFAULT_DATASET)) {
+    catalogDatasets.set(DEFAULT_DATASET, { name: DEFAULT_DATASET, key: null, items: 0, columns: [] });
+  }
+  const picker = $("#catalog-dataset");
+  const chosen = picker.value;
+  picker.replaceChildren(
+    ...[...catalogDatasets.values()].map((dataset) => {
+      const deleting = dataset.status === "deleting" ? ", being deleted" : "";
+      return new Option(`${dataset.name} (${(dataset.items || 0).toLocaleString()}${deleting})`, dataset.name);
+    }),
+  );
+  picker.value = catalogDatasets.has(chosen) ? chosen : DEFAULT_DATASET;
+  $("#upload-datasets").replaceChildren(...[...catalogDatasets.keys()].map((name) => new Option("", name)));
+}
+
+function currentDataset() {
+  return catalogDatasets.get($("#catalog-dataset").value) || { name: $("#catalog-dataset").value, columns: [] };
+}
+
+// The chosen dataset's own columns, in order, offered by the column filter and the sort, and shown by the table.
+function showDataset() {
+  const dataset = currentDataset();
+  const columns = (dataset.columns || []).map((column) => column.name);
+  catalog.columns = columns;
+  updateColumnChoices(columns);
+  const about = [];
+  if (dataset.key) about.push(`Key: ${dataset.key}`);
+  if (dataset.owner_username) about.push(`owner: ${dataset.owner_username}`);
+  $("#catalog-dataset-about").textContent = about.join(" · ");
+  // The title search and the type filter read the seed's `title` and `type` columns: not every dataset has them.
+  const form = $("#catalog-form");
+  for (const [field, column] of [[form.q, "title"], [form.type, "type"]]) {
+    field.disabled = columns.length > 0 && !columns.includes(column);
+    if (field.disabled) field.value = "";
+  }
+}
 
 function catalogUrl() {
   const form = $("#catalog-form");
-  const params = new URLSearchParams({ limit: form.limit.value });
+  const params = new URLSearchParams({ dataset: form.dataset.value, limit: form.limit.value });
   if (form.q.value.trim()) params.set("q", form.q.value.trim());
   if (form.type.value.trim()) params.set("type", form.type.value.trim());
   const column = form["filter-column"].value;
@@ -583,6 +642,7 @@ async function loadCatalog(url, page = 1, previous = []) {
     const limit = Number(new URL(url, window.location.href).searchParams.get("limit")) || 20;
     Object.assign(catalog, { url, page, previous, links: parseLinks(headers.get("Link")) });
     catalog.pageCount = Math.max(1, Math.ceil(total / limit));
+    catalog.shown = [data, total, limit];
     renderCatalog(data, total, limit);
   } catch (error) {
     if (request === catalog.request) setMessage("#catalog-message", error.message, "error");
@@ -592,12 +652,19 @@ async function loadCatalog(url, page = 1, previous = []) {
 }
 
 function renderCatalog(items, total, limit) {
-  const seen = new Set(catalog.columns);
-  for (const item of items) for (const column of Object.keys(item)) seen.add(column);
-  // `id` is the row key, often a copy of a column of the file: it goes last, the file's own columns first.
-  const columns = [...seen].filter((column) => column !== "id");
-  catalog.columns = columns;
-  updateColumnChoices(columns);
+  const dataset = currentDataset();
+  const own = new Set(catalog.columns);
+  // Columns an import added since the dataset list was read come after the known ones. `id` is the key the API
+  // adds to each item, a copy of the key column, unless the file has an `id` column of its own.
+  const added = new Set();
+  for (const item of items) {
+    for (const column of Object.keys(item)) if (!own.has(column) && column !== "id") added.add(column);
+  }
+  const columns = [...catalog.columns, ...added];
+  if (added.size) {
+    catalog.columns = columns;
+    updateColumnChoices(columns);
+  }
 
   const head = document.createElement("tr");
   for (const column of columns) {
@@ -610,7 +677,7 @@ function renderCatalog(items, total, limit) {
   $("#catalog-table tbody").replaceChildren(
     ...items.map((item) => {
       const row = document.createElement("tr");
-      row.dataset.id = item.id;
+      row.dataset.id = dataset.key && item[dataset.key] !== undefined ? item[dataset.key] : item.id;
       for (const column of columns) {
         const td = document.createElement("td");
         const value = item[column];
@@ -634,14 +701,13 @@ function renderCatalog(items, total, limit) {
   $("#next-page").disabled = !catalog.links.next;
 }
 
+// The column filter and the sort offer exactly `columns`; a choice the dataset lacks goes back to none.
 function updateColumnChoices(columns) {
   for (const select of [$("#catalog-sort"), $("#catalog-filter-column")]) {
     const chosen = select.value;
-    const known = new Set([...select.options].map((option) => option.value));
-    for (const column of columns) {
-      if (!known.has(column)) select.append(new Option(column, column));
-    }
-    select.value = chosen;
+    const none = select.options[0];
+    select.replaceChildren(none, ...columns.map((column) => new Option(column, column)));
+    select.value = columns.includes(chosen) ? chosen : "";
   }
 }
 
@@ -671,9 +737,18 @@ function init() {
     event.preventDefault();
     loadCatalog(catalogUrl());
   });
+  $("#catalog-dataset").addEventListener("change", () => {
+    showDataset();
+    loadCatalog(catalogUrl());
+  });
   $("#catalog-form").addEventListener("reset", () => {
-    // After the form has put its fields back.
-    setTimeout(() => loadCatalog(catalogUrl()));
+    // Clear empties the filters but stays on the dataset; after the form has put its fields back.
+    const dataset = $("#catalog-dataset").value;
+    setTimeout(() => {
+      $("#catalog-dataset").value = dataset;
+      showDataset();
+      loadCatalog(catalogUrl());
+    });
   });
   $("#next-page").addEventListener("click", nextPage);
   $("#prev-page").addEventListener("click", previousPage);
@@ -683,6 +758,11 @@ function init() {
   showSession();
   scheduleRenewal();
   loadCatalog(catalogUrl());
+  // The list fills the picker while the first page loads; the table then shows only that dataset's columns.
+  loadDatasets().then(() => {
+    showDataset();
+    if (catalog.shown) renderCatalog(...catalog.shown);
+  });
 }
 
 init();
