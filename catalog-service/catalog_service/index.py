@@ -12,6 +12,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,8 +22,10 @@ from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, IDS_PER_READ
 ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
 BLOCK_FIELDS = {"keys": 1, "seqs": 1, "types": 1, "v": 1}
 CACHED_BLOCKS = 512
+# Per dataset view, the ``type=`` values whose prefix sums are kept (any text may be asked for).
+CACHED_TYPES = 64
 
-# Whether a stored ``type`` value is one the query asked for (``storage.matches``).
+# Whether a stored ``type`` value is one the query asked for (``storage.type_matcher``).
 TypeMatch = Callable[[Any], bool]
 
 
@@ -53,15 +56,18 @@ class DatasetView:
     @property
     def column_names(self) -> set[str]:
         """Every column the dataset's files had, whether or not an item still holds it."""
-        return {name for name, _ in self.head.get("column_types", [])} | {name for name, _ in self.columns()}
+        return {name for name, _ in self.head.get("column_types", [])} | {name for name, _ in self.columns}
 
     def typed(self, text: str, match: TypeMatch) -> tuple[list[int], list[int]]:
         """Per block, the items whose type matches ``text``, and their prefix sums."""
         if text not in self._by_type:
+            if len(self._by_type) >= CACHED_TYPES:
+                self._by_type.clear()
             counts = [sum(n for value, n in entry["t"] if match(value)) for entry in self.entries]
             self._by_type[text] = (counts, [0, *itertools.accumulate(counts)])
         return self._by_type[text]
 
+    @cached_property
     def columns(self) -> list[tuple[str, int]]:
         """Each column the dataset's items have, with how many have it, in order of first appearance."""
         counts: dict[str, int] = {}

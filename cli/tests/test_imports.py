@@ -31,8 +31,8 @@ def test_upload_wait_reaches_success_with_plain_progress_lines_off_a_terminal(ca
 
 def test_upload_without_wait_prints_the_task_id_for_scripts(catalogctl, user, tmp_path):
     csv_path = write_csv(tmp_path / "films.csv", 20)
-    result = catalogctl("upload", str(csv_path), "--key", "title")
-    assert result.exit_code == 0
+    result = catalogctl("upload", str(csv_path), "--key", "title", "--dataset", "films-by-title")
+    assert result.exit_code == 0, result.stderr
     task_id = result.stdout.strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", task_id)
     assert f"catalogctl status {task_id} --watch" in result.stderr
@@ -42,7 +42,9 @@ def test_upload_without_wait_prints_the_task_id_for_scripts(catalogctl, user, tm
     assert watched.stdout.startswith("Success: 20 processed: 20 inserted")
 
     status = json.loads(catalogctl("status", task_id, "--format", "json").stdout)
-    assert (status["task_id"], status["status"], status["key"]) == (task_id, "Success", "title")
+    assert (status["task_id"], status["status"], status["key"], status["dataset"]) == (
+        task_id, "Success", "title", "films-by-title"
+    )  # fmt: skip
     assert status["rows_inserted"] == 20
 
     shown = catalogctl("status", task_id).stdout
@@ -174,13 +176,24 @@ def test_an_imdb_tsv_gz_and_a_cp1252_export_upload_with_their_options(catalogctl
         b'tt0000001\t"Unbalanced title\t1894\n'
         b"tt0000002\tNo year\t\\N\n"
     ))  # fmt: skip
-    result = catalogctl("upload", str(imdb), "--wait")
+    result = catalogctl("upload", str(imdb), "--dataset", "imdb", "--wait")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("Success: 2 processed: 2 inserted")
+    ratings = tmp_path / "title.ratings.tsv"
+    ratings.write_bytes(b"tconst\taverageRating\ntt0000002\t7.5\ntt0000009\t1.0\n")
+    merged = catalogctl("upload", str(ratings), "--dataset", "imdb", "--mode", "merge", "--key", "tconst", "--wait")
+    assert merged.exit_code == 0, merged.stderr
+    listed = catalogctl("datasets")
+    assert re.search(r"imdb\s+2\s+tconst", listed.stdout), listed.stdout
+    rated = catalogctl("content", "--dataset", "imdb", "--sort", "-averageRating", "--format", "json")
+    rated = json.loads(rated.stdout)
+    assert [(item["tconst"], item.get("averageRating")) for item in rated] == [("tt0000002", 7.5), ("tt0000001", None)]
 
     export = tmp_path / "export.csv"
     export.write_bytes("id;title;year\r\n1;Amélie;NA\r\n2;Short\r\n".encode("cp1252"))
-    result = catalogctl("upload", str(export), "--encoding", "cp1252", "--null", "NA", "--ragged", "pad")
+    result = catalogctl(
+        "upload", str(export), "--dataset", "export", "--encoding", "cp1252", "--null", "NA", "--ragged", "pad"
+    )
     task_id = result.stdout.strip()
     assert catalogctl("status", task_id, "--watch").stdout.startswith("Success: 2 processed: 2 inserted")
     status = json.loads(catalogctl("status", task_id, "--format", "json").stdout)
