@@ -11,11 +11,12 @@ import binascii
 import hashlib
 import hmac
 import json
-import math
 from dataclasses import dataclass
 
-# Values a catalog row holds (see ARCHITECTURE.md), and so what a sort position can be.
-SortValue = None | int | float | str
+from service_common.catalog_values import StoredValue, is_stored_value
+
+# Values a catalog row holds, and so what a sort position can be.
+SortValue = StoredValue
 
 MAX_TOKEN_LENGTH = 2048
 _SIGNATURE_CONTEXT = b"catalog-service cursor v1\x00"
@@ -39,12 +40,6 @@ def _b64encode(data: bytes) -> str:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _is_sort_value(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or (isinstance(value, int | str) and not isinstance(value, bool))
 
 
 class CursorCodec:
@@ -74,7 +69,7 @@ class CursorCodec:
         if not isinstance(payload, dict) or not {"f", "v", "s"} <= payload.keys():
             raise InvalidCursor("Malformed cursor")
         seq, sort_value = payload["s"], payload["v"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or not _is_sort_value(sort_value):
+        if not isinstance(seq, int) or isinstance(seq, bool) or not is_stored_value(sort_value):
             raise InvalidCursor("Malformed cursor")
         if payload["f"] != query_fingerprint:
             raise InvalidCursor("Cursor belongs to a different sort, filter or q: repeat them as they were")

@@ -6,7 +6,6 @@ an operator.
 """
 
 import asyncio
-import math
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -19,13 +18,11 @@ from catalog_service.cursors import CursorPosition, SortValue
 from catalog_service.index import CatalogIndex, DatasetView
 from catalog_service.schemas import SortOrder
 from service_common.catalog_layout import DATASETS, ITEMS, TYPE_COLUMN, field_name, item_id
+from service_common.catalog_values import matches, matching_values
 
 CATALOG_ITEMS = ITEMS
 ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
 TITLE_COLUMN = "title"
-INT64 = range(-(2**63), 2**63)
-# The forms the ingest worker stores as numbers: plain integers and decimals, no exponent, no leading zeros.
-PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 # BSON's sort order puts null (and a missing field) first, then numbers, then strings, then these.
 # A keyset condition needs them because $gt/$lt only compare values of the same type.
@@ -73,38 +70,14 @@ def field_path(column: str | None, known: Collection[str] = ()) -> str:
     return f"row.{field_name(column)}"
 
 
-def _stored_number(text: str) -> int | float | None:
-    """The number the ingest worker would have stored for this text, if it stores one."""
-    if not PLAIN_NUMBER.fullmatch(text):
-        return None
-    if "." in text:
-        decimal = float(text)
-        return decimal if math.isfinite(decimal) else None
-    integer = int(text)
-    return integer if integer in INT64 else None
-
-
-def _same_value(text: str) -> list[Any]:
-    """What a query value matches, whether the ingest stored the cell as a number, a string or null."""
-    if text == "":
-        # An empty CSV cell is stored as null (or the column is missing from that file).
-        return [None, ""]
-    number = _stored_number(text)
-    # Equal numbers match across int and double (2019 == 2019.0), as MongoDB compares them.
-    return [text] if number is None else [text, number]
-
-
 def type_matcher(text: str) -> Callable[[Any], bool]:
     """Whether a stored value is one ``filter[<column>]=text`` matches, as ``match_criteria`` would."""
-    wanted = _same_value(text)
-    return lambda value: not isinstance(value, bool) and any(
-        value == other and isinstance(value, str) == isinstance(other, str) for other in wanted
-    )
+    return lambda value: matches(text, value)
 
 
 def match_criteria(dataset: str, filters: dict[str, str], q: str | None, known: Collection[str]) -> dict[str, Any]:
     clauses: list[dict[str, Any]] = [{"dataset": dataset}]
-    clauses += [{field_path(column, known): {"$in": _same_value(value)}} for column, value in filters.items()]
+    clauses += [{field_path(column, known): {"$in": matching_values(value)}} for column, value in filters.items()]
     if q is not None:
         clauses.append({field_path(TITLE_COLUMN, known): {"$regex": re.escape(q), "$options": "i"}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

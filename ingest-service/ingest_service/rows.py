@@ -7,21 +7,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ingest_service.parsing import MAX_FIELD_BYTES
+from service_common.catalog_values import ColumnType, fits_int64, is_plain_decimal, is_plain_integer, stored_value
 
 INFERENCE_ROWS = 1000
 KEY_CANDIDATES = ("show_id", "tconst", "imdb_id", "id")
-# BSON stores 64-bit integers; a longer run of digits stays a string.
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Keeps a row well inside MongoDB's 16 MiB document limit.
 MAX_ROW_BYTES = 8 * MAX_FIELD_BYTES
 # UTF-8 spends at most 4 bytes on a character: shorter strings need no encoding to be measured.
 MAX_UTF8_BYTES_PER_CHAR = 4
-
-
-class ColumnType(StrEnum):
-    INTEGER = "integer"
-    FLOAT = "float"
-    STRING = "string"
 
 
 class Ragged(StrEnum):
@@ -40,26 +33,6 @@ class CatalogRow:
     key: str
     values: dict[str, int | float | str | None]
     warnings: int
-
-
-def _unsigned(value: str) -> str:
-    return value[1:] if value.startswith("-") else value
-
-
-def is_plain_integer(value: str) -> bool:
-    """Digits with an optional minus and no leading zero (``0`` itself is fine): ``42``, ``-7``."""
-    digits = _unsigned(value)
-    return digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
-
-
-def is_plain_decimal(value: str) -> bool:
-    """A plain integer, a dot, and digits: ``3.14``, ``-0.5``; no exponent, no bare ``.5``."""
-    whole, dot, fraction = value.partition(".")
-    return bool(dot) and is_plain_integer(whole) and fraction.isascii() and fraction.isdigit()
-
-
-def _fits_int64(value: str) -> bool:
-    return INT64_MIN <= int(value) <= INT64_MAX
 
 
 def infer_column_types(
@@ -89,7 +62,7 @@ def infer_column_types(
             if not all_numbers[index]:
                 continue
             if is_plain_integer(value):
-                if not _fits_int64(value):
+                if not fits_int64(value):
                     all_integers[index] = all_numbers[index] = False
             elif is_plain_decimal(value):
                 all_integers[index] = False
@@ -150,15 +123,9 @@ class RowConverter:
         for column, column_type, raw in zip(self._columns, self._types, fields, strict=True):
             if raw in self._nulls:
                 values[column] = None
-            elif column_type is ColumnType.STRING:
-                values[column] = raw
-            elif column_type is ColumnType.INTEGER and is_plain_integer(raw) and _fits_int64(raw):
-                values[column] = int(raw)
-            elif column_type is ColumnType.FLOAT and (is_plain_decimal(raw) or is_plain_integer(raw)):
-                values[column] = float(raw)
             else:
-                values[column] = raw
-                warnings += 1
+                values[column], fits = stored_value(raw, column_type)
+                warnings += not fits
         return CatalogRow(key=self._key(fields), values=values, warnings=warnings)
 
     def _check_sizes(self, fields: list[str]) -> None:

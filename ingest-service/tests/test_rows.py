@@ -10,38 +10,9 @@ from ingest_service.rows import (
     RowError,
     default_key_column,
     infer_column_types,
-    is_plain_decimal,
-    is_plain_integer,
 )
 
 COLUMNS = ("show_id", "year", "score", "title")
-
-
-@pytest.mark.parametrize("value", ["0", "7", "-12", "2021", str(2**63 - 1)])
-def test_plain_integers(value):
-    assert is_plain_integer(value)
-
-
-@pytest.mark.parametrize("value", ["", "-", "007", "+5", "1.0", "1e3", " 5", "٣", "s120"])
-def test_not_plain_integers(value):
-    assert not is_plain_integer(value)
-
-
-@pytest.mark.parametrize(
-    ("value", "plain"),
-    [
-        ("3.14", True),
-        ("-0.5", True),
-        ("0.0", True),
-        (".5", False),
-        ("5.", False),
-        ("01.5", False),
-        ("1e5", False),
-        ("1.2.3", False),
-    ],
-)
-def test_plain_decimals(value, plain):
-    assert is_plain_decimal(value) is plain
 
 
 def test_types_inferred_from_the_sample():
