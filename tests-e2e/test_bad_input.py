@@ -9,7 +9,6 @@ import gzip
 import io
 import re
 import uuid
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from helpers import FINISHED, ROOT, bearer, create_admin, wait_for_status
 from openapi_contract import CONTRACT
 
 from service_common.stack import LocalStack
+from service_common.testing import zipped
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
@@ -153,14 +153,6 @@ def check_rows(stack, store, account: Account, row: Refused) -> None:
 
 def csv_upload(content: bytes, filename: str = "movies.csv", **fields: str) -> dict[str, Any]:
     return {"files": {"file": (filename, io.BytesIO(content), "text/csv")}, "data": fields}
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def rows(count: int, prefix: str) -> bytes:

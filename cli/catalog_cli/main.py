@@ -2,6 +2,7 @@
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import click
 from rich.console import Console
 
 from catalog_cli import __version__
-from catalog_cli.client import DEFAULT_URL, ApiError, CatalogClient
+from catalog_cli.client import DEFAULT_URL, ApiError, CatalogClient, Page
 from catalog_cli.credentials import Credentials, CredentialStore, normalise_url
 from catalog_cli.output import (
     FORMATS,
@@ -210,11 +211,24 @@ def users(session: Session, limit: int | None, offset: int | None, output_format
     """List the accounts, their roles and whether they are disabled (admins only)."""
     with session.authenticated_client() as client:
         page = client.users(limit=limit, offset=offset)
+    _print_listing(session, page, print_users, limit=limit, offset=offset, output_format=output_format)
+
+
+def _print_listing(
+    session: Session,
+    page: Page,
+    print_items: Callable[[Console, list[dict[str, Any]]], None],
+    *,
+    limit: int | None,
+    offset: int | None,
+    output_format: str,
+) -> None:
+    """One page of a listing paged by offset (users, uploads): JSON, or a table and where it is."""
     if output_format == "json":
         write_json(session.out.file, page.items)
         return
     if page.items:
-        print_users(session.out, page.items)
+        print_items(session.out, page.items)
     first = _first_position(offset, limit)
     more = page.total is not None and first + len(page.items) - 1 < page.total
     _print_page_footer(session, page.total, len(page.items), first, f"--offset {(offset or 1) + 1}" if more else None)
@@ -351,14 +365,7 @@ def uploads(session: Session, limit: int | None, offset: int | None, output_form
     """List your uploads, newest first."""
     with session.authenticated_client() as client:
         page = client.uploads(limit=limit, offset=offset)
-    if output_format == "json":
-        write_json(session.out.file, page.items)
-        return
-    if page.items:
-        print_jobs(session.out, page.items)
-    first = _first_position(offset, limit)
-    more = page.total is not None and first + len(page.items) - 1 < page.total
-    _print_page_footer(session, page.total, len(page.items), first, f"--offset {(offset or 1) + 1}" if more else None)
+    _print_listing(session, page, print_jobs, limit=limit, offset=offset, output_format=output_format)
 
 
 @cli.command()

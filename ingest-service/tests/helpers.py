@@ -3,7 +3,6 @@
 import asyncio
 import io
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,14 +74,6 @@ def imdb_tsv(filler_rows: int = 0) -> bytes:
     lines += [f"tt1{n:07d}\tmovie\tFiller {n}\tFiller {n}\t0\t{1950 + n % 70}\t\\N\t{60 + n % 90}\tDrama"
               for n in range(filler_rows)]  # fmt: skip
     return ("\n".join(lines) + "\n").encode()
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 # Catalog items are read through these two, so that a change of the stored layout is one edit here.

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from service_common.testing import movies_csv, stop_process
+from service_common.testing import movies_csv, stop_process, zipped
 
 from .helpers import (
     IMDB_COLUMNS,
@@ -19,7 +19,6 @@ from .helpers import (
     upload_ok,
     wait_finished,
     wait_until,
-    zipped,
 )
 
 IMDB_FILLER = 3000

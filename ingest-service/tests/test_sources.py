@@ -17,16 +17,9 @@ from ingest_service.sources import (
     detect_compression,
     zip_member_names,
 )
+from service_common.testing import zipped
 
 CONTENT = b"tconst\tprimaryTitle\n" + b"".join(b"tt%07d\tTitle %d\n" % (n, n) for n in range(20_000))
-
-
-def zipped(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", method) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def read_all(stream: UploadStream, size: int = 1000) -> bytes:

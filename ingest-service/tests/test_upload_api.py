@@ -18,9 +18,10 @@ from service_common.testing import (
     start_process,
     stop_process,
     wait_for,
+    zipped,
 )  # fmt: skip
 
-from .helpers import imdb_tsv, job_status, leftovers, upload, upload_ok, zipped
+from .helpers import imdb_tsv, job_status, leftovers, upload, upload_ok
 
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,6 +63,15 @@ def movies_csv(
         ])  # fmt: skip
     writer.writerows(extra_rows)
     return out.getvalue().encode()
+
+
+def zipped(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip archive holding ``files`` (name -> content)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
 
 
 def write_movies_csv(path: Path, numbers: Iterable[int], prefix: str = "s", **options) -> Path:
