@@ -140,3 +140,36 @@ def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(st
             seen, totals = walk(stack.url, params, limit, by=by)
             assert seen == wanted, (params, by, limit)
             assert totals == {str(len(wanted))}
+
+
+def test_every_column_round_trips_and_filters_and_sorts_by_its_own_name(stack, auth_headers, tmp_path):
+    dataset = f"columns-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "columns.csv"
+    path.write_text(
+        "show_id,id,title,a.b,Box Office ($M),Año\n"
+        "k1,ROWID-1,One,dotted,3.5,1999\n"
+        "k2,ROWID-2,Two,plain,12.25,2001\n"
+        "k3,ROWID-3,Three,dotted,0.5,1995\n",
+        encoding="utf-8",
+    )
+    import_file(stack.url, auth_headers, path, dataset=dataset)
+
+    def get(**params: str) -> list[dict]:
+        response = requests.get(f"{stack.url}/get_content", params={"dataset": dataset, **params}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # Every value under its own column; the row's own id is not hidden by the key.
+    assert get()[0] == {"show_id": "k1", "id": "ROWID-1", "title": "One", "a.b": "dotted", "Box Office ($M)": 3.5,
+                        "Año": 1999}  # fmt: skip
+    assert [item["show_id"] for item in get(**{"filter[a.b]": "dotted"})] == ["k1", "k3"]
+    assert [item["show_id"] for item in get(**{"filter[Box Office ($M)]": "12.25"})] == ["k2"]
+    assert [item["show_id"] for item in get(**{"filter[Año]": "1995"})] == ["k3"]
+    assert [item["show_id"] for item in get(**{"filter[id]": "ROWID-2"})] == ["k2"]
+    for column, order in [("a.b", ["k1", "k3", "k2"]), ("-Box Office ($M)", ["k2", "k1", "k3"]),
+                          ("Año", ["k3", "k1", "k2"]), ("-id", ["k3", "k2", "k1"])]:  # fmt: skip
+        assert [item["show_id"] for item in get(sort=column)] == order, column
+    described = requests.get(f"{stack.url}/datasets/{dataset}", timeout=10).json()
+    assert described["key"] == "show_id"
+    assert [column["name"] for column in described["columns"]] == ["show_id", "id", "title", "a.b", "Box Office ($M)",
+                                                                  "Año"]  # fmt: skip

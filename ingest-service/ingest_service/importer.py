@@ -32,7 +32,6 @@ from ingest_service.rows import (
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression, UnreadableUpload, UploadStream
 from service_common import catalog_blocks as blocks
-from service_common.catalog_layout import stored_row
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +296,7 @@ class JobImport:
             return
         first_seq = import_storage.allocate_seq_block(self._db, len(batch))
         items = [
-            ItemWrite(key=row.key, seq=first_seq + index, row=stored_row(row.values), line=line)
+            ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
             for index, (line, row) in enumerate(batch)
         ]
         block = blocks.write_pending(
@@ -318,7 +317,7 @@ class JobImport:
 
     def _merge(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
         """The file's columns set on the items that exist, which keep their place and other columns."""
-        items = [ItemWrite(key=row.key, seq=0, row=stored_row(row.values), line=line) for line, row in batch]
+        items = [ItemWrite(key=row.key, seq=0, row=row.values, line=line) for line, row in batch]
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
         # New columns (and perhaps a new type) on items in place: their blocks' counts change.
         blocks.refresh(self._db, outcome.blocks)

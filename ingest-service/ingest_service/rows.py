@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ingest_service.parsing import MAX_FIELD_BYTES
-from service_common.catalog_values import ColumnType, fits_int64, is_plain_decimal, is_plain_integer, stored_value
+from service_common.catalog_layout import field_name
+from service_common.catalog_values import ColumnType, cell_converter, fits_int64, is_plain_decimal, is_plain_integer
 
 INFERENCE_ROWS = 1000
 KEY_CANDIDATES = ("show_id", "tconst", "imdb_id", "id")
@@ -31,7 +32,7 @@ class RowError(ValueError):
 @dataclass(frozen=True, slots=True)
 class CatalogRow:
     key: str
-    values: dict[str, int | float | str | None]
+    values: dict[str, int | float | str | None]  # by stored field name (``catalog_layout.field_name``)
     warnings: int
 
 
@@ -104,6 +105,9 @@ class RowConverter:
         self._nulls = frozenset(null_markers) | {""}
         self._ragged = ragged
         self._types = [types[c] for c in self._columns]
+        self._converters = [cell_converter(t) for t in self._types]
+        # The stored field names (a '.' or '$' in a column name escaped), worked out once per file.
+        self._fields = [field_name(column) for column in self._columns]
         self._key_column = key_column
         self._key_index = self._columns.index(key_column) if key_column is not None else None
 
@@ -120,11 +124,14 @@ class RowConverter:
             warnings += 1
 
         values: dict[str, int | float | str | None] = {}
-        for column, column_type, raw in zip(self._columns, self._types, fields, strict=True):
-            if raw in self._nulls:
+        nulls = self._nulls
+        for column, convert, raw in zip(self._fields, self._converters, fields, strict=True):
+            if raw in nulls:
                 values[column] = None
+            elif convert is None:
+                values[column] = raw
             else:
-                values[column], fits = stored_value(raw, column_type)
+                values[column], fits = convert(raw)
                 warnings += not fits
         return CatalogRow(key=self._key(fields), values=values, warnings=warnings)
 

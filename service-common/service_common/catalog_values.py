@@ -8,6 +8,8 @@ exponent, no ``+``, no spaces, no other script's digits. Adding a column type is
 """
 
 import math
+import re
+from collections.abc import Callable
 from enum import StrEnum
 
 StoredValue = None | int | float | str
@@ -21,16 +23,20 @@ class ColumnType(StrEnum):
     STRING = "string"
 
 
+# [0-9] is ASCII digits only, where int() and str.isdigit() would take other scripts' digits too.
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_PLAIN_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
 def is_plain_integer(text: str) -> bool:
     """Digits with an optional minus and no leading zero (``0`` itself is fine): ``42``, ``-7``."""
-    digits = text[1:] if text.startswith("-") else text
-    return digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
+    return _PLAIN_INTEGER.fullmatch(text) is not None
 
 
 def is_plain_decimal(text: str) -> bool:
     """A plain integer, a dot, and digits: ``3.14``, ``-0.5``; no exponent, no bare ``.5``."""
-    whole, dot, fraction = text.partition(".")
-    return bool(dot) and is_plain_integer(whole) and fraction.isascii() and fraction.isdigit()
+    return _PLAIN_DECIMAL.fullmatch(text) is not None
 
 
 def fits_int64(text: str) -> bool:
@@ -41,13 +47,33 @@ def fits_int64(text: str) -> bool:
 def stored_value(text: str, column_type: ColumnType) -> tuple[StoredValue, bool]:
     """The value stored for a non-empty cell of a column of ``column_type``, and whether the cell fit
     that type (one that does not is kept as text, and the import counts a warning)."""
-    if column_type is ColumnType.INTEGER and is_plain_integer(text) and fits_int64(text):
-        return int(text), True
-    if column_type is ColumnType.FLOAT and (is_plain_decimal(text) or is_plain_integer(text)):
-        decimal = float(text)
-        if math.isfinite(decimal):
-            return decimal, True
-    return text, column_type is ColumnType.STRING
+    if column_type is ColumnType.STRING:
+        return text, True
+    return _CONVERTERS[column_type](text)
+
+
+def _integer(text: str) -> tuple[StoredValue, bool]:
+    if _PLAIN_INTEGER.fullmatch(text) is not None:
+        value = int(text)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value, True
+    return text, False
+
+
+def _float(text: str) -> tuple[StoredValue, bool]:
+    if _PLAIN_NUMBER.fullmatch(text) is not None:
+        value = float(text)
+        if math.isfinite(value):
+            return value, True
+    return text, False
+
+
+_CONVERTERS = {ColumnType.INTEGER: _integer, ColumnType.FLOAT: _float}
+
+
+def cell_converter(column_type: ColumnType) -> Callable[[str], tuple[StoredValue, bool]] | None:
+    """``stored_value`` for one column type, looked up once per column; None for text, kept as it is."""
+    return _CONVERTERS.get(column_type)
 
 
 def stored_number(text: str) -> int | float | None:
