@@ -151,9 +151,10 @@ def _set_running_status(
 def save_counts_after_cancel(
     db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
 ) -> None:
-    """The rows written before the worker noticed a cancellation stay, so they are counted."""
+    """The rows written before the worker noticed a cancellation stay, so they are counted. Its lease
+    ends here: a revert asked for meanwhile (``Reverting``) waits for that before it starts."""
     db[JOBS].update_one(
-        {"_id": job_id, "status": JobStatus.CANCELLED.value},
+        {"_id": job_id, "status": {"$in": [JobStatus.CANCELLED.value, JobStatus.REVERTING.value]}},
         {
             "$set": {**counts, "lease_owner": None, "lease_expires_at": None},
             "$push": {"errors": {"$each": new_errors, "$slice": MAX_KEPT_ERRORS}},
@@ -347,6 +348,15 @@ def delete_dataset(db: Database, name: str) -> int:
     for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
         delete_upload(db, job["_id"])
     return blocks.delete_dataset(db, name)
+
+
+def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kept: int) -> bool:
+    """A ``Reverting`` job reads ``Reverted`` with its counts; False if it was not reverting."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": JobStatus.REVERTING.value},
+        {"$set": {"status": JobStatus.REVERTED.value, "rows_reverted": removed, "rows_kept": kept, "reverted_at": now}},
+    )
+    return result.matched_count == 1
 
 
 def job_dataset(job: dict[str, Any]) -> str:
