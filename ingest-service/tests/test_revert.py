@@ -92,7 +92,9 @@ async def test_a_revert_removes_exactly_the_rows_its_import_created_and_no_one_c
     # A's 1,200 rows, but for the 150 that C updated since: those stay, with C's values.
     assert (status["rows_reverted"], status["rows_kept"], status["rows_inserted"]) == (1050, 150, 1200)
     assert status["reverted_at"] is not None
-    expected = {f"s{n}" for n in range(1, 2400, 2)} | {f"s{n}" for n in range(0, 300, 2)} | {f"x{n}" for n in range(100)}
+    expected = (
+        {f"s{n}" for n in range(1, 2400, 2)} | {f"s{n}" for n in range(0, 300, 2)} | {f"x{n}" for n in range(100)}
+    )
     rows = _rows(db)
     assert rows.keys() == expected
     assert {key: rows[key] for key in upserted} == upserted
