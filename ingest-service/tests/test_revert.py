@@ -224,3 +224,35 @@ async def test_a_revert_that_dies_midway_is_finished_by_the_next_run_with_whole_
     assert sorted(_rows(db)) == sorted(f"k{n}" for n in range(10))
     assert_exact(db)
     assert dataset_counts(db)[0] == 10
+
+
+async def test_a_revert_racing_an_upsert_of_the_same_keys_loses_no_upserted_row(api, auth, other_auth, db):
+    first = await upload_ok(api, auth, movies_csv(3_000))
+    importer.run_import(db, first, worker_id="w1", **RUN)
+    # Keys 1000-2499 again, every type flipped, written while the revert runs.
+    flipped = movies_csv(1_500, start=1_000).replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,")
+    upsert = await upload_ok(api, other_auth, flipped, mode="upsert")
+    assert (await api.post(f"/uploads/{first}/revert", headers=auth)).status == 202
+
+    threads = [
+        threading.Thread(target=revert.run_revert, args=(db, first), kwargs={"now": importer.utcnow()}),
+        threading.Thread(
+            target=importer.run_import, args=(db, upsert), kwargs=dict(RUN, worker_id="w2", batch_size=100)
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    reverted_job, upsert_job = db.import_jobs.find_one({"_id": first}), db.import_jobs.find_one({"_id": upsert})
+    assert (reverted_job["status"], upsert_job["status"]) == ("Reverted", "Success")
+    # Whichever came first for each key, the upsert's row stands: updated in place (kept by the revert)
+    # or inserted anew after the revert removed the item (then counted as removed).
+    rows = _rows(db)
+    assert rows.keys() == {f"s{n}" for n in range(1_000, 2_500)}
+    assert all(rows[f"s{n}"]["type"] in ("Was Movie", "Movie") for n in range(1_000, 2_500))
+    assert sum(row["type"] == "Was Movie" for row in rows.values()) == sum(1 for n in range(1_000, 2_500) if n % 3)
+    assert reverted_job["rows_reverted"] + reverted_job["rows_kept"] == 3_000
+    assert reverted_job["rows_kept"] == upsert_job["rows_updated"]
+    assert_exact(db)
