@@ -359,6 +359,26 @@ def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kep
     return result.matched_count == 1
 
 
+def find_stalled_reverts(db: Database, resent_before: datetime) -> list[str]:
+    """``Reverting`` jobs asked for, and last sent, before ``resent_before``: their message may be lost."""
+    query = _stalled_revert(resent_before)
+    return [job["_id"] for job in db[JOBS].find(query, {"_id": 1})]
+
+
+def mark_revert_resent(db: Database, job_id: str, now: datetime, resent_before: datetime) -> bool:
+    """Claims the re-sending of a stalled revert; False if another check did meanwhile, or it ended."""
+    query = {"_id": job_id, **_stalled_revert(resent_before)}
+    return db[JOBS].update_one(query, {"$set": {"revert_sent_at": now}}).matched_count == 1
+
+
+def _stalled_revert(resent_before: datetime) -> dict[str, Any]:
+    return {
+        "status": JobStatus.REVERTING.value,
+        "revert_requested_at": {"$lt": resent_before},
+        "$or": [{"revert_sent_at": None}, {"revert_sent_at": {"$lt": resent_before}}],
+    }
+
+
 def job_dataset(job: dict[str, Any]) -> str:
     # Jobs from before datasets existed imported into what is now the default one.
     return job.get("dataset") or DEFAULT_DATASET

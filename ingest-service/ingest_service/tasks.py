@@ -70,6 +70,7 @@ def register_recover_task(celery: Celery, settings: IngestSettings, database: Ca
             # The re-queued message may wait behind other imports: only once it could have been lost
             # too (the broker's own redelivery delay) is the job sent again.
             requeue_interval=settings.visibility_timeout,
+            send_revert=lambda job_id: celery.send_task(REVERT_TASK, args=[job_id]),
         )
 
 

@@ -256,3 +256,31 @@ async def test_a_revert_racing_an_upsert_of_the_same_keys_loses_no_upserted_row(
     assert reverted_job["rows_reverted"] + reverted_job["rows_kept"] == 3_000
     assert reverted_job["rows_kept"] == upsert_job["rows_updated"]
     assert_exact(db)
+
+
+async def test_a_revert_whose_message_was_lost_is_sent_again_by_the_periodic_check(api, auth, db):
+    from ingest_service import recovery
+
+    task_id = await upload_ok(api, auth, movies_csv(20))
+    importer.run_import(db, task_id, worker_id="w1", **RUN)
+    assert (await api.post(f"/uploads/{task_id}/revert", headers=auth)).status == 202
+    # No worker runs here: as if the broker had lost the message.
+    asked = db.import_jobs.find_one({"_id": task_id})["revert_requested_at"]
+    sent: list[str] = []
+
+    def check(after: float) -> list[str]:
+        result = recovery.recover_abandoned_jobs(
+            db, now=asked + timedelta(seconds=after), send=lambda job_id: None, max_requeues=3,
+            requeue_interval=60, send_revert=sent.append,
+        )  # fmt: skip
+        return result.reverts_resent
+
+    assert check(30) == []  # its message may still be waiting behind others
+    assert check(61) == [task_id]
+    assert check(100) == []  # sent again just now
+    assert check(122) == [task_id]
+    assert sent == [task_id, task_id]
+
+    revert.run_revert(db, task_id, now=importer.utcnow())
+    assert (await job_status(api, auth, task_id))["status"] == "Reverted"
+    assert check(300) == []
