@@ -452,6 +452,24 @@ def query_rows() -> list[Refused]:
             Refused(f"{method} {prefix} 10,000 characters", method, prefix + "a" * 10_000, 414,
                     "Request URI too long", needs_token=True),
         ]  # fmt: skip
+    # The revert of an import: the task id is the path's second segment of three.
+    revert = "POST /uploads/{}/revert"
+    for label, value in (("negative", "-1"), ("huge", "9" * 40), ("fractional", "1.5"), ("non-numeric", "abc"),
+                         ("an operator without braces", "%24ne"), ("not UTF-8", "%FF"),
+                         ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
+        table.append(Refused(f"{revert} {label}", "POST", f"/uploads/{value}/revert", 400, malformed,
+                             needs_token=True))  # fmt: skip
+    table += [
+        Refused(f"{revert} an unknown id", "POST", f"/uploads/{uuid.uuid4()}/revert", 404, "No such upload",
+                needs_token=True),
+        Refused(f"{revert} an operator", "POST", "/uploads/%7B%22%24ne%22%3Anull%7D/revert", 404, "Not found",
+                needs_token=True),
+        Refused(f"{revert} NUL", "POST", "/uploads/%00/revert", 400, "Bad request", needs_token=True),
+        Refused(f"{revert} 10,000 characters", "POST", "/uploads/" + "a" * 10_000 + "/revert", 414,
+                "Request URI too long", needs_token=True),
+        Refused(f"{revert} with a body", "POST", f"/uploads/{uuid.uuid4()}/revert", 404, "No such upload",
+                kwargs={"json": {"$where": "1"}}, needs_token=True),
+    ]  # fmt: skip
     malformed_user = "Malformed user id: expected a UUID"
     for label, value in (("negative", "-1"), ("non-numeric", "abc"), ("an operator without braces", "%24ne"),
                          ("not UTF-8", "%FF"), ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
@@ -524,6 +542,7 @@ PROTECTED = [
     ("GET", f"/fetch_csv_status/{uuid.uuid4()}", {}),
     ("GET", "/uploads", {}),
     ("DELETE", f"/uploads/{uuid.uuid4()}", {}),
+    ("POST", f"/uploads/{uuid.uuid4()}/revert", {}),
     ("GET", "/users", {}),
     ("PATCH", f"/users/{uuid.uuid4()}", {"json": {"disabled": True}}),
 ]

@@ -6,7 +6,7 @@ import re
 import uuid
 
 import requests
-from helpers import import_file, upload_ok, wait_finished
+from helpers import import_file, upload_ok, wait_finished, wait_for_status
 
 from service_common.testing import write_movies_csv
 
@@ -173,3 +173,54 @@ def test_every_column_round_trips_and_filters_and_sorts_by_its_own_name(stack, a
     assert described["key"] == "show_id"
     assert [column["name"] for column in described["columns"]] == ["show_id", "id", "title", "a.b", "Box Office ($M)",
                                                                   "Año"]  # fmt: skip
+
+
+def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, tmp_path):
+    dataset = f"revert-{uuid.uuid4().hex[:8]}"
+    first = write_movies_csv(tmp_path / "first.csv", range(0, 1_200))
+    overlapping = write_movies_csv(tmp_path / "overlapping.csv", range(800, 2_000))
+    # Two imports at once (which of them inserts keys 800-1199 is a race), then an upsert, another job,
+    # of keys 300-599, only in the first file: the first import's revert must leave those 300.
+    running = [upload_ok(stack.url, auth_headers, path, dataset=dataset) for path in (first, overlapping)]
+    for task_id in running:
+        assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
+    flipped = tmp_path / "flipped.csv"
+    flipped.write_bytes(
+        write_movies_csv(tmp_path / "some.csv", range(300, 600))
+        .read_bytes()
+        .replace(b",Movie,", b",Was Movie,")
+        .replace(b",TV Show,", b",Movie,")
+    )
+    assert import_file(stack.url, auth_headers, flipped, mode="upsert", dataset=dataset)["rows_updated"] == 300
+
+    def check_every_page() -> list[str]:
+        with stack.database() as db:
+            items = list(db.catalog_items.find({"dataset": dataset}, {"key": 1, "row.type": 1}).sort("seq", 1))
+        in_order = [item["key"] for item in items]
+        movies = [item["key"] for item in items if item["row"].get("type") == "Movie"]
+        for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
+            for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
+                seen, totals = walk(stack.url, params, limit, by=by)
+                assert seen == wanted, (params, by, limit)
+                assert totals == {str(len(wanted))}
+        return in_order
+
+    before = check_every_page()
+    assert len(before) == 2_000
+    inserted = requests.get(f"{stack.url}/fetch_csv_status/{running[0]}", headers=auth_headers, timeout=10).json()
+    with stack.database() as db:
+        # The first import's rows that no one changed since: what its revert removes.
+        untouched = {item["key"] for item in db.catalog_items.find({"dataset": dataset, "source.job_id": running[0]})}
+    assert len(untouched) == inserted["rows_inserted"] - 300
+
+    response = requests.post(f"{stack.url}/uploads/{running[0]}/revert", headers=auth_headers, timeout=10)
+    assert response.status_code == 202, response.text
+    done = wait_for_status(stack.url, auth_headers, running[0], lambda s: s["status"] == "Reverted")
+
+    assert (done["rows_reverted"], done["rows_kept"]) == (inserted["rows_inserted"] - 300, 300)
+    after = check_every_page()
+    assert len(after) == 2_000 - done["rows_reverted"]
+    # The first import's rows are gone but for the upserted ones; the second import's are all there.
+    assert set(after) == set(before) - untouched
+    assert {f"s{n}" for n in range(300, 600)} | {f"s{n}" for n in range(1_200, 2_000)} <= set(after)
+    assert after == [key for key in before if key in set(after)]

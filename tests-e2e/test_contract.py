@@ -273,6 +273,36 @@ def test_datasets_answer_as_documented(stack, auth_headers):
     checked(requests.delete(f"{url}/datasets/{name}", headers=auth_headers, timeout=10), 202)
 
 
+@documents("POST /uploads/{task_id}/revert")
+def test_a_revert_answers_as_documented(stack):
+    url = stack.url
+    headers = bearer(log_in(url, new_account(url)))
+    dataset = f"ct-revert-{uuid.uuid4().hex[:8]}"
+    files = {"file": ("films.csv", io.BytesIO(b"id,title\n1,One\n2,Two\n"), "text/csv")}
+    upload = requests.post(f"{url}/upload_csv", headers=headers, files=files, data={"dataset": dataset}, timeout=30)
+    task_id = checked(upload, 202).json()["task_id"]
+    assert wait_finished(url, headers, task_id)["status"] == "Success"
+
+    revert = f"{url}/uploads/{task_id}/revert"
+    checked(requests.post(revert, timeout=10), 401)
+    admin = bearer(create_admin(stack, "ct_revert"))
+    viewer_account = new_account(url)
+    viewer_id = checked(requests.get(f"{url}/me", headers=bearer(log_in(url, viewer_account)), timeout=10), 200)
+    requests.patch(f"{url}/users/{viewer_id.json()['id']}", json={"roles": ["viewer"]}, headers=admin, timeout=10)
+    checked(requests.post(revert, headers=bearer(log_in(url, viewer_account)), timeout=10), 403)
+    checked(requests.post(revert, headers=bearer(log_in(url, new_account(url))), timeout=10), 404)
+    checked(requests.post(f"{url}/uploads/not-a-uuid/revert", headers=headers, timeout=10), 400)
+
+    assert checked(requests.post(revert, headers=headers, timeout=10), 202).json()["status"] == "Reverting"
+    done = helpers.wait_for_status(url, headers, task_id, lambda s: s["status"] == "Reverted", 60, inspect=record)
+    assert (done["rows_reverted"], done["rows_kept"]) == (2, 0)
+    assert checked(requests.post(revert, headers=headers, timeout=10), 409).json() == {
+        "error": "The upload has already been reverted (Reverted)"
+    }
+    listed = checked(requests.get(f"{url}/get_content", params={"dataset": dataset}, timeout=10), 200)
+    assert (listed.json(), listed.headers["X-Total-Count"]) == ([], "0")
+
+
 @documents("GET /get_content", "GET /readyz")
 def test_a_service_down_is_a_documented_5xx(stack):
     stack.stop_service("catalog")

@@ -19,7 +19,8 @@ DEFAULT_URL = "http://127.0.0.1:5000"
 # Status reads and catalog pages are quick; an upload may take long, but each of its writes must progress.
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=5.0, write=120.0)
-TERMINAL_STATUSES = frozenset({"Success", "Failure", "Cancelled"})
+# Where a watch stops: an import that ended, or the revert of one that ended (``Reverting`` goes on).
+TERMINAL_STATUSES = frozenset({"Success", "Failure", "Cancelled", "Reverted"})
 # The catalog's largest page: fewer round trips when walking everything.
 MAX_PAGE_SIZE = 100
 
@@ -157,6 +158,9 @@ class CatalogClient:
 
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/uploads/{_path_segment(task_id)}").json()
+
+    def revert(self, task_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/uploads/{_path_segment(task_id)}/revert").json()
 
     # catalog-service
     def contents(self, params: Mapping[str, Any]) -> Page:

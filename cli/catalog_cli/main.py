@@ -23,6 +23,7 @@ from catalog_cli.output import (
     print_row_errors,
     print_table,
     print_users,
+    revert_summary,
     rows_summary,
     write_csv,
     write_json,
@@ -36,7 +37,7 @@ EXIT_IMPORT_CANCELLED = 4
 EXIT_INTERRUPTED = 130
 # The API's page size when none is asked for.
 DEFAULT_PAGE_SIZE = 20
-EXIT_FOR_STATUS = {"Success": 0, "Failure": EXIT_IMPORT_FAILED, "Cancelled": EXIT_IMPORT_CANCELLED}
+EXIT_FOR_STATUS = {"Success": 0, "Failure": EXIT_IMPORT_FAILED, "Cancelled": EXIT_IMPORT_CANCELLED, "Reverted": 0}
 
 EPILOG = """\b
 Exit codes: 0 done; 1 the API or the network refused (the reason is printed);
@@ -376,6 +377,30 @@ def cancel(session: Session, task_id: str) -> None:
     with session.authenticated_client() as client:
         job = client.cancel(task_id)
     session.out.print(f"Task {job.get('task_id', task_id)}: {job.get('status', 'Cancelled')} ({rows_summary(job)})")
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--wait", is_flag=True, help="Follow the revert until the import reads Reverted.")
+@pass_session
+def revert(session: Session, task_id: str, wait: bool) -> None:
+    """Undo an ended import: remove the items it created that no one changed since. Items it updated in
+    place (upsert, merge), or that another import changed since, stay as they are and are counted as kept."""
+    with session.authenticated_client() as client:
+        job = client.revert(task_id)
+        if not wait:
+            session.out.print(f"Task {job.get('task_id', task_id)}: {job.get('status', 'Reverting')}")
+            session.err.print(f"Follow it with: catalogctl status {task_id} --watch")
+            return
+        session.err.print(f"Task {task_id}: {job.get('status', 'Reverting')}")
+        try:
+            job = watch_import(client, task_id, lambda status: None)
+        except KeyboardInterrupt:
+            raise CommandError(
+                f"Stopped watching; the revert goes on. Follow it again with: catalogctl status {task_id} --watch",
+                EXIT_INTERRUPTED,
+            ) from None
+    session.out.print(f"{job['status']}: {revert_summary(job)}")
 
 
 def _follow(session: Session, client: CatalogClient, task_id: str) -> dict[str, Any]:

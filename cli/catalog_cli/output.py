@@ -171,6 +171,9 @@ def read_as(job: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+REVERT_STATUSES = ("Reverting", "Reverted")
+
+
 def print_job(console: Console, job: dict[str, Any]) -> None:
     """An import job as a short summary, its row errors listed under it."""
     console.print(f"Task      {job['task_id']}")
@@ -183,7 +186,8 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
     console.print(f"Rows      {rows_summary(job)}")
     if job.get("paused_reason"):
         console.print(f"Paused    {job['paused_reason']}")
-    for label, field in (("Created", "created_at"), ("Started", "started_at"), ("Finished", "finished_at")):
+    for label, field in (("Created", "created_at"), ("Started", "started_at"), ("Finished", "finished_at"),
+                         ("Reverted", "reverted_at")):  # fmt: skip
         if job.get(field):
             console.print(f"{label:<9} {job[field]}")
     if job.get("error"):
@@ -195,7 +199,16 @@ def rows_summary(job: dict[str, Any]) -> str:
     counts = ", ".join(
         f"{job.get(f'rows_{name}') or 0:,} {name}" for name in ("inserted", "updated", "duplicate", "failed")
     )
-    return f"{job.get('rows_processed') or 0:,} processed: {counts}; {job.get('warnings') or 0:,} warnings"
+    summary = f"{job.get('rows_processed') or 0:,} processed: {counts}; {job.get('warnings') or 0:,} warnings"
+    if job.get("status") in REVERT_STATUSES:
+        summary += f"; {revert_summary(job)}"
+    return summary
+
+
+def revert_summary(job: dict[str, Any]) -> str:
+    if job.get("status") == "Reverting":
+        return "reverting"
+    return f"{job.get('rows_reverted') or 0:,} reverted, {job.get('rows_kept') or 0:,} kept"
 
 
 def print_row_errors(console: Console, job: dict[str, Any]) -> None:

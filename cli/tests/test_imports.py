@@ -1,9 +1,10 @@
-"""upload, status, uploads and cancel against the real ingest service and worker; each ending's exit code."""
+"""upload, status, uploads, cancel and revert against the real ingest service and worker; each ending's exit code."""
 
 import gzip
 import json
 import re
 import subprocess
+import uuid
 
 import pytest
 from conftest import CATALOGCTL, write_csv
@@ -65,6 +66,32 @@ def test_row_errors_are_listed_after_the_import(catalogctl, user, tmp_path):
     assert result.exit_code == 0
     assert "5 inserted" in result.stdout and "1 failed" in result.stdout
     assert "Row errors (1):\n  line 7: " in result.stdout
+
+
+def test_revert_removes_an_import_and_says_how_many_rows_went(catalogctl, user, tmp_path):
+    dataset = f"cli-revert-{uuid.uuid4().hex[:8]}"
+    first = catalogctl("upload", str(write_csv(tmp_path / "first.csv", 30)), "--dataset", dataset).stdout.strip()
+    assert catalogctl("status", first, "--watch").exit_code == 0
+
+    started = catalogctl("revert", first)
+    assert (started.exit_code, started.stdout) == (0, f"Task {first}: Reverting\n")
+    assert f"catalogctl status {first} --watch" in started.stderr
+    watched = catalogctl("status", first, "--watch")
+    assert watched.exit_code == 0
+    assert watched.stdout.startswith("Reverted: 30 processed: 30 inserted")
+    assert "; 30 reverted, 0 kept" in watched.stdout
+    shown = catalogctl("status", first).stdout
+    assert "Status    Reverted" in shown and "Reverted  " in shown
+    assert "Reverted" in catalogctl("uploads").stdout
+
+    second = catalogctl("upload", str(write_csv(tmp_path / "second.csv", 12)), "--dataset", dataset, "--wait")
+    task_id = re.search(r"Task ([0-9a-f-]{36})", second.stderr).group(1)
+    waited = catalogctl("revert", task_id, "--wait")
+    assert waited.exit_code == 0, waited.stderr
+    assert waited.stdout == "Reverted: 12 reverted, 0 kept\n"
+    again = catalogctl("revert", task_id)
+    assert again.exit_code == 1
+    assert again.stderr == "Error: The upload has already been reverted (Reverted) [HTTP 409]\n"
 
 
 def stored_job_files(stack):
@@ -150,6 +177,8 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
         (("status", unknown_task), 1, "Error: No such upload [HTTP 404]"),
         (("status", unknown_task, "--watch"), 1, "Error: No such upload [HTTP 404]"),
         (("cancel", unknown_task), 1, "Error: No such upload [HTTP 404]"),
+        (("revert", unknown_task), 1, "Error: No such upload [HTTP 404]"),
+        (("revert", "not-a-uuid", "--wait"), 1, "Error: Malformed task id: expected a UUID [HTTP 400]"),
         (("uploads", "--limit", "1000"), 1, "limit"),
         (("uploads", "--limit", "0"), 2, "--limit"),
     ]
@@ -163,7 +192,8 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
             assert last_line.startswith("Error: ") and result.stderr.count("Error") == 1, (arguments, result.stderr)
 
     assert catalogctl("logout").exit_code == 0
-    for arguments in (("upload", str(csv_path)), ("status", unknown_task), ("uploads",), ("cancel", unknown_task)):
+    for arguments in (("upload", str(csv_path)), ("status", unknown_task), ("uploads",), ("cancel", unknown_task),
+                      ("revert", unknown_task)):
         result = catalogctl(*arguments)
         assert result.exit_code == 1
         assert "Not logged in" in result.stderr

@@ -7,6 +7,7 @@ from ingest_service.settings import IngestSettings
 IMPORT_TASK = "ingest.import_csv"
 RECOVER_TASK = "ingest.recover_abandoned_jobs"
 DELETE_DATASET_TASK = "ingest.delete_dataset"
+REVERT_TASK = "ingest.revert_import"
 
 
 def create_celery(settings: IngestSettings) -> Celery:

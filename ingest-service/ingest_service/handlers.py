@@ -11,9 +11,15 @@ from aiohttp import web
 from ingest_service import storage
 from ingest_service.disk import UploadRoom
 from ingest_service.keys import SETTINGS
-from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_import
+from ingest_service.producer import (
+    CELERY,
+    BrokerUnavailable,
+    enqueue_dataset_deletion,
+    enqueue_import,
+    enqueue_revert,
+)
 from ingest_service.rows import default_key_column
-from ingest_service.schemas import ImportMode, JobPublic, JobStatus, UploadOptions
+from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobPublic, JobStatus, UploadOptions
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
@@ -206,6 +212,29 @@ async def cancel_upload(request: web.Request) -> web.Response:
         await storage.delete_upload(db, task_id)
     log.info("Upload %s cancelled by %s", task_id, "its owner" if job["owner"] == claims.user_id else "an admin")
     return web.json_response(JobPublic.from_document(job).model_dump(mode="json"))
+
+
+async def revert_upload(request: web.Request) -> web.Response:
+    """Starts undoing an ended import in the background: its status reads ``Reverting``, then ``Reverted``."""
+    claims = await require_role(request, Role.EDITOR)
+    db = request.app[MONGO_DB]
+    task_id = _task_id(request)
+    owner = _owner_filter(claims)
+    job, previous = await storage.start_revert(db, task_id, owner, datetime.now(UTC))
+    if job is None or previous is None:
+        existing = await storage.find_job(db, task_id, owner)
+        if existing is None:
+            raise ApiError(404, JOB_NOT_FOUND)
+        if existing["status"] in ACTIVE_STATUSES:
+            raise ApiError(409, f"The upload is still running ({existing['status']}): cancel it or wait for it to end")
+        raise ApiError(409, f"The upload has already been reverted ({existing['status']})")
+    try:
+        await enqueue_revert(request.app[CELERY], task_id)
+    except BrokerUnavailable:
+        await storage.undo_start_revert(db, task_id, previous)
+        raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
+    log.info("Upload %s: revert started by %s", task_id, "its owner" if job["owner"] == claims.user_id else "an admin")
+    return web.json_response(JobPublic.from_document(job).model_dump(mode="json"), status=202)
 
 
 async def list_uploads(request: web.Request) -> web.Response:

@@ -151,9 +151,10 @@ def _set_running_status(
 def save_counts_after_cancel(
     db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
 ) -> None:
-    """The rows written before the worker noticed a cancellation stay, so they are counted."""
+    """The rows written before the worker noticed a cancellation stay, so they are counted. Its lease
+    ends here: a revert asked for meanwhile (``Reverting``) waits for that before it starts."""
     db[JOBS].update_one(
-        {"_id": job_id, "status": JobStatus.CANCELLED.value},
+        {"_id": job_id, "status": {"$in": [JobStatus.CANCELLED.value, JobStatus.REVERTING.value]}},
         {
             "$set": {**counts, "lease_owner": None, "lease_expires_at": None},
             "$push": {"errors": {"$each": new_errors, "$slice": MAX_KEPT_ERRORS}},
@@ -347,6 +348,35 @@ def delete_dataset(db: Database, name: str) -> int:
     for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
         delete_upload(db, job["_id"])
     return blocks.delete_dataset(db, name)
+
+
+def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kept: int) -> bool:
+    """A ``Reverting`` job reads ``Reverted`` with its counts; False if it was not reverting."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": JobStatus.REVERTING.value},
+        {"$set": {"status": JobStatus.REVERTED.value, "rows_reverted": removed, "rows_kept": kept, "reverted_at": now}},
+    )
+    return result.matched_count == 1
+
+
+def find_stalled_reverts(db: Database, resent_before: datetime) -> list[str]:
+    """``Reverting`` jobs asked for, and last sent, before ``resent_before``: their message may be lost."""
+    query = _stalled_revert(resent_before)
+    return [job["_id"] for job in db[JOBS].find(query, {"_id": 1})]
+
+
+def mark_revert_resent(db: Database, job_id: str, now: datetime, resent_before: datetime) -> bool:
+    """Claims the re-sending of a stalled revert; False if another check did meanwhile, or it ended."""
+    query = {"_id": job_id, **_stalled_revert(resent_before)}
+    return db[JOBS].update_one(query, {"$set": {"revert_sent_at": now}}).matched_count == 1
+
+
+def _stalled_revert(resent_before: datetime) -> dict[str, Any]:
+    return {
+        "status": JobStatus.REVERTING.value,
+        "revert_requested_at": {"$lt": resent_before},
+        "$or": [{"revert_sent_at": None}, {"revert_sent_at": {"$lt": resent_before}}],
+    }
 
 
 def job_dataset(job: dict[str, Any]) -> str:

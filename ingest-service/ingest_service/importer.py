@@ -332,7 +332,8 @@ class JobImport:
 
     def _status_after_interruption(self) -> JobStatus:
         job = import_storage.find_job(self._db, self._job_id)
-        if job is not None and job["status"] == JobStatus.CANCELLED:
+        # A revert asked for right after the cancellation stops the import just as the cancellation does.
+        if job is not None and job["status"] in (JobStatus.CANCELLED, JobStatus.REVERTING):
             log.info("Import %s: cancelled by its owner", self._job_id)
             return JobStatus.CANCELLED
         raise LeaseLost(self._job_id)

@@ -8,7 +8,7 @@ from aiohttp import web
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, create_celery
+from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, REVERT_TASK, create_celery
 from ingest_service.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ async def enqueue_import(celery: Celery, job_id: str) -> None:
 async def enqueue_dataset_deletion(celery: Celery, name: str) -> None:
     """Sends the deletion of a dataset; ``BrokerUnavailable`` if the broker cannot take it."""
     await _send(celery, DELETE_DATASET_TASK, name)
+
+
+async def enqueue_revert(celery: Celery, job_id: str) -> None:
+    """Sends the revert of an ended import; ``BrokerUnavailable`` if the broker cannot take it."""
+    await _send(celery, REVERT_TASK, job_id)
 
 
 async def _send(celery: Celery, task: str, argument: str, *, task_id: str | None = None) -> None:

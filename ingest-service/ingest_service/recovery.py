@@ -8,6 +8,8 @@ a purged queue), nothing else would ever finish the job. The check sends such a 
 times, ends it as ``Failure`` with the reason rather than handing a worker-killing file out forever.
 It also finishes the catalog blocks that a job which ended without its worker (cancelled or failed
 while the worker was gone) left unindexed, so the rows that job wrote take their place in the pages.
+A revert (``Reverting``) whose message may have been lost the same way is sent again once per
+``requeue_interval``: a revert run twice, even at once, removes and counts the same.
 """
 
 import logging
@@ -27,6 +29,7 @@ class Recovery:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     blocks_finished: int = 0
+    reverts_resent: list[str] = field(default_factory=list)
 
 
 def abandoned_error(times: int, heartbeat_at: datetime | None) -> str:
@@ -41,6 +44,7 @@ def recover_abandoned_jobs(
     send: Callable[[str], None],
     max_requeues: int,
     requeue_interval: float,
+    send_revert: Callable[[str], None] | None = None,
 ) -> Recovery:
     """Re-queues (``send``) or fails every abandoned job.
 
@@ -72,4 +76,10 @@ def recover_abandoned_jobs(
             job_id, job.get("heartbeat_at"), job["abandoned"], max_requeues,
         )  # fmt: skip
         recovery.requeued.append(job_id)
+    if send_revert is not None:
+        for job_id in import_storage.find_stalled_reverts(db, requeued_before):
+            if import_storage.mark_revert_resent(db, job_id, now, requeued_before):
+                send_revert(job_id)
+                log.warning("Revert %s: not done after %ss; sent again", job_id, requeue_interval)
+                recovery.reverts_resent.append(job_id)
     return recovery

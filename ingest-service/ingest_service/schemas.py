@@ -21,11 +21,16 @@ class JobStatus(StrEnum):
     SUCCESS = "Success"
     FAILURE = "Failure"
     CANCELLED = "Cancelled"
+    # An ended import being undone (``POST /uploads/{task_id}/revert``), then undone: never claimed by an import.
+    REVERTING = "Reverting"
+    REVERTED = "Reverted"
 
 
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROGRESS, JobStatus.PAUSED)
 # The active statuses a worker holds a lease in.
 RUNNING_STATUSES = (JobStatus.PROGRESS, JobStatus.PAUSED)
+# The statuses of an import that may be reverted: it has ended and was not reverted yet.
+REVERTIBLE_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELLED)
 
 
 IMDB_NULL = "\\N"
@@ -130,6 +135,11 @@ class JobPublic(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    # A revert: the items it removed, and those it left (created by the import but changed since,
+    # or updated in place by it: an upsert's or merge's earlier values are not brought back).
+    rows_reverted: int = 0
+    rows_kept: int = 0
+    reverted_at: datetime | None = None
     # Why a ``Paused`` import waits: "the store's volume has N MB free; waiting for M MB". Null otherwise.
     paused_reason: str | None = None
 

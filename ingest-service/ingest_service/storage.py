@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from ingest_service.parsing import CsvLayout
 from ingest_service.rows import Ragged
-from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
+from ingest_service.schemas import ACTIVE_STATUSES, REVERTIBLE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression
 from service_common.catalog_layout import BLOCKS, DATASETS, new_dataset
 
@@ -209,6 +209,28 @@ async def cancel_job(
         return None, None
     after = {**before, "status": JobStatus.CANCELLED.value, "finished_at": now}
     return after, JobStatus(before["status"])
+
+
+async def start_revert(
+    db: AsyncDatabase, job_id: str, owner: str | None, now: datetime
+) -> tuple[dict[str, Any] | None, JobStatus | None]:
+    """Marks an ended job ``Reverting``: (the job after, the status it had), or (None, None) if it is
+    still active, reverted already, or not the owner's."""
+    reverting = {"status": JobStatus.REVERTING.value, "rows_reverted": 0, "rows_kept": 0, "revert_requested_at": now}
+    before = await db[JOBS].find_one_and_update(
+        _owned(owner, _id=job_id, status={"$in": [s.value for s in REVERTIBLE_STATUSES]}),
+        {"$set": reverting},
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is None:
+        return None, None
+    return {**before, **reverting}, JobStatus(before["status"])
+
+
+async def undo_start_revert(db: AsyncDatabase, job_id: str, previous: JobStatus) -> None:
+    """The revert could not be queued: the job reads as it did, and may be reverted again."""
+    reverting = {"_id": job_id, "status": JobStatus.REVERTING.value}
+    await db[JOBS].update_one(reverting, {"$set": {"status": previous.value}})
 
 
 async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The Celery tasks, thin wrappers over plain functions: the import (``importer.run_import``, given
-the job id only) and the periodic check for abandoned jobs (``recovery.recover_abandoned_jobs``)."""
+the job id only), the periodic check for abandoned jobs (``recovery.recover_abandoned_jobs``), the
+deletion of a dataset and the revert of an import (``revert.run_revert``)."""
 
 import logging
 from collections.abc import Callable
@@ -7,8 +8,8 @@ from collections.abc import Callable
 from celery import Celery, Task
 from pymongo.database import Database
 
-from ingest_service import disk, import_storage, importer, recovery
-from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, RECOVER_TASK
+from ingest_service import disk, import_storage, importer, recovery, revert
+from ingest_service.celery_app import DELETE_DATASET_TASK, IMPORT_TASK, RECOVER_TASK, REVERT_TASK
 from ingest_service.schemas import JobStatus
 from ingest_service.settings import IngestSettings
 from service_common.disk import StoreVolume
@@ -69,6 +70,7 @@ def register_recover_task(celery: Celery, settings: IngestSettings, database: Ca
             # The re-queued message may wait behind other imports: only once it could have been lost
             # too (the broker's own redelivery delay) is the job sent again.
             requeue_interval=settings.visibility_timeout,
+            send_revert=lambda job_id: celery.send_task(REVERT_TASK, args=[job_id]),
         )
 
 
@@ -79,6 +81,26 @@ def register_delete_dataset_task(celery: Celery, database: Callable[[], Database
     def delete_dataset(name: str) -> None:
         removed = import_storage.delete_dataset(database(), name)
         log.info("Dataset %s deleted: %d items removed", name, removed)
+
+
+def register_revert_task(celery: Celery, settings: IngestSettings, database: Callable[[], Database]) -> None:
+    # Acknowledged late and idempotent, as the deletion of a dataset: the next run finishes what a dead one began.
+    @celery.task(name=REVERT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def revert_import(task: Task, job_id: str) -> None:
+        token = request_id_var.set(job_id)
+        try:
+            revert.run_revert(database(), job_id, now=importer.utcnow())
+        except importer.JobLeased as leased:
+            log.info("Revert %s: the cancelled import's worker still holds it; trying again shortly", job_id)
+            raise task.retry(countdown=leased.retry_in, max_retries=None) from None
+        except Exception as exc:
+            if not importer.is_store_unavailable(exc):
+                raise
+            delay = min(2**task.request.retries, MAX_RETRY_DELAY)
+            log.warning("Revert %s: MongoDB unreachable (%s); retrying in %ss", job_id, exc, delay)
+            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
+        finally:
+            request_id_var.reset(token)
 
 
 def _fail_if_possible(db: Database, job_id: str) -> None:

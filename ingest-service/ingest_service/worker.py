@@ -13,7 +13,12 @@ from pymongo.errors import PyMongoError
 from ingest_service.celery_app import create_celery
 from ingest_service.migration import migrate_legacy_catalog
 from ingest_service.settings import IngestSettings
-from ingest_service.tasks import register_delete_dataset_task, register_import_task, register_recover_task
+from ingest_service.tasks import (
+    register_delete_dataset_task,
+    register_import_task,
+    register_recover_task,
+    register_revert_task,
+)
 from service_common.disk import StoreVolume, open_store_volume
 from service_common.logs import configure_logging
 
@@ -101,6 +106,7 @@ def main() -> None:
     register_import_task(celery, settings, database, worker_id, database.store_volume)
     register_recover_task(celery, settings, database)
     register_delete_dataset_task(celery, database)
+    register_revert_task(celery, settings, database)
     worker_process_shutdown.connect(lambda **_: database.close(), weak=False)
     celery.worker_main(
         [

@@ -40,7 +40,7 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
         "rows_unmatched",
         "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
         "compression", "encoding", "quoting", "null_markers", "ragged", "created_at", "started_at", "finished_at",
-        "error", "paused_reason",
+        "error", "paused_reason", "rows_reverted", "rows_kept", "reverted_at",
     }  # fmt: skip
     assert (status["task_id"], status["owner"]) == (task_id, "user-1")
     assert status["status"] == "Pending" and status["progress"] == 0 and status["attempts"] == 0

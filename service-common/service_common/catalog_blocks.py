@@ -267,6 +267,63 @@ def recover_job(db: Database, job_id: str) -> int:
     return len(unfinished)
 
 
+def revert_job(db: Database, job_id: str) -> tuple[int, int]:
+    """Removes the items this (ended) job created that are still as it wrote them, and takes them out
+    of its blocks and their summaries: (items removed, items it created that others changed since).
+
+    Idempotent: a run that died anywhere is finished by the next one, and the counts come out whole,
+    since each block records how many of its keys the revert took out (``reverted``)."""
+    recover_job(db, job_id)  # a cancelled or failed job may have left its last block pending
+    removed = kept = 0
+    for block in list(db[BLOCKS].find({"job_id": job_id}, {"_id": 1})):
+        block_removed, block_kept = _revert_block(db, block["_id"], job_id)
+        removed += block_removed
+        kept += block_kept
+    return removed, kept
+
+
+def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
+    document = db[BLOCKS].find_one({"_id": block})
+    if document is None:
+        return 0, 0
+    dataset = document["dataset"]
+    keys, seqs = document["keys"], document["seqs"]
+    # The block's seq proves the job created the item, ``source.job_id`` that no one wrote it since (the
+    # job itself may have: a key twice in an upsert file). The conditions sit in the delete itself, so
+    # an upsert by another job that lands first is never lost, and one that lands after inserts anew.
+    for start in range(0, len(keys), IDS_PER_READ):
+        db[ITEMS].delete_many({
+            "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
+            "seq": {"$in": seqs[start : start + IDS_PER_READ]},
+            "source.job_id": job_id,
+        })  # fmt: skip
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block})
+        if document is None:
+            return 0, 0
+        items = read_items(db, dataset, document["keys"], {"seq": 1, "row": 1})
+        remaining = [
+            (key, seq)
+            for key, seq in zip(document["keys"], document["seqs"], strict=True)
+            if key in items and items[key]["seq"] == seq
+        ]
+        gone = len(document["keys"]) - len(remaining)
+        if not gone:
+            # Nothing more to take out, or a run that died after rewriting the block: its summary may lag.
+            sync_summary(db, block)
+            return document.get("reverted", 0), len(remaining)
+        # Emptied, the block stays with n=0 in its chunk: readers' prefix sums pass over it.
+        types, columns = block_index(items[key]["row"] for key, _ in remaining)
+        update = {
+            "$set": {"keys": [key for key, _ in remaining], "seqs": [seq for _, seq in remaining],
+                     "types": types, "columns": columns},
+            "$inc": {"v": 1, "reverted": gone},
+        }  # fmt: skip
+        if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, update).matched_count:
+            sync_summary(db, block)
+            return document.get("reverted", 0) + gone, len(remaining)
+    raise RuntimeError(f"block {block} kept changing while being reverted")
+
 
 def item_document(
     dataset: str, key: str, *, seq: int, block: str, row: dict[str, Any], job_id: str, line: int, now: datetime
