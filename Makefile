@@ -114,8 +114,9 @@ chaos: setup test-system-packages ## run the fault-injection suite
 compose-check: setup test-system-packages ## validate compose.yaml and check it matches the local stack
 	$(BIN)/pytest -q -p no:cacheprovider tests-e2e/compose_check.py
 
-lint: setup ## ruff over every package
+lint: setup ## ruff over every package: the checks, and the formatting
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 keys: setup ## generate the signing key compose uses (secrets/jwt-private.pem)
 	$(BIN)/signing-keygen secrets/jwt-private.pem

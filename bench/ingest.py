@@ -59,10 +59,22 @@ def write_csv(path: Path, rows: int, shape: str = "narrow") -> None:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for n in range(rows):
-            writer.writerow([f"s{n}", "Movie" if n % 3 else "TV Show", f"Title number {n}", f"Director {n % 997}",
-                             "Actor A, Actor B, Actor C", "India", "September 2, 2021", 1950 + n % 70, "TV-14",
-                             f"{80 + n % 90} min", "Dramas, International Movies",
-                             f"A plot summary for title {n}, about as long as the seed's."])  # fmt: skip
+            writer.writerow(
+                [
+                    f"s{n}",
+                    "Movie" if n % 3 else "TV Show",
+                    f"Title number {n}",
+                    f"Director {n % 997}",
+                    "Actor A, Actor B, Actor C",
+                    "India",
+                    "September 2, 2021",
+                    1950 + n % 70,
+                    "TV-14",
+                    f"{80 + n % 90} min",
+                    "Dramas, International Movies",
+                    f"A plot summary for title {n}, about as long as the seed's.",
+                ]
+            )
 
 
 def write_wide_csv(path: Path, rows: int) -> None:
@@ -73,9 +85,20 @@ def write_wide_csv(path: Path, rows: int) -> None:
         writer.writerow(WIDE_COLUMNS)
         for n in range(rows):
             shares = [f"{(n * k) % 45 / 10 + 0.5:.1f}" for k in range(1, 11)]
-            writer.writerow([n + 1, f"Film number {n}", 1893 + n % 113, 60 + n % 120,
-                             "" if n % 10 else 1000 * (n % 5000), f"{1 + n % 90 / 10:.1f}", 5 + n % 15000, *shares,
-                             "" if n % 7 else "PG-13", *((n >> k) & 1 for k in range(7))])  # fmt: skip
+            writer.writerow(
+                [
+                    n + 1,
+                    f"Film number {n}",
+                    1893 + n % 113,
+                    60 + n % 120,
+                    "" if n % 10 else 1000 * (n % 5000),
+                    f"{1 + n % 90 / 10:.1f}",
+                    5 + n % 15000,
+                    *shares,
+                    "" if n % 7 else "PG-13",
+                    *((n >> k) & 1 for k in range(7)),
+                ]
+            )
 
 
 def stored_value(text: str) -> int | float | str | None:
@@ -172,8 +195,11 @@ def run_ceiling(mongo_url: str, csv_path: Path) -> float:
         batch, now = [], datetime.now(UTC)
         for seq, fields in enumerate(reader, start=1):
             row = {column: stored_value(value) for column, value in zip(columns, fields, strict=True)}
-            batch.append(item_document("default", fields[0], seq=seq, block="default:1", row=row, job_id="ceiling",
-                                       line=seq + 1, now=now))  # fmt: skip
+            batch.append(
+                item_document(
+                    "default", fields[0], seq=seq, block="default:1", row=row, job_id="ceiling", line=seq + 1, now=now
+                )
+            )
             if len(batch) == BATCH:
                 collection.insert_many(batch, ordered=False)
                 batch = []
@@ -222,8 +248,10 @@ def bench(rows: int, repeat: int, *, shape: str, with_gzip: bool = False) -> dic
                         gzipped.append(rows / run_pipeline(stack, gzip_path))
                     else:
                         ceilings.append(rows / run_ceiling(mongo_url, csv_path))
-                line = (f"  run {run + 1}: pipeline {pipelines[-1]:,.0f} r/s, ceiling {ceilings[-1]:,.0f} r/s, "
-                        f"ratio {pipelines[-1] / ceilings[-1]:.2f}")  # fmt: skip
+                line = (
+                    f"  run {run + 1}: pipeline {pipelines[-1]:,.0f} r/s, ceiling {ceilings[-1]:,.0f} r/s, "
+                    f"ratio {pipelines[-1] / ceilings[-1]:.2f}"
+                )
                 if with_gzip:
                     line += f"; gzip {gzipped[-1]:,.0f} r/s, ratio {gzipped[-1] / ceilings[-1]:.2f}"
                 print(line, flush=True)
@@ -255,8 +283,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000], help="rows per run (default 200000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side per row count (default 3)")
-    parser.add_argument("--shape", choices=["narrow", "wide"], nargs="+", default=["narrow", "wide"],
-                        help="file shapes (default both)")  # fmt: skip
+    parser.add_argument(
+        "--shape", choices=["narrow", "wide"], nargs="+", default=["narrow", "wide"], help="file shapes (default both)"
+    )
     parser.add_argument("--gzip", action="store_true", help="also upload the same rows gzipped, and compare")
     args = parser.parse_args()
 
@@ -267,24 +296,35 @@ def main() -> None:
             results.append(bench(rows, args.repeat, shape=shape, with_gzip=args.gzip))
 
     print()
-    print(f"{'shape':<7} {'rows':>9} {'file MB':>8} {'pipeline r/s':>13} {'ceiling r/s':>12} {'ratio':>6} "
-          f"{'API peak MB':>12} {'worker peak MB':>15}")  # fmt: skip
+    print(
+        f"{'shape':<7} {'rows':>9} {'file MB':>8} {'pipeline r/s':>13} {'ceiling r/s':>12} {'ratio':>6} "
+        f"{'API peak MB':>12} {'worker peak MB':>15}"
+    )
     for r in results:
-        print(f"{r['shape']:<7} {r['rows']:>9,} {r['mb']:>8.1f} {r['pipeline']:>13,.0f} {r['ceiling']:>12,.0f} "
-              f"{r['ratio']:>6.2f} {r['api_rss']:>12.1f} {r['worker_rss']:>15.1f}")  # fmt: skip
+        print(
+            f"{r['shape']:<7} {r['rows']:>9,} {r['mb']:>8.1f} {r['pipeline']:>13,.0f} {r['ceiling']:>12,.0f} "
+            f"{r['ratio']:>6.2f} {r['api_rss']:>12.1f} {r['worker_rss']:>15.1f}"
+        )
     if args.gzip:
         print(f"\n{'shape':<7} {'rows':>9} {'gzip MB':>8} {'gzip r/s':>13} {'gzip ratio':>11} {'of plain':>9}")
         for r in results:
-            print(f"{r['shape']:<7} {r['rows']:>9,} {r['gzip_mb']:>8.1f} {r['gzip']:>13,.0f} "
-                  f"{r['gzip_ratio']:>11.2f} {r['gzip_share']:>9.2f}")  # fmt: skip
+            print(
+                f"{r['shape']:<7} {r['rows']:>9,} {r['gzip_mb']:>8.1f} {r['gzip']:>13,.0f} "
+                f"{r['gzip_ratio']:>11.2f} {r['gzip_share']:>9.2f}"
+            )
     worst_ratio = min(r["ratio"] for r in results)
     worst_rss = max(max(r["api_rss"], r["worker_rss"]) for r in results)
-    print(f"\ntargets: ratio >= {TARGET_RATIO} ({'met' if worst_ratio >= TARGET_RATIO else 'MISSED'}), "
-          f"peak RSS <= {TARGET_RSS_MB} MB ({'met' if worst_rss <= TARGET_RSS_MB else 'MISSED'})", end="")  # fmt: skip
+    print(
+        f"\ntargets: ratio >= {TARGET_RATIO} ({'met' if worst_ratio >= TARGET_RATIO else 'MISSED'}), "
+        f"peak RSS <= {TARGET_RSS_MB} MB ({'met' if worst_rss <= TARGET_RSS_MB else 'MISSED'})",
+        end="",
+    )
     if args.gzip:
         worst_share = min(r["gzip_share"] for r in results)
-        print(f", gzip >= {TARGET_GZIP_SHARE:.0%} of plain ({'met' if worst_share >= TARGET_GZIP_SHARE else 'MISSED'})",
-              end="")  # fmt: skip
+        print(
+            f", gzip >= {TARGET_GZIP_SHARE:.0%} of plain ({'met' if worst_share >= TARGET_GZIP_SHARE else 'MISSED'})",
+            end="",
+        )
     print()
 
 

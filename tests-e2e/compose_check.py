@@ -32,7 +32,11 @@ def compose() -> dict:
     env = {**os.environ, "CATALOG_CURSOR_SECRET": "validation-only"}
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -42,7 +46,11 @@ def test_required_settings_are_enforced(compose):
     env = {k: v for k, v in os.environ.items() if k != "CATALOG_CURSOR_SECRET"}
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "CATALOG_CURSOR_SECRET" in result.stderr or "Variable not set" in result.stderr

@@ -11,9 +11,7 @@ from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     # Generous per-IP limits, so that only the rate-limit test itself meets them.
-    local = LocalStack(
-        ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS
-    )
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS)
     with local:
         yield local
 
@@ -28,4 +26,3 @@ def seed_csv() -> Path:
 def auth_headers(stack) -> dict[str, str]:
     """The Authorization header of a fresh user, signed up and logged in through the gateway."""
     return signup_and_login(stack.url)
-

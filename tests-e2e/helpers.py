@@ -137,8 +137,14 @@ def create_admin(stack, prefix: str = "admin") -> dict:
     password piped in), then logged in through the gateway: its id, username, password and tokens."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     password = "e2e-admin-password"
-    command = [str(Path(sys.executable).with_name("auth-admin")), "create-admin", "--username", name,
-               "--email", f"{name}@example.com"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("auth-admin")),
+        "create-admin",
+        "--username",
+        name,
+        "--email",
+        f"{name}@example.com",
+    ]
     result = subprocess.run(command, input=password + "\n", env=stack.env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     response = requests.post(f"{stack.url}/login", json={"username": name, "password": password}, timeout=10)

@@ -119,9 +119,7 @@ class Contract:
         error = next(iter(sorted(validator.iter_errors(body), key=lambda e: e.path)), None)
         if error is not None:
             location = "/".join(str(part) for part in error.absolute_path) or "(body)"
-            raise ContractViolation(
-                f"{where}: body at {location}: {error.message}\nbody: {json.dumps(body)[:500]}"
-            )
+            raise ContractViolation(f"{where}: body at {location}: {error.message}\nbody: {json.dumps(body)[:500]}")
 
 
 CONTRACT = Contract()

@@ -13,7 +13,10 @@ def curl(*args: str) -> tuple[int, dict]:
     """Runs curl like the seed README does; (status, JSON body)."""
     result = subprocess.run(
         ["curl", "--silent", "--show-error", "--write-out", "\n%{http_code}", *args],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     body, _, status = result.stdout.rpartition("\n")
     return int(status), json.loads(body)
@@ -21,19 +24,24 @@ def curl(*args: str) -> tuple[int, dict]:
 
 def test_the_seed_readme_signup_and_login_curls_work(stack):
     status, body = curl(
-        "--location", f"{stack.url}/signup",
-        "--header", "Content-Type: application/json",
-        "--data-raw", '{\n    "username": "sangamesh",\n    "email": "sangameshkulkarni26@gmail.com",\n'
-        '    "password": "password"\n}',
+        "--location",
+        f"{stack.url}/signup",
+        "--header",
+        "Content-Type: application/json",
+        "--data-raw",
+        '{\n    "username": "sangamesh",\n    "email": "sangameshkulkarni26@gmail.com",\n    "password": "password"\n}',
     )
     assert status == 201
     assert body["message"] == "User created successfully"
     assert body["user"]["username"] == "sangamesh"
 
     status, body = curl(
-        "--location", f"{stack.url}/login",
-        "--header", "Content-Type: application/json",
-        "--data", '{\n    "username": "sangamesh",\n    "password": "password"\n}',
+        "--location",
+        f"{stack.url}/login",
+        "--header",
+        "Content-Type: application/json",
+        "--data",
+        '{\n    "username": "sangamesh",\n    "password": "password"\n}',
     )
     assert status == 200
     assert body["message"] == "Login successful"
@@ -44,9 +52,12 @@ def test_the_seed_readme_signup_and_login_curls_work(stack):
     assert me.json()["email"] == "sangameshkulkarni26@gmail.com"
 
     status, body = curl(
-        "--location", f"{stack.url}/login",
-        "--header", "Content-Type: application/json",
-        "--data", '{"username": "sangamesh", "password": "wrong"}',
+        "--location",
+        f"{stack.url}/login",
+        "--header",
+        "Content-Type: application/json",
+        "--data",
+        '{"username": "sangamesh", "password": "wrong"}',
     )
     assert status == 401
     assert body == {"error": "Invalid username or password"}
@@ -101,8 +112,10 @@ def test_request_ids_reach_the_service_log_and_come_back(stack):
 
 def test_an_oversized_body_is_refused_by_the_gateway_as_json(stack):
     response = requests.post(
-        f"{stack.url}/signup", data=b"{" + b" " * (80 * 1024) + b"}",
-        headers={"Content-Type": "application/json"}, timeout=10,
+        f"{stack.url}/signup",
+        data=b"{" + b" " * (80 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
     )
     assert response.status_code == 413
     assert response.json() == {"error": "Request body too large"}
@@ -137,15 +150,18 @@ def test_a_stopped_auth_service_gives_a_json_502_then_recovers(stack):
 
 def test_refresh_and_logout_through_the_gateway(stack):
     name = "refresher"
-    requests.post(f"{stack.url}/signup", json={"username": name, "email": "r@example.com", "password": "password123"},
-                  timeout=10)
+    requests.post(
+        f"{stack.url}/signup", json={"username": name, "email": "r@example.com", "password": "password123"}, timeout=10
+    )
     tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": "password123"}, timeout=10).json()
     refreshed = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=10)
     assert refreshed.status_code == 200
     new = refreshed.json()
     out = requests.post(
-        f"{stack.url}/logout", json={"refresh_token": new["refresh_token"]},
-        headers={"Authorization": f"Bearer {new['access_token']}"}, timeout=10,
+        f"{stack.url}/logout",
+        json={"refresh_token": new["refresh_token"]},
+        headers={"Authorization": f"Bearer {new['access_token']}"},
+        timeout=10,
     )
     assert out.json() == {"message": "Logged out"}
     again = requests.post(f"{stack.url}/token/refresh", json={"refresh_token": new["refresh_token"]}, timeout=10)

@@ -35,8 +35,11 @@ EXCEPTION_CLASS = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """A stack of its own with a 3 MiB upload limit, so that a file over it is quick to send."""
-    env = {"INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "GATEWAY_AUTH_RATE": "1000r/s",
-           "GATEWAY_AUTH_BURST": "1000"}  # fmt: skip
+    env = {
+        "INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "GATEWAY_AUTH_RATE": "1000r/s",
+        "GATEWAY_AUTH_BURST": "1000",
+    }
     with LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=env) as local:
         yield local
 
@@ -67,8 +70,14 @@ def account(stack) -> Account:
     tokens = requests.post(f"{stack.url}/login", json={"username": name, "password": user["password"]}, timeout=10)
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
-    return Account(name, user["password"], body["refresh_token"], {"Authorization": f"Bearer {body['access_token']}"},
-                   created.json()["user"]["id"], bearer(create_admin(stack, "bad_admin")))  # fmt: skip
+    return Account(
+        name,
+        user["password"],
+        body["refresh_token"],
+        {"Authorization": f"Bearer {body['access_token']}"},
+        created.json()["user"]["id"],
+        bearer(create_admin(stack, "bad_admin")),
+    )
 
 
 # In a row's path: the id of the module's (editor) account, which the admin rows try to change.
@@ -286,33 +295,129 @@ def json_rows() -> list[Refused]:
     for path in JSON_FIELDS:
         token = path == "/logout"
         table += [
-            Refused(f"{path}: malformed", "POST", path, 400, "Request body is not valid JSON", None,
-                    {"data": b'{"username": "a",', "headers": JSON}, token),
-            Refused(f"{path}: single quotes", "POST", path, 400, "Request body is not valid JSON", None,
-                    {"data": b"{'username': 'a'}", "headers": JSON}, token),
-            Refused(f"{path}: empty body", "POST", path, 400, "Request body is not valid JSON", None,
-                    {"data": b"", "headers": JSON}, token),
-            Refused(f"{path}: an array", "POST", path, 400, "Request body must be a JSON object", None,
-                    {"data": b'[{"username": "a"}]', "headers": JSON}, token),
-            Refused(f"{path}: a string", "POST", path, 400, "Request body must be a JSON object", None,
-                    {"data": b'"username"', "headers": JSON}, token),
-            Refused(f"{path}: a number", "POST", path, 400, "Request body must be a JSON object", None,
-                    {"data": b"42", "headers": JSON}, token),
-            Refused(f"{path}: null", "POST", path, 400, "Request body must be a JSON object", None,
-                    {"data": b"null", "headers": JSON}, token),
-            Refused(f"{path}: invalid UTF-8", "POST", path, 400, "Request body is not valid UTF-8", None,
-                    {"data": b'{"username": "caf\xe9"}', "headers": JSON}, token),
-            Refused(f"{path}: nested 60,000 deep", "POST", path, 400, "Request body is nested too deeply", None,
-                    {"data": b"[" * 60_000, "headers": JSON}, token),
-            Refused(f"{path}: over 64 KiB", "POST", path, 413, "Request body too large", None,
-                    {"data": b'{"username": "' + b"a" * 70_000 + b'"}', "headers": JSON}, token),
-            Refused(f"{path}: every field missing", "POST", path, 400, re.compile("^Invalid value for: "),
-                    JSON_FIELDS[path][0], {"json": {}}, token),
-        ]  # fmt: skip
+            Refused(
+                f"{path}: malformed",
+                "POST",
+                path,
+                400,
+                "Request body is not valid JSON",
+                None,
+                {"data": b'{"username": "a",', "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: single quotes",
+                "POST",
+                path,
+                400,
+                "Request body is not valid JSON",
+                None,
+                {"data": b"{'username': 'a'}", "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: empty body",
+                "POST",
+                path,
+                400,
+                "Request body is not valid JSON",
+                None,
+                {"data": b"", "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: an array",
+                "POST",
+                path,
+                400,
+                "Request body must be a JSON object",
+                None,
+                {"data": b'[{"username": "a"}]', "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: a string",
+                "POST",
+                path,
+                400,
+                "Request body must be a JSON object",
+                None,
+                {"data": b'"username"', "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: a number",
+                "POST",
+                path,
+                400,
+                "Request body must be a JSON object",
+                None,
+                {"data": b"42", "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: null",
+                "POST",
+                path,
+                400,
+                "Request body must be a JSON object",
+                None,
+                {"data": b"null", "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: invalid UTF-8",
+                "POST",
+                path,
+                400,
+                "Request body is not valid UTF-8",
+                None,
+                {"data": b'{"username": "caf\xe9"}', "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: nested 60,000 deep",
+                "POST",
+                path,
+                400,
+                "Request body is nested too deeply",
+                None,
+                {"data": b"[" * 60_000, "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: over 64 KiB",
+                "POST",
+                path,
+                413,
+                "Request body too large",
+                None,
+                {"data": b'{"username": "' + b"a" * 70_000 + b'"}', "headers": JSON},
+                token,
+            ),
+            Refused(
+                f"{path}: every field missing",
+                "POST",
+                path,
+                400,
+                re.compile("^Invalid value for: "),
+                JSON_FIELDS[path][0],
+                {"json": {}},
+                token,
+            ),
+        ]
         for name in JSON_FIELDS[path]:
             for label, value in WRONG_TYPES.items():
-                row = Refused(f"{path}: {name} is {label}", "POST", path, 400, f"Invalid value for: {name}", name,
-                              needs_token=token, json_field=(name, value))  # fmt: skip
+                row = Refused(
+                    f"{path}: {name} is {label}",
+                    "POST",
+                    path,
+                    400,
+                    f"Invalid value for: {name}",
+                    name,
+                    needs_token=token,
+                    json_field=(name, value),
+                )
                 table.append(row)
     return table
 
@@ -321,8 +426,9 @@ def account_update_rows() -> list[Refused]:
     """``PATCH /users/{id}`` as an admin, on a real account: every bad body is a 400 and changes nothing."""
     path = f"/users/{ME}"
     table = [
-        Refused(f"PATCH /users: {label}", "PATCH", path, status, error, None, {"data": data, "headers": JSON},
-                as_admin=True)
+        Refused(
+            f"PATCH /users: {label}", "PATCH", path, status, error, None, {"data": data, "headers": JSON}, as_admin=True
+        )
         for label, data, status, error in [
             ("malformed", b'{"roles": [', 400, "Request body is not valid JSON"),
             ("empty body", b"", 400, "Request body is not valid JSON"),
@@ -332,28 +438,85 @@ def account_update_rows() -> list[Refused]:
             ("nested 60,000 deep", b"[" * 60_000, 400, "Request body is nested too deeply"),
             ("over 64 KiB", b'{"roles": ["' + b"a" * 70_000 + b'"]}', 413, "Request body too large"),
         ]
-    ]  # fmt: skip
+    ]
     table += [
-        Refused("PATCH /users: nothing to change", "PATCH", path, 400, "Invalid value for: body", "body",
-                {"json": {}}, as_admin=True),
-        Refused("PATCH /users: a misspelt field", "PATCH", path, 400, re.compile("^Invalid value for: .*role"), "role",
-                {"json": {"role": "admin"}}, as_admin=True),
-        Refused("PATCH /users: an editor", "PATCH", path, 403, "Forbidden: this needs the admin role", None,
-                {"json": {"roles": ["admin"]}}, needs_token=True),
-    ]  # fmt: skip
+        Refused(
+            "PATCH /users: nothing to change",
+            "PATCH",
+            path,
+            400,
+            "Invalid value for: body",
+            "body",
+            {"json": {}},
+            as_admin=True,
+        ),
+        Refused(
+            "PATCH /users: a misspelt field",
+            "PATCH",
+            path,
+            400,
+            re.compile("^Invalid value for: .*role"),
+            "role",
+            {"json": {"role": "admin"}},
+            as_admin=True,
+        ),
+        Refused(
+            "PATCH /users: an editor",
+            "PATCH",
+            path,
+            403,
+            "Forbidden: this needs the admin role",
+            None,
+            {"json": {"roles": ["admin"]}},
+            needs_token=True,
+        ),
+    ]
     for label, value in WRONG_TYPES.items():
         if label not in ("an array", "an empty array"):
-            table.append(Refused(f"PATCH /users: roles is {label}", "PATCH", path, 400, None, "roles",
-                                 json_field=("roles", value), as_admin=True))  # fmt: skip
+            table.append(
+                Refused(
+                    f"PATCH /users: roles is {label}",
+                    "PATCH",
+                    path,
+                    400,
+                    None,
+                    "roles",
+                    json_field=("roles", value),
+                    as_admin=True,
+                )
+            )
         if label != "a boolean":
-            table.append(Refused(f"PATCH /users: disabled is {label}", "PATCH", path, 400, None, "disabled",
-                                 json_field=("disabled", value), as_admin=True))  # fmt: skip
-    for label, value, field in [("no roles", [], "roles"), ("an unknown role", ["owner"], "roles.0"),
-                                ("an operator as a role", [{"$ne": None}], "roles.0"),
-                                ("a role's case changed", ["Admin"], "roles.0"),
-                                ("four roles", ["viewer"] * 4, "roles")]:  # fmt: skip
-        table.append(Refused(f"PATCH /users: roles is {label}", "PATCH", path, 400, None, field,
-                             json_field=("roles", value), as_admin=True))  # fmt: skip
+            table.append(
+                Refused(
+                    f"PATCH /users: disabled is {label}",
+                    "PATCH",
+                    path,
+                    400,
+                    None,
+                    "disabled",
+                    json_field=("disabled", value),
+                    as_admin=True,
+                )
+            )
+    for label, value, field in [
+        ("no roles", [], "roles"),
+        ("an unknown role", ["owner"], "roles.0"),
+        ("an operator as a role", [{"$ne": None}], "roles.0"),
+        ("a role's case changed", ["Admin"], "roles.0"),
+        ("four roles", ["viewer"] * 4, "roles"),
+    ]:
+        table.append(
+            Refused(
+                f"PATCH /users: roles is {label}",
+                "PATCH",
+                path,
+                400,
+                None,
+                field,
+                json_field=("roles", value),
+                as_admin=True,
+            )
+        )
     return table
 
 
@@ -383,21 +546,47 @@ def query_rows() -> list[Refused]:
         admin = path == "/users"
         for name in ("limit", "offset"):
             for label, value in NUMBERS.items():
-                table.append(Refused(f"{path} {name} {label}", "GET", path, 400, None, name,
-                                     {"params": {name: value}}, token, as_admin=admin))  # fmt: skip
-            table.append(Refused(f"{path} {name} repeated", "GET", path, 400,
-                                 f"Parameter given more than once: {name}", name,
-                                 {"params": [(name, "1"), (name, "2")]}, token, as_admin=admin))  # fmt: skip
+                table.append(
+                    Refused(
+                        f"{path} {name} {label}",
+                        "GET",
+                        path,
+                        400,
+                        None,
+                        name,
+                        {"params": {name: value}},
+                        token,
+                        as_admin=admin,
+                    )
+                )
+            table.append(
+                Refused(
+                    f"{path} {name} repeated",
+                    "GET",
+                    path,
+                    400,
+                    f"Parameter given more than once: {name}",
+                    name,
+                    {"params": [(name, "1"), (name, "2")]},
+                    token,
+                    as_admin=admin,
+                )
+            )
         # One paging implementation: both listings refuse a parameter they do not know, naming it.
         unknown = {"params": {"limt": "5"}}
-        table.append(Refused(f"{path} unknown", "GET", path, 400, "Unknown parameter: limt", "limt", unknown, token,
-                             as_admin=admin))  # fmt: skip
+        table.append(
+            Refused(
+                f"{path} unknown", "GET", path, 400, "Unknown parameter: limt", "limt", unknown, token, as_admin=admin
+            )
+        )
     table += [
-        Refused("/users limit over 100", "GET", "/users", 400, None, "limit", {"params": {"limit": "101"}},
-                as_admin=True),
-        Refused("/users as an editor", "GET", "/users", 403, "Forbidden: this needs the admin role", None,
-                needs_token=True),
-    ]  # fmt: skip
+        Refused(
+            "/users limit over 100", "GET", "/users", 400, None, "limit", {"params": {"limit": "101"}}, as_admin=True
+        ),
+        Refused(
+            "/users as an editor", "GET", "/users", 403, "Forbidden: this needs the admin role", None, needs_token=True
+        ),
+    ]
     catalog = [
         ("cursor negative", {"cursor": "-1"}, 400, "cursor"),
         ("cursor huge", {"cursor": "9" * 500}, 400, "cursor"),
@@ -423,68 +612,170 @@ def query_rows() -> list[Refused]:
         ("an unknown parameter", {"page": "2"}, 400, "page"),
         ("offset too deep for a search", {"offset": "100000", "limit": "100", "q": "a"}, 400, "offset"),
         ("sort by a column the dataset lacks", {"sort": "-1", "dataset": ODD}, 400, "sort"),
-        ("filter a column the dataset lacks", {"filter[no such column]": "x", "dataset": ODD}, 400,
-         "filter[no such column]"),
+        (
+            "filter a column the dataset lacks",
+            {"filter[no such column]": "x", "dataset": ODD},
+            400,
+            "filter[no such column]",
+        ),
         ("an unknown dataset", {"dataset": "no-such-dataset"}, 404, None),
         ("a dataset name with capitals", {"dataset": "Films"}, 400, "dataset"),
     ]
-    table += [Refused(f"/get_content {label}", "GET", "/get_content", status, None, name, {"params": params})
-              for label, params, status, name in catalog]  # fmt: skip
+    table += [
+        Refused(f"/get_content {label}", "GET", "/get_content", status, None, name, {"params": params})
+        for label, params, status, name in catalog
+    ]
     for parameter in ("cursor", "sort", "q", "type", "filter[title]"):
-        table.append(Refused(f"/get_content {parameter} repeated", "GET", "/get_content", 400,
-                             f"Parameter given more than once: {parameter}", parameter,
-                             {"params": [(parameter, "1"), (parameter, "2")]}))  # fmt: skip
+        table.append(
+            Refused(
+                f"/get_content {parameter} repeated",
+                "GET",
+                "/get_content",
+                400,
+                f"Parameter given more than once: {parameter}",
+                parameter,
+                {"params": [(parameter, "1"), (parameter, "2")]},
+            )
+        )
     malformed = "Malformed task id: expected a UUID"
     for method, prefix in (("GET", "/fetch_csv_status/"), ("DELETE", "/uploads/")):
-        for label, value in (("negative", "-1"), ("huge", "9" * 40), ("fractional", "1.5"), ("non-numeric", "abc"),
-                             ("an operator without braces", "%24ne"), ("not UTF-8", "%FF"),
-                             ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
+        for label, value in (
+            ("negative", "-1"),
+            ("huge", "9" * 40),
+            ("fractional", "1.5"),
+            ("non-numeric", "abc"),
+            ("an operator without braces", "%24ne"),
+            ("not UTF-8", "%FF"),
+            ("a UUID with junk", f"{uuid.uuid4()}x"),
+        ):
             row = Refused(f"{method} {prefix} {label}", method, prefix + value, 400, malformed, needs_token=True)
             table.append(row)
         table += [
             Refused(f"{method} {prefix} empty", method, prefix, 404, "Not found", needs_token=True),
             # Braces never match a path segment: no such route.
-            Refused(f"{method} {prefix} an operator", method, prefix + "%7B%22%24ne%22%3Anull%7D", 404, "Not found",
-                    needs_token=True),
+            Refused(
+                f"{method} {prefix} an operator",
+                method,
+                prefix + "%7B%22%24ne%22%3Anull%7D",
+                404,
+                "Not found",
+                needs_token=True,
+            ),
             Refused(f"{method} {prefix} NUL", method, prefix + "%00", 400, "Bad request", needs_token=True),
-            Refused(f"{method} {prefix} above the root", method, prefix + "..%2F..%2Fme", 400, "Bad request",
-                    needs_token=True),
-            Refused(f"{method} {prefix} 10,000 characters", method, prefix + "a" * 10_000, 414,
-                    "Request URI too long", needs_token=True),
-        ]  # fmt: skip
+            Refused(
+                f"{method} {prefix} above the root",
+                method,
+                prefix + "..%2F..%2Fme",
+                400,
+                "Bad request",
+                needs_token=True,
+            ),
+            Refused(
+                f"{method} {prefix} 10,000 characters",
+                method,
+                prefix + "a" * 10_000,
+                414,
+                "Request URI too long",
+                needs_token=True,
+            ),
+        ]
     # The revert of an import: the task id is the path's second segment of three.
     revert = "POST /uploads/{}/revert"
-    for label, value in (("negative", "-1"), ("huge", "9" * 40), ("fractional", "1.5"), ("non-numeric", "abc"),
-                         ("an operator without braces", "%24ne"), ("not UTF-8", "%FF"),
-                         ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
-        table.append(Refused(f"{revert} {label}", "POST", f"/uploads/{value}/revert", 400, malformed,
-                             needs_token=True))  # fmt: skip
+    for label, value in (
+        ("negative", "-1"),
+        ("huge", "9" * 40),
+        ("fractional", "1.5"),
+        ("non-numeric", "abc"),
+        ("an operator without braces", "%24ne"),
+        ("not UTF-8", "%FF"),
+        ("a UUID with junk", f"{uuid.uuid4()}x"),
+    ):
+        table.append(Refused(f"{revert} {label}", "POST", f"/uploads/{value}/revert", 400, malformed, needs_token=True))
     table += [
-        Refused(f"{revert} an unknown id", "POST", f"/uploads/{uuid.uuid4()}/revert", 404, "No such upload",
-                needs_token=True),
-        Refused(f"{revert} an operator", "POST", "/uploads/%7B%22%24ne%22%3Anull%7D/revert", 404, "Not found",
-                needs_token=True),
+        Refused(
+            f"{revert} an unknown id",
+            "POST",
+            f"/uploads/{uuid.uuid4()}/revert",
+            404,
+            "No such upload",
+            needs_token=True,
+        ),
+        Refused(
+            f"{revert} an operator",
+            "POST",
+            "/uploads/%7B%22%24ne%22%3Anull%7D/revert",
+            404,
+            "Not found",
+            needs_token=True,
+        ),
         Refused(f"{revert} NUL", "POST", "/uploads/%00/revert", 400, "Bad request", needs_token=True),
-        Refused(f"{revert} 10,000 characters", "POST", "/uploads/" + "a" * 10_000 + "/revert", 414,
-                "Request URI too long", needs_token=True),
-        Refused(f"{revert} with a body", "POST", f"/uploads/{uuid.uuid4()}/revert", 404, "No such upload",
-                kwargs={"json": {"$where": "1"}}, needs_token=True),
-    ]  # fmt: skip
+        Refused(
+            f"{revert} 10,000 characters",
+            "POST",
+            "/uploads/" + "a" * 10_000 + "/revert",
+            414,
+            "Request URI too long",
+            needs_token=True,
+        ),
+        Refused(
+            f"{revert} with a body",
+            "POST",
+            f"/uploads/{uuid.uuid4()}/revert",
+            404,
+            "No such upload",
+            kwargs={"json": {"$where": "1"}},
+            needs_token=True,
+        ),
+    ]
     malformed_user = "Malformed user id: expected a UUID"
-    for label, value in (("negative", "-1"), ("non-numeric", "abc"), ("an operator without braces", "%24ne"),
-                         ("not UTF-8", "%FF"), ("a UUID with junk", f"{uuid.uuid4()}x")):  # fmt: skip
-        table.append(Refused(f"PATCH /users/ {label}", "PATCH", "/users/" + value, 400, malformed_user,
-                             kwargs={"json": {"disabled": True}}, as_admin=True))  # fmt: skip
+    for label, value in (
+        ("negative", "-1"),
+        ("non-numeric", "abc"),
+        ("an operator without braces", "%24ne"),
+        ("not UTF-8", "%FF"),
+        ("a UUID with junk", f"{uuid.uuid4()}x"),
+    ):
+        table.append(
+            Refused(
+                f"PATCH /users/ {label}",
+                "PATCH",
+                "/users/" + value,
+                400,
+                malformed_user,
+                kwargs={"json": {"disabled": True}},
+                as_admin=True,
+            )
+        )
     table += [
-        Refused("PATCH /users/ empty", "PATCH", "/users/", 404, "Not found", kwargs={"json": {"disabled": True}},
-                as_admin=True),
-        Refused("PATCH /users/ an unknown id", "PATCH", f"/users/{uuid.uuid4()}", 404, "No such user",
-                kwargs={"json": {"disabled": True}}, as_admin=True),
+        Refused(
+            "PATCH /users/ empty",
+            "PATCH",
+            "/users/",
+            404,
+            "Not found",
+            kwargs={"json": {"disabled": True}},
+            as_admin=True,
+        ),
+        Refused(
+            "PATCH /users/ an unknown id",
+            "PATCH",
+            f"/users/{uuid.uuid4()}",
+            404,
+            "No such user",
+            kwargs={"json": {"disabled": True}},
+            as_admin=True,
+        ),
         Refused("PATCH /users/ NUL", "PATCH", "/users/%00", 400, "Bad request", as_admin=True),
         Refused("PATCH /users/ above the root", "PATCH", "/users/..%2F..%2Fme", 400, "Bad request", as_admin=True),
-        Refused("PATCH /users/ 10,000 characters", "PATCH", "/users/" + "a" * 10_000, 414, "Request URI too long",
-                as_admin=True),
-    ]  # fmt: skip
+        Refused(
+            "PATCH /users/ 10,000 characters",
+            "PATCH",
+            "/users/" + "a" * 10_000,
+            414,
+            "Request URI too long",
+            as_admin=True,
+        ),
+    ]
     missing = "No catalog item with this id"
     table += [
         Refused("/contents/ negative", "GET", "/contents/-1", 404, missing),
@@ -553,30 +844,81 @@ def header_rows() -> list[Refused]:
     for method, path, kwargs in PROTECTED:
         for label, value, status, error in AUTHORIZATIONS:
             headers = {} if value is None else {"Authorization": value}
-            table.append(Refused(f"{method} {path.split('/')[1]}: Authorization {label}", method, path, status, error,
-                                 kwargs={**kwargs, "headers": headers}))  # fmt: skip
+            table.append(
+                Refused(
+                    f"{method} {path.split('/')[1]}: Authorization {label}",
+                    method,
+                    path,
+                    status,
+                    error,
+                    kwargs={**kwargs, "headers": headers},
+                )
+            )
     json_415 = "Content-Type must be application/json"
     for path in JSON_FIELDS:
-        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                             "application/jsonx", "text/json", None):  # fmt: skip
+        for content_type in (
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "text/json",
+            None,
+        ):
             headers = {} if content_type is None else {"Content-Type": content_type}
-            table.append(Refused(f"{path}: Content-Type {content_type}", "POST", path, 415, json_415,
-                                 kwargs={"data": b'{"username": "a"}', "headers": headers},
-                                 needs_token=path == "/logout"))  # fmt: skip
-        table.append(Refused(f"{path}: Content-Type with a control character", "POST", path, 400,
-                             "Bad request: a header holds a control character",
-                             kwargs={"data": b"{}", "headers": {"Content-Type": "application/json\x01"}}))  # fmt: skip
+            table.append(
+                Refused(
+                    f"{path}: Content-Type {content_type}",
+                    "POST",
+                    path,
+                    415,
+                    json_415,
+                    kwargs={"data": b'{"username": "a"}', "headers": headers},
+                    needs_token=path == "/logout",
+                )
+            )
+        table.append(
+            Refused(
+                f"{path}: Content-Type with a control character",
+                "POST",
+                path,
+                400,
+                "Bad request: a header holds a control character",
+                kwargs={"data": b"{}", "headers": {"Content-Type": "application/json\x01"}},
+            )
+        )
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/merge-patch+json", None):
         headers = {} if content_type is None else {"Content-Type": content_type}
-        table.append(Refused(f"PATCH /users: Content-Type {content_type}", "PATCH", f"/users/{ME}", 415, json_415,
-                             kwargs={"data": b'{"disabled": true}', "headers": headers}, as_admin=True))  # fmt: skip
+        table.append(
+            Refused(
+                f"PATCH /users: Content-Type {content_type}",
+                "PATCH",
+                f"/users/{ME}",
+                415,
+                json_415,
+                kwargs={"data": b'{"disabled": true}', "headers": headers},
+                as_admin=True,
+            )
+        )
     upload_415 = re.compile("^Content-Type must be multipart/form-data")
-    for content_type in ("application/json", "text/csv", "application/x-www-form-urlencoded",
-                         "multipart/mixed; boundary=x", None):  # fmt: skip
+    for content_type in (
+        "application/json",
+        "text/csv",
+        "application/x-www-form-urlencoded",
+        "multipart/mixed; boundary=x",
+        None,
+    ):
         headers = {} if content_type is None else {"Content-Type": content_type}
-        table.append(Refused(f"/upload_csv: Content-Type {content_type}", "POST", "/upload_csv", 415, upload_415,
-                             kwargs={"data": b"show_id,title\n1,a\n", "headers": headers},
-                             needs_token=True))  # fmt: skip
+        table.append(
+            Refused(
+                f"/upload_csv: Content-Type {content_type}",
+                "POST",
+                "/upload_csv",
+                415,
+                upload_415,
+                kwargs={"data": b"show_id,title\n1,a\n", "headers": headers},
+                needs_token=True,
+            )
+        )
     return table
 
 
@@ -633,23 +975,56 @@ def accepted_rows() -> list[Accepted]:
     return [
         Accepted("header only", b"show_id,title\n", 0, 0),
         Accepted("header only, no line end", b"show_id,title", 0, 0),
-        Accepted("ragged rows: a short one and a long one refused",
-                 f"show_id,title,year\nr{run}1,a,1\nr{run}2,b\nr{run}3,c,3,extra\n".encode(), 3, 1, 2, 0,
-                 "The row has 2 fields, the header has 3"),
-        Accepted("ragged rows with ragged=pad: the short one padded, the long one refused",
-                 f"show_id,title,year\nq{run}1,a,1\nq{run}2,b\nq{run}3,c,3,extra\n".encode(), 3, 2, 1, 1,
-                 "The row has 4 fields, the header has 3", {"ragged": "pad"}),
+        Accepted(
+            "ragged rows: a short one and a long one refused",
+            f"show_id,title,year\nr{run}1,a,1\nr{run}2,b\nr{run}3,c,3,extra\n".encode(),
+            3,
+            1,
+            2,
+            0,
+            "The row has 2 fields, the header has 3",
+        ),
+        Accepted(
+            "ragged rows with ragged=pad: the short one padded, the long one refused",
+            f"show_id,title,year\nq{run}1,a,1\nq{run}2,b\nq{run}3,c,3,extra\n".encode(),
+            3,
+            2,
+            1,
+            1,
+            "The row has 4 fields, the header has 3",
+            {"ragged": "pad"},
+        ),
         Accepted("UTF-16 with BOM", f"show_id,title\nw{run}1,Amélie\n".encode("utf-16"), 1, 1),
-        Accepted("an IMDB-style TSV, gzipped, with an unbalanced quote", gzip.compress(
-                 f'tconst\ttitle\tstartYear\nt{run}1\t"Open\t1999\nt{run}2\tNo year\t\\N\n'.encode()), 2, 2),
-        Accepted("a 2 MiB field in a row", f"show_id,title\nf{run}1,".encode() + b"a" * (2 * MIB)
-                 + f"\nf{run}2,ok\n".encode(), 2, 1, 1),
+        Accepted(
+            "an IMDB-style TSV, gzipped, with an unbalanced quote",
+            gzip.compress(f'tconst\ttitle\tstartYear\nt{run}1\t"Open\t1999\nt{run}2\tNo year\t\\N\n'.encode()),
+            2,
+            2,
+        ),
+        Accepted(
+            "a 2 MiB field in a row",
+            f"show_id,title\nf{run}1,".encode() + b"a" * (2 * MIB) + f"\nf{run}2,ok\n".encode(),
+            2,
+            1,
+            1,
+        ),
         Accepted("10,000 columns", wide + b"\n" + ",".join(f"{run}{n}" for n in range(10_000)).encode() + b"\n", 1, 1),
-        Accepted("invalid UTF-8 past the first 64 KiB", b"show_id,title\n" + pad.replace(b"p", b"u")
-                 + f"u{run}x,caf".encode() + b"\xe9\n", 3001, 3000, 1, 0, "The line is not valid UTF-8"),
-        Accepted("a NUL byte past the first 64 KiB (valid UTF-8, kept as text)", b"show_id,title\n"
-                 + pad.replace(b"p", b"n") + f"n{run}x,a".encode() + b"\x00b\n", 3001, 3001),
-    ]  # fmt: skip
+        Accepted(
+            "invalid UTF-8 past the first 64 KiB",
+            b"show_id,title\n" + pad.replace(b"p", b"u") + f"u{run}x,caf".encode() + b"\xe9\n",
+            3001,
+            3000,
+            1,
+            0,
+            "The line is not valid UTF-8",
+        ),
+        Accepted(
+            "a NUL byte past the first 64 KiB (valid UTF-8, kept as text)",
+            b"show_id,title\n" + pad.replace(b"p", b"n") + f"n{run}x,a".encode() + b"\x00b\n",
+            3001,
+            3001,
+        ),
+    ]
 
 
 @pytest.mark.parametrize("case", accepted_rows(), ids=lambda case: case.id)
@@ -661,8 +1036,11 @@ def test_a_file_acceptable_by_design_is_imported_and_ends_clearly(stack, store, 
     assert job["status"] == "Success", job
     assert job["progress"] == 100
     assert (job["rows_processed"], job["rows_inserted"], job["rows_failed"], job["warnings"]) == (
-        case.processed, case.inserted, case.failed, case.warnings
-    ), job  # fmt: skip
+        case.processed,
+        case.inserted,
+        case.failed,
+        case.warnings,
+    ), job
     if case.error:
         assert case.error in [error["message"] for error in job["errors"]], job["errors"]
     assert store["catalog_items"].count_documents({}) == items_before + case.inserted

@@ -94,8 +94,9 @@ def walk(base_url: str, params: dict[str, str], limit: int, *, by: str) -> tuple
     if by == "offset":
         page = 1
         while True:
-            response = requests.get(f"{base_url}/get_content", params={**params, "limit": limit, "offset": page},
-                                    timeout=30)  # fmt: skip
+            response = requests.get(
+                f"{base_url}/get_content", params={**params, "limit": limit, "offset": page}, timeout=30
+            )
             assert response.status_code == 200, response.text
             totals.add(response.headers["X-Total-Count"])
             if not response.json():
@@ -123,9 +124,7 @@ def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(st
         assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
     # Then an upsert that turns some movies into TV shows and back, in place.
     flipped = tmp_path / "flipped.csv"
-    flipped.write_bytes(
-        first.read_bytes().replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,")
-    )
+    flipped.write_bytes(first.read_bytes().replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,"))
     assert import_file(stack.url, auth_headers, flipped, mode="upsert", dataset=dataset)["rows_updated"] == 1_500
 
     with stack.database() as db:
@@ -160,19 +159,35 @@ def test_every_column_round_trips_and_filters_and_sorts_by_its_own_name(stack, a
         return response.json()
 
     # Every value under its own column; the row's own id is not hidden by the key.
-    assert get()[0] == {"show_id": "k1", "id": "ROWID-1", "title": "One", "a.b": "dotted", "Box Office ($M)": 3.5,
-                        "Año": 1999}  # fmt: skip
+    assert get()[0] == {
+        "show_id": "k1",
+        "id": "ROWID-1",
+        "title": "One",
+        "a.b": "dotted",
+        "Box Office ($M)": 3.5,
+        "Año": 1999,
+    }
     assert [item["show_id"] for item in get(**{"filter[a.b]": "dotted"})] == ["k1", "k3"]
     assert [item["show_id"] for item in get(**{"filter[Box Office ($M)]": "12.25"})] == ["k2"]
     assert [item["show_id"] for item in get(**{"filter[Año]": "1995"})] == ["k3"]
     assert [item["show_id"] for item in get(**{"filter[id]": "ROWID-2"})] == ["k2"]
-    for column, order in [("a.b", ["k1", "k3", "k2"]), ("-Box Office ($M)", ["k2", "k1", "k3"]),
-                          ("Año", ["k3", "k1", "k2"]), ("-id", ["k3", "k2", "k1"])]:  # fmt: skip
+    for column, order in [
+        ("a.b", ["k1", "k3", "k2"]),
+        ("-Box Office ($M)", ["k2", "k1", "k3"]),
+        ("Año", ["k3", "k1", "k2"]),
+        ("-id", ["k3", "k2", "k1"]),
+    ]:
         assert [item["show_id"] for item in get(sort=column)] == order, column
     described = requests.get(f"{stack.url}/datasets/{dataset}", timeout=10).json()
     assert described["key"] == "show_id"
-    assert [column["name"] for column in described["columns"]] == ["show_id", "id", "title", "a.b", "Box Office ($M)",
-                                                                  "Año"]  # fmt: skip
+    assert [column["name"] for column in described["columns"]] == [
+        "show_id",
+        "id",
+        "title",
+        "a.b",
+        "Box Office ($M)",
+        "Año",
+    ]
 
 
 def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, tmp_path):

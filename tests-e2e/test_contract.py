@@ -71,8 +71,9 @@ def test_accounts_answer_as_documented(stack):
     checked(requests.post(f"{url}/signup", json={"username": "x" * 70_000}, timeout=10), 413)
 
     tokens = log_in(url, user)
-    assert checked(requests.get(f"{url}/me", headers=bearer(tokens), timeout=10), 200).json()["username"] == (
-        user["username"]
+    assert (
+        checked(requests.get(f"{url}/me", headers=bearer(tokens), timeout=10), 200).json()["username"]
+        == (user["username"])
     )
     checked(requests.get(f"{url}/me", timeout=10), 401)
     checked(requests.get(f"{url}/me", headers={"Authorization": "Bearer not.a.jwt"}, timeout=10), 401)
@@ -196,8 +197,12 @@ def test_the_catalog_answers_as_documented(stack, auth_headers, seed_csv):
 
     page = checked(requests.get(f"{url}/get_content", params={"limit": 5, "sort": "-release_year"}, timeout=10), 200)
     assert page.headers["X-Next-Cursor"]
-    checked(requests.get(f"{url}/get_content", params={"cursor": page.headers["X-Next-Cursor"],
-                                                      "sort": "-release_year"}, timeout=10), 200)  # fmt: skip
+    checked(
+        requests.get(
+            f"{url}/get_content", params={"cursor": page.headers["X-Next-Cursor"], "sort": "-release_year"}, timeout=10
+        ),
+        200,
+    )
     checked(requests.get(f"{url}/get_content", params={"filter[type]": "Movie", "q": "a"}, timeout=10), 200)
     checked(requests.get(f"{url}/get_content", params={"offset": 5_000}, timeout=10), 200)  # past the end: []
     checked(requests.get(f"{url}/get_content", params={"limit": "abc"}, timeout=10), 400)
@@ -242,8 +247,10 @@ def test_roles_and_user_management_answer_as_documented(stack):
     checked(requests.delete(f"{url}/uploads/{uuid.uuid4()}", headers=viewer, timeout=10), 403)
 
     checked(requests.patch(account, json={"disabled": True}, headers=admin, timeout=10), 200)
-    checked(requests.post(f"{url}/login", json={"username": user["username"], "password": user["password"]},
-                          timeout=10), 403)  # fmt: skip
+    checked(
+        requests.post(f"{url}/login", json={"username": user["username"], "password": user["password"]}, timeout=10),
+        403,
+    )
 
 
 @documents("GET /datasets", "GET /datasets/{name}", "DELETE /datasets/{name}", "GET /datasets/{name}/contents/{id}")

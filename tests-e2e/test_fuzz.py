@@ -47,17 +47,26 @@ def test_every_operation_survives_fuzzing_and_answers_as_documented(stack, seed_
     import_file(stack.url, headers, seed_csv)
 
     command = [
-        str(Path(sys.executable).with_name("st")), "run", str(SPEC),
-        "--url", stack.url,
-        "--header", f"Authorization: {headers['Authorization']}",
-        "--checks", ",".join(CHECKS),
-        "--max-examples", str(MAX_EXAMPLES),
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        str(SPEC),
+        "--url",
+        stack.url,
+        "--header",
+        f"Authorization: {headers['Authorization']}",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
         "--generation-deterministic",
-        "--workers", "2",
-        "--request-timeout", "30",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
         "--no-color",
-        "--output-truncate", "true",
-    ]  # fmt: skip
+        "--output-truncate",
+        "true",
+    ]
     # Its own working directory: schemathesis would read a schemathesis.toml, and write reports, there.
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
 

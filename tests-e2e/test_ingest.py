@@ -76,8 +76,13 @@ def test_imdb_basics_then_ratings_merged_import_sort_and_filter_through_the_gate
     def upload(lines: list[str], name: str, **fields: str) -> dict:
         content = gzip.compress(("\n".join(lines) + "\n").encode())
         files = {"file": (name, io.BytesIO(content), "application/gzip")}
-        response = requests.post(f"{stack.url}/upload_csv", headers=auth_headers, files=files,
-                                 data={"dataset": dataset, **fields}, timeout=30)  # fmt: skip
+        response = requests.post(
+            f"{stack.url}/upload_csv",
+            headers=auth_headers,
+            files=files,
+            data={"dataset": dataset, **fields},
+            timeout=30,
+        )
         assert response.status_code == 202, response.text
         return wait_finished(stack.url, auth_headers, response.json()["task_id"])
 
@@ -98,13 +103,17 @@ def test_imdb_basics_then_ratings_merged_import_sort_and_filter_through_the_gate
     assert films_of_1994[f"tt{run}3"]["runtimeMinutes"] is None
     wrapped = {item["tconst"]: item for item in found(**{"filter[titleType]": "movie", "filter[startYear]": ""})}
     assert (wrapped[f"tt{run}2"]["primaryTitle"], wrapped[f"tt{run}2"]["startYear"]) == (
-        '"Rolling in the Deep Dish"', None
-    )  # fmt: skip
+        '"Rolling in the Deep Dish"',
+        None,
+    )
 
     merged = upload(ratings, "title.ratings.tsv.gz", mode="merge", key="tconst")
     assert (merged["status"], merged["rows_updated"], merged["rows_unmatched"], merged["rows_inserted"]) == (
-        "Success", 2, 1, 0
-    )  # fmt: skip
+        "Success",
+        2,
+        1,
+        0,
+    )
     best_first = [item["tconst"] for item in found(sort="-averageRating")]
     # Numbers sort as numbers (10.0 above 8.5); the film without a rating, null, comes last.
     assert best_first == [f"tt{run}1", f"tt{run}3", f"tt{run}2"]

@@ -77,8 +77,9 @@ def test_a_viewer_is_refused_upload_cancel_and_user_management(stack, admin):
     assert (cancel.status_code, cancel.json()) == (403, NEEDS_EDITOR)
     listing = requests.get(f"{stack.url}/users", headers=bearer(reader), timeout=10)
     assert (listing.status_code, listing.json()) == (403, NEEDS_ADMIN)
-    patch = requests.patch(f"{stack.url}/users/{reader['id']}", json={"roles": ["admin"]}, headers=bearer(reader),
-                           timeout=10)  # fmt: skip
+    patch = requests.patch(
+        f"{stack.url}/users/{reader['id']}", json={"roles": ["admin"]}, headers=bearer(reader), timeout=10
+    )
     assert (patch.status_code, patch.json()) == (403, NEEDS_ADMIN)
     # A viewer still reads: the catalog, its account, its (empty) list of uploads.
     assert requests.get(f"{stack.url}/get_content", params={"limit": 1}, timeout=10).status_code == 200
@@ -92,8 +93,10 @@ def test_an_editor_cannot_touch_another_users_job_and_an_admin_can(stack, admin)
         task_id = upload(stack, owner, LONG_IMPORT).json()["task_id"]
         not_yours = requests.delete(f"{stack.url}/uploads/{task_id}", headers=bearer(stranger), timeout=10)
         assert (not_yours.status_code, not_yours.json()) == (404, {"error": "No such upload"})
-        assert requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=bearer(stranger),
-                            timeout=10).status_code == 404  # fmt: skip
+        assert (
+            requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=bearer(stranger), timeout=10).status_code
+            == 404
+        )
         cancelled = requests.delete(f"{stack.url}/uploads/{task_id}", headers=bearer(admin), timeout=10)
         if cancelled.status_code == 200:
             break
@@ -145,15 +148,17 @@ def test_an_admin_lists_users_a_page_at_a_time(stack, admin):
     assert 'rel="next"' in first.headers["Link"]
     everyone = []
     for page in range(1, -(-total // 100) + 1):
-        everyone += requests.get(f"{stack.url}/users", headers=bearer(admin), params={"limit": 100, "offset": page},
-                                 timeout=10).json()  # fmt: skip
+        everyone += requests.get(
+            f"{stack.url}/users", headers=bearer(admin), params={"limit": 100, "offset": page}, timeout=10
+        ).json()
     assert len({user["id"] for user in everyone}) == total
     mine = next(user for user in everyone if user["id"] == admin["id"])
     assert (mine["roles"], mine["disabled"]) == (["admin"], False)
 
 
 def test_an_admin_cannot_lock_itself_out(stack, admin):
-    response = requests.patch(f"{stack.url}/users/{admin['id']}", json={"roles": ["editor"]}, headers=bearer(admin),
-                              timeout=10)  # fmt: skip
+    response = requests.patch(
+        f"{stack.url}/users/{admin['id']}", json={"roles": ["editor"]}, headers=bearer(admin), timeout=10
+    )
     assert response.status_code == 409
     assert requests.get(f"{stack.url}/users", headers=bearer(admin), params={"limit": 1}, timeout=10).ok

@@ -33,7 +33,8 @@ def stack_key(stack) -> Ed25519PrivateKey:
 def victim(stack, stack_key) -> str:
     name = "attack_victim"
     created = requests.post(
-        f"{stack.url}/signup", json={"username": name, "email": "victim@example.com", "password": "password123"},
+        f"{stack.url}/signup",
+        json={"username": name, "email": "victim@example.com", "password": "password123"},
         timeout=10,
     ).json()
     return created["user"]["id"]

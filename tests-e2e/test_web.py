@@ -31,8 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 # As root in a container, without a GPU, and with no traffic to anything but the stack under test.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 IMPORT_TIMEOUT_MS = 60_000
 EN_DASH = "\u2013"  # the page writes ranges with an en dash, as typeset text does
@@ -56,11 +62,21 @@ def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     # The browser logs every 4xx answer as a console error; a test that expects one checks it on the page.
-    page.on("console", lambda message: message.type == "error" and not message.text.startswith("Failed to load")
-            and problems.append(f"console: {message.text}"))
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.text.startswith("Failed to load")
+            and problems.append(f"console: {message.text}")
+        ),
+    )
     gateway = urlsplit(base_url).netloc
-    page.on("request", lambda request: urlsplit(request.url).netloc in (gateway, "")
-            or problems.append(f"off-site request: {request.url}"))
+    page.on(
+        "request",
+        lambda request: (
+            urlsplit(request.url).netloc in (gateway, "") or problems.append(f"off-site request: {request.url}")
+        ),
+    )
     yield page
     context.close()
     assert not problems, problems
@@ -140,7 +156,9 @@ def test_every_documented_operation_is_routed_by_the_gateway(stack):
                 assert response.json() != {"error": "Not found"}, f"{method.upper()} {path} is not routed"
             documented = operations[method]["responses"]
             assert str(response.status_code) in documented or f"{str(response.status_code)[0]}XX" in documented, (
-                method, path, response.status_code,
+                method,
+                path,
+                response.status_code,
             )
 
 
@@ -175,8 +193,16 @@ def test_the_page_is_served_at_slash_and_unknown_paths_stay_json_404s(stack):
     assert response.headers["X-Request-ID"]
     assert "<h1>Catalog</h1>" in response.text
 
-    for path in ("/index.html", "/static/", "/static/missing.js", "/docs/", "/docs/assets/", "/web/index.html",
-                 "/gateway/openapi.yaml", "/no/such/page.html"):
+    for path in (
+        "/index.html",
+        "/static/",
+        "/static/missing.js",
+        "/docs/",
+        "/docs/assets/",
+        "/web/index.html",
+        "/gateway/openapi.yaml",
+        "/no/such/page.html",
+    ):
         response = requests.get(f"{stack.url}{path}", timeout=10)
         assert response.status_code == 404, path
         assert response.headers["Content-Type"].startswith("application/json"), path
@@ -253,7 +279,7 @@ def test_log_in_upload_the_seed_watch_it_succeed_and_page_through_the_catalog(pa
     # Previous goes back one page at a time.
     page.get_by_role("button", name="Previous").click()
     expect(page.locator("#page-label")).to_have_text(f"Page {pages - 1} of {pages}")
-    assert shown_ids(page) == every_id[(pages - 2) * 20:(pages - 1) * 20]
+    assert shown_ids(page) == every_id[(pages - 2) * 20 : (pages - 1) * 20]
     page.get_by_role("button", name="First").click()
     expect(page.locator("#page-label")).to_have_text(f"Page 1 of {pages}")
     expect(page.get_by_role("button", name="Previous")).to_be_disabled()
@@ -300,10 +326,13 @@ def test_row_errors_are_listed_under_the_import(page: Page, stack, tmp_path):
 def test_the_advanced_fold_imports_a_gzipped_cp1252_export_with_its_options(page: Page, stack, tmp_path):
     marker = uuid.uuid4().hex[:8]
     export = tmp_path / "export.csv.gz"
-    export.write_bytes(gzip.compress(
-        f"show_id;title;year\r\nweb-{marker}-1;Amélie;2001\r\nweb-{marker}-2;Crème;NA\r\nweb-{marker}-3;Short\r\n"
-        .encode("cp1252")
-    ))  # fmt: skip
+    export.write_bytes(
+        gzip.compress(
+            f"show_id;title;year\r\nweb-{marker}-1;Amélie;2001\r\nweb-{marker}-2;Crème;NA\r\nweb-{marker}-3;Short\r\n".encode(
+                "cp1252"
+            )
+        )
+    )
     page.goto("/")
     sign_up_in_the_page(page)
     advanced = page.locator("#upload-advanced")

@@ -151,9 +151,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     max_age = min(300, request.app[SETTINGS].access_token_ttl)
-    return web.json_response(
-        request.app[TOKEN_ISSUER].jwks, headers={"Cache-Control": f"public, max-age={max_age}"}
-    )
+    return web.json_response(request.app[TOKEN_ISSUER].jwks, headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
 async def _require_admin(request: web.Request) -> Claims:

@@ -16,8 +16,14 @@ def run_admin(mongo_url, mongo_db_name):
     """Runs a command with this test's store in its environment, the password on its standard input."""
 
     def run(command: list[str], password: str = "", **env: str) -> subprocess.CompletedProcess:
-        environment = {**os.environ, "MONGO_URL": mongo_url, "MONGO_DB": mongo_db_name, "ENVIRONMENT": "development",
-                       "MONGO_TIMEOUT_MS": "2000", **env}  # fmt: skip
+        environment = {
+            **os.environ,
+            "MONGO_URL": mongo_url,
+            "MONGO_DB": mongo_db_name,
+            "ENVIRONMENT": "development",
+            "MONGO_TIMEOUT_MS": "2000",
+            **env,
+        }
         return subprocess.run(command, input=password, capture_output=True, text=True, env=environment, timeout=120)
 
     return run
@@ -83,8 +89,12 @@ def test_auth_admin_needs_both_names(run_admin):
 
 
 def test_auth_admin_says_so_when_the_store_is_unreachable(run_admin):
-    result = run_admin(create_admin("root", "root@example.com"), "a long admin password\n",
-                       MONGO_URL="mongodb://127.0.0.1:9", STARTUP_TIMEOUT="1")  # fmt: skip
+    result = run_admin(
+        create_admin("root", "root@example.com"),
+        "a long admin password\n",
+        MONGO_URL="mongodb://127.0.0.1:9",
+        STARTUP_TIMEOUT="1",
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("auth-admin: MongoDB not reachable")
 

@@ -112,9 +112,7 @@ async def test_unknown_accounts_are_throttled_too(client):
     assert (await login(client, "ghost", "wrong-password")).status == 429
 
 
-async def test_hashes_are_upgraded_on_login_when_parameters_change(
-    start_client, make_settings, new_user, mongo_db
-):
+async def test_hashes_are_upgraded_on_login_when_parameters_change(start_client, make_settings, new_user, mongo_db):
     user = new_user()
     old = await start_client(make_settings(argon2_time_cost=3))
     created = await signup(old, user)

@@ -49,13 +49,20 @@ def test_outside_development_a_signing_key_is_required(monkeypatch):
 @pytest.mark.parametrize("role", ["editor", "admin"])
 def test_production_refuses_an_open_signup_role_without_the_explicit_flag(signing_key_file, role):
     with pytest.raises(ValidationError, match=f"AUTH_SIGNUP_ROLE={role} lets anyone who signs up write"):
-        AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
-                     private_key_file=signing_key_file, signup_role_setting=role)  # fmt: skip
+        AuthSettings(
+            environment="production",
+            mongo_url="mongodb://db.internal:27017",
+            private_key_file=signing_key_file,
+            signup_role_setting=role,
+        )
 
 
 def test_production_signs_up_viewers_unless_told_otherwise(signing_key_file):
-    production = {"environment": "production", "mongo_url": "mongodb://db.internal:27017",
-                  "private_key_file": signing_key_file}  # fmt: skip
+    production = {
+        "environment": "production",
+        "mongo_url": "mongodb://db.internal:27017",
+        "private_key_file": signing_key_file,
+    }
     assert AuthSettings(**production).signup_role == "viewer"
     opened = AuthSettings(**production, signup_role_setting="editor", allow_open_signup=True)
     assert (opened.signup_role, opened.open_signup) == ("editor", True)
@@ -65,8 +72,9 @@ def test_production_signs_up_viewers_unless_told_otherwise(signing_key_file):
 def test_the_signup_settings_come_from_the_environment(signing_key_file, monkeypatch):
     monkeypatch.setenv("AUTH_SIGNUP_ROLE", "editor")
     monkeypatch.setenv("AUTH_ALLOW_OPEN_SIGNUP", "true")
-    settings = AuthSettings(environment="production", mongo_url="mongodb://db.internal:27017",
-                            private_key_file=signing_key_file)  # fmt: skip
+    settings = AuthSettings(
+        environment="production", mongo_url="mongodb://db.internal:27017", private_key_file=signing_key_file
+    )
     assert (settings.signup_role, settings.allow_open_signup) == ("editor", True)
     monkeypatch.setenv("AUTH_SIGNUP_ROLE", "owner")
     with pytest.raises(ValidationError, match="AUTH_SIGNUP_ROLE"):
@@ -88,8 +96,15 @@ def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning
     key = tmp_path / "prod.pem"
     write_signing_key(key)
     port = free_port()
-    env = {**os.environ, "ENVIRONMENT": "production", "MONGO_URL": mongo_url, "MONGO_DB": mongo_db_name,
-           "AUTH_PRIVATE_KEY_FILE": str(key), "AUTH_PORT": str(port), "AUTH_SIGNUP_ROLE": "editor"}  # fmt: skip
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "MONGO_URL": mongo_url,
+        "MONGO_DB": mongo_db_name,
+        "AUTH_PRIVATE_KEY_FILE": str(key),
+        "AUTH_PORT": str(port),
+        "AUTH_SIGNUP_ROLE": "editor",
+    }
     env.pop("AUTH_ALLOW_OPEN_SIGNUP", None)
     binary = str(Path(sys.executable).with_name("auth-service"))
     refused = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=60)

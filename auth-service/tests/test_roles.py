@@ -207,8 +207,9 @@ async def test_bad_changes_are_400_naming_the_field(client, sign_up, body, field
 async def test_an_unknown_or_malformed_user_id(client, sign_up):
     admin = await sign_up("admin")
     headers = bearer(admin["access_token"])
-    missing = await client.patch("/users/00000000-0000-4000-8000-000000000000", json={"disabled": True},
-                                 headers=headers)  # fmt: skip
+    missing = await client.patch(
+        "/users/00000000-0000-4000-8000-000000000000", json={"disabled": True}, headers=headers
+    )
     assert (missing.status, await missing.json()) == (404, {"error": "No such user"})
     malformed = await client.patch("/users/not-a-uuid", json={"disabled": True}, headers=headers)
     assert (malformed.status, await malformed.json()) == (400, {"error": "Malformed user id: expected a UUID"})
@@ -216,6 +217,12 @@ async def test_an_unknown_or_malformed_user_id(client, sign_up):
 
 async def test_open_signup_in_production_is_logged_as_a_warning(make_settings, start_client, caplog):
     with caplog.at_level(logging.WARNING):
-        await start_client(make_settings(environment="production", signup_role_setting="editor",
-                                         allow_open_signup=True, mongo_url=make_settings().mongo_url))  # fmt: skip
+        await start_client(
+            make_settings(
+                environment="production",
+                signup_role_setting="editor",
+                allow_open_signup=True,
+                mongo_url=make_settings().mongo_url,
+            )
+        )
     assert "Open sign-up" in caplog.text

@@ -117,9 +117,7 @@ def dataset_public(view: DatasetView) -> dict[str, Any]:
         "key": head.get("key"),
         "status": head.get("status", "active"),
         "items": view.total,
-        "columns": [
-            {"name": name, "type": types.get(name, "string"), "items": count} for name, count in view.columns
-        ],
+        "columns": [{"name": name, "type": types.get(name, "string"), "items": count} for name, count in view.columns],
         "created_at": _iso(head.get("created_at")),
         "last_import_at": _iso(head.get("last_import_at")),
     }

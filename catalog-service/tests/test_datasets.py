@@ -16,10 +16,18 @@ def odd_rows(count: int) -> list[dict]:
     now = datetime.now(UTC)
     documents = []
     for n in range(count):
-        row = {"show_id": f"k{n}", "id": f"ROWID-{n}", "title": f"Title {n}", "a%2Eb": "dotted" if n % 2 else "plain",
-               "Box Office (%24M)": n * 1.5, "Año": 1990 + n % 5, "type": "Movie" if n % 3 else "TV Show"}  # fmt: skip
-        documents.append(item_document("odd", f"k{n}", seq=5000 + n, block="", row=row, job_id=JOB_ID, line=n + 2,
-                                       now=now))  # fmt: skip
+        row = {
+            "show_id": f"k{n}",
+            "id": f"ROWID-{n}",
+            "title": f"Title {n}",
+            "a%2Eb": "dotted" if n % 2 else "plain",
+            "Box Office (%24M)": n * 1.5,
+            "Año": 1990 + n % 5,
+            "type": "Movie" if n % 3 else "TV Show",
+        }
+        documents.append(
+            item_document("odd", f"k{n}", seq=5000 + n, block="", row=row, job_id=JOB_ID, line=n + 2, now=now)
+        )
     return documents
 
 
@@ -37,11 +45,25 @@ async def test_a_dataset_reads_alone_and_keeps_every_column_as_the_file_named_it
     assert response.status == 200
     assert response.headers["X-Total-Count"] == "30"
     assert await response.json() == [
-        {"show_id": "k0", "id": "ROWID-0", "title": "Title 0", "a.b": "plain", "Box Office ($M)": 0.0, "Año": 1990,
-         "type": "TV Show"},
-        {"show_id": "k1", "id": "ROWID-1", "title": "Title 1", "a.b": "dotted", "Box Office ($M)": 1.5, "Año": 1991,
-         "type": "Movie"},
-    ]  # fmt: skip
+        {
+            "show_id": "k0",
+            "id": "ROWID-0",
+            "title": "Title 0",
+            "a.b": "plain",
+            "Box Office ($M)": 0.0,
+            "Año": 1990,
+            "type": "TV Show",
+        },
+        {
+            "show_id": "k1",
+            "id": "ROWID-1",
+            "title": "Title 1",
+            "a.b": "dotted",
+            "Box Office ($M)": 1.5,
+            "Año": 1991,
+            "type": "Movie",
+        },
+    ]
     seed = await client.get("/get_content?limit=1")
     assert (await seed.json())[0]["show_id"] == "s0"
 
@@ -128,10 +150,23 @@ async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place
         # A later batch whose first half repeats keys already there (duplicates leave holes), then
         # upserts that turn some movies into TV shows and back, in several blocks.
         now = datetime.now(UTC)
-        repeats = [item_document("default", d["key"], seq=90_000 + n, block="", row=d["row"], job_id="j2", line=n,
-                                 now=now) for n, d in enumerate(catalog[:20])]  # fmt: skip
-        fresh = [item_document("default", f"new{n}", seq=90_020 + n, block="", row={"type": "Movie", "title": "N"},
-                               job_id="j2", line=n, now=now) for n in range(20)]  # fmt: skip
+        repeats = [
+            item_document("default", d["key"], seq=90_000 + n, block="", row=d["row"], job_id="j2", line=n, now=now)
+            for n, d in enumerate(catalog[:20])
+        ]
+        fresh = [
+            item_document(
+                "default",
+                f"new{n}",
+                seq=90_020 + n,
+                block="",
+                row={"type": "Movie", "title": "N"},
+                job_id="j2",
+                line=n,
+                now=now,
+            )
+            for n in range(20)
+        ]
         append_items(db, "default", "j2", repeats + fresh, now)
         changed = [d["key"] for d in catalog[::7]]
         for key in changed:

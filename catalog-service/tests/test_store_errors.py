@@ -37,7 +37,9 @@ async def test_readyz_is_503_naming_low_disk_space_under_the_reserve(settings_fo
     async with TestClient(TestServer(create_app(settings))) as client:
         response = await client.get("/readyz")
         assert response.status == 503
-        assert re.fullmatch(r"Not ready: low disk space: the store's volume has \d+ MB free, under the \d+ MB reserve",
-                            (await response.json())["error"])  # fmt: skip
+        assert re.fullmatch(
+            r"Not ready: low disk space: the store's volume has \d+ MB free, under the \d+ MB reserve",
+            (await response.json())["error"],
+        )
         assert (await client.get("/healthz")).status == 200
         assert (await client.get("/get_content")).status == 200  # reads go on

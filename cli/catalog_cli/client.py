@@ -138,14 +138,22 @@ class CatalogClient:
         """Streams ``path`` as the multipart field ``file``, never reading it whole into memory.
         The options not given are left out, so the service's defaults (and its detection) apply."""
         options = {
-            "mode": mode, "key": key, "dataset": dataset, "encoding": encoding, "quoting": quoting, "null": null,
+            "mode": mode,
+            "key": key,
+            "dataset": dataset,
+            "encoding": encoding,
+            "quoting": quoting,
+            "null": null,
             "ragged": ragged,
-        }  # fmt: skip
+        }
         fields = {name: value for name, value in options.items() if value is not None}
         with path.open("rb") as file:
             upload = ProgressReader(file, on_progress)
             response = self._call(
-                "POST", "/upload_csv", data=fields, files={"file": (path.name, upload, "text/csv")},
+                "POST",
+                "/upload_csv",
+                data=fields,
+                files={"file": (path.name, upload, "text/csv")},
                 timeout=UPLOAD_TIMEOUT,
             )
         return response.json()

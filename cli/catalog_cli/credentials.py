@@ -48,8 +48,10 @@ class CredentialStore:
             return None
         try:
             return Credentials(
-                username=str(entry["username"]), access_token=str(entry["access_token"]),
-                expires_at=entry.get("expires_at"), refresh_token=entry.get("refresh_token"),
+                username=str(entry["username"]),
+                access_token=str(entry["access_token"]),
+                expires_at=entry.get("expires_at"),
+                refresh_token=entry.get("refresh_token"),
             )
         except KeyError:
             return None

@@ -108,7 +108,12 @@ class CatalogGroup(click.Group):
 
 @click.group(cls=CatalogGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--url", envvar="CATALOG_URL", default=DEFAULT_URL, show_default=True, show_envvar=True, metavar="URL",
+    "--url",
+    envvar="CATALOG_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
     help="Base URL of the catalog gateway.",
 )
 @click.version_option(__version__, prog_name="catalogctl")
@@ -278,26 +283,31 @@ def _change_user(session: Session, user: str, **changes: Any) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option(
-    "--mode", type=click.Choice(["insert", "upsert", "merge"]),
+    "--mode",
+    type=click.Choice(["insert", "upsert", "merge"]),
     help="insert (the default) skips rows whose key exists already; upsert updates them; merge sets the file's "
     "columns on the items that exist and creates none.",
 )
 @click.option("--key", metavar="COLUMN", help="The column that identifies a row (default: show_id, tconst, ...).")
 @click.option("--dataset", metavar="NAME", help="The dataset to import into (default: default); created if new.")
 @click.option(
-    "--encoding", metavar="CODEC",
+    "--encoding",
+    metavar="CODEC",
     help="The file's text encoding, e.g. cp1252 or latin-1 (default: UTF-8, or UTF-16 by its BOM).",
 )
 @click.option(
-    "--quoting", type=click.Choice(["auto", "rfc4180", "none"]),
+    "--quoting",
+    type=click.Choice(["auto", "rfc4180", "none"]),
     help="auto (the default) decides from the file; rfc4180: quoted fields; none: quotes are plain characters.",
 )
 @click.option(
-    "--null", metavar="MARKERS",
+    "--null",
+    metavar="MARKERS",
     help=r"Comma-separated missing-value markers, e.g. '\N,NA,NULL' (default: \N with --quoting none).",
 )
 @click.option(
-    "--ragged", type=click.Choice(["error", "pad"]),
+    "--ragged",
+    type=click.Choice(["error", "pad"]),
     help="A row with fewer fields than the header: error (the default), or pad it with nulls.",
 )
 @click.option("--wait", is_flag=True, help="Follow the import until it ends; the exit code tells how it ended.")
@@ -317,9 +327,14 @@ def upload(
     """Upload a CSV or TSV FILE to import into the catalog, plain or compressed (.gz, or a .zip of one file)."""
     view = progress_view(session.err)
     options = {
-        "mode": mode, "key": key, "dataset": dataset, "encoding": encoding, "quoting": quoting, "null": null,
+        "mode": mode,
+        "key": key,
+        "dataset": dataset,
+        "encoding": encoding,
+        "quoting": quoting,
+        "null": null,
         "ragged": ragged,
-    }  # fmt: skip
+    }
     with session.authenticated_client() as client:
         try:
             view.upload_started(file.name, file.stat().st_size)
@@ -450,7 +465,11 @@ def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str
 @click.option("--dataset", metavar="NAME", help="The dataset to read (default: default).")
 @click.option("--type", "item_type", metavar="TYPE", help="Only items of this type, e.g. Movie or 'TV Show'.")
 @click.option(
-    "--filter", "filters", multiple=True, metavar="COLUMN=VALUE", callback=_parse_filters,
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    callback=_parse_filters,
     help="Exact match on a column; repeatable.",
 )
 @click.option("--q", help="Case-insensitive text the title contains.")
@@ -481,8 +500,13 @@ def content(
     params: dict[str, Any] = {
         name: value
         for name, value in (
-            ("dataset", dataset), ("limit", limit), ("offset", offset), ("cursor", cursor), ("type", item_type),
-            ("q", q), ("sort", sort),
+            ("dataset", dataset),
+            ("limit", limit),
+            ("offset", offset),
+            ("cursor", cursor),
+            ("type", item_type),
+            ("q", q),
+            ("sort", sort),
         )
         if value is not None
     }

@@ -186,8 +186,12 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
     console.print(f"Rows      {rows_summary(job)}")
     if job.get("paused_reason"):
         console.print(f"Paused    {job['paused_reason']}")
-    for label, field in (("Created", "created_at"), ("Started", "started_at"), ("Finished", "finished_at"),
-                         ("Reverted", "reverted_at")):  # fmt: skip
+    for label, field in (
+        ("Created", "created_at"),
+        ("Started", "started_at"),
+        ("Finished", "finished_at"),
+        ("Reverted", "reverted_at"),
+    ):
         if job.get(field):
             console.print(f"{label:<9} {job[field]}")
     if job.get("error"):

@@ -35,9 +35,7 @@ class Result:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     # Generous per-IP limits: every test signs up and logs in from the same address.
-    local = LocalStack(
-        ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS
-    )
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS)
     with local:
         yield local
 
@@ -64,7 +62,12 @@ def catalogctl(cli_env) -> Callable[..., Result]:
 
     def run(*args: str, input: str | None = None, timeout: float = 120) -> Result:
         completed = subprocess.run(
-            [CATALOGCTL, *args], capture_output=True, text=True, env=cli_env, input=input, timeout=timeout,
+            [CATALOGCTL, *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            input=input,
+            timeout=timeout,
             stdin=None if input is not None else subprocess.DEVNULL,
         )
         assert "Traceback" not in completed.stderr, completed.stderr
@@ -107,13 +110,15 @@ def wait_for_job(base_url: str, headers: dict[str, str], task_id: str, timeout: 
 def seeded(stack) -> str:
     """The seed's movies.csv imported once, through the API (the CLI's own upload is tested on its own files)."""
     name = new_username()
-    requests.post(f"{stack.url}/signup", json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{stack.url}/signup", json={"username": name, "email": f"{name}@example.com", "password": PASSWORD}, timeout=10
+    ).raise_for_status()
     token = requests.post(f"{stack.url}/login", json={"username": name, "password": PASSWORD}, timeout=10).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     with SEED_CSV.open("rb") as file:
-        answer = requests.post(f"{stack.url}/upload_csv", files={"file": ("movies.csv", file)}, headers=headers,
-                               timeout=30)
+        answer = requests.post(
+            f"{stack.url}/upload_csv", files={"file": ("movies.csv", file)}, headers=headers, timeout=30
+        )
     assert answer.status_code == 202, answer.text
     assert wait_for_job(stack.url, headers, answer.json()["task_id"])["status"] == "Success"
     return stack.url

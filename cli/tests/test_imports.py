@@ -44,8 +44,11 @@ def test_upload_without_wait_prints_the_task_id_for_scripts(catalogctl, user, tm
 
     status = json.loads(catalogctl("status", task_id, "--format", "json").stdout)
     assert (status["task_id"], status["status"], status["key"], status["dataset"]) == (
-        task_id, "Success", "title", "films-by-title"
-    )  # fmt: skip
+        task_id,
+        "Success",
+        "title",
+        "films-by-title",
+    )
     assert status["rows_inserted"] == 20
 
     shown = catalogctl("status", task_id).stdout
@@ -113,8 +116,12 @@ def worker_stopped(stack):
 def test_a_cancelled_import_exits_4_and_the_wait_says_so(catalogctl, cli_env, user, tmp_path, worker_stopped):
     csv_path = write_csv(tmp_path / "films.csv", 50)
     waiting = subprocess.Popen(
-        [CATALOGCTL, "upload", str(csv_path), "--wait"], env=cli_env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        [CATALOGCTL, "upload", str(csv_path), "--wait"],
+        env=cli_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     )
     try:
         task_id = None
@@ -192,8 +199,13 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
             assert last_line.startswith("Error: ") and result.stderr.count("Error") == 1, (arguments, result.stderr)
 
     assert catalogctl("logout").exit_code == 0
-    for arguments in (("upload", str(csv_path)), ("status", unknown_task), ("uploads",), ("cancel", unknown_task),
-                      ("revert", unknown_task)):
+    for arguments in (
+        ("upload", str(csv_path)),
+        ("status", unknown_task),
+        ("uploads",),
+        ("cancel", unknown_task),
+        ("revert", unknown_task),
+    ):
         result = catalogctl(*arguments)
         assert result.exit_code == 1
         assert "Not logged in" in result.stderr
@@ -201,11 +213,9 @@ def test_import_errors_are_one_line_with_their_exit_codes(catalogctl, user, tmp_
 
 def test_an_imdb_tsv_gz_and_a_cp1252_export_upload_with_their_options(catalogctl, user, tmp_path):
     imdb = tmp_path / "title.basics.tsv.gz"
-    imdb.write_bytes(gzip.compress(
-        b"tconst\tprimaryTitle\tstartYear\n"
-        b'tt0000001\t"Unbalanced title\t1894\n'
-        b"tt0000002\tNo year\t\\N\n"
-    ))  # fmt: skip
+    imdb.write_bytes(
+        gzip.compress(b'tconst\tprimaryTitle\tstartYear\ntt0000001\t"Unbalanced title\t1894\ntt0000002\tNo year\t\\N\n')
+    )
     result = catalogctl("upload", str(imdb), "--dataset", "imdb", "--wait")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("Success: 2 processed: 2 inserted")

@@ -18,10 +18,22 @@ ADMIN_PASSWORD = "cli-admin-password"
 def admin(stack, catalogctl) -> str:
     """An admin made with auth-admin next to the stack's store, logged in through the CLI."""
     name = f"cli_admin_{uuid.uuid4().hex[:8]}"
-    command = [str(Path(sys.executable).with_name("auth-admin")), "create-admin", "--username", name,
-               "--email", f"{name}@example.com"]  # fmt: skip
-    created = subprocess.run(command, input=ADMIN_PASSWORD + "\n", env={**os.environ, **stack.env},
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("auth-admin")),
+        "create-admin",
+        "--username",
+        name,
+        "--email",
+        f"{name}@example.com",
+    ]
+    created = subprocess.run(
+        command,
+        input=ADMIN_PASSWORD + "\n",
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     assert catalogctl("login", "--username", name, "--password", ADMIN_PASSWORD).exit_code == 0
     return name
@@ -51,8 +63,12 @@ def test_an_admin_lists_users_and_changes_a_role(stack, catalogctl, admin):
     changed = catalogctl("role", user["username"], "viewer")
     assert (changed.exit_code, changed.stdout.strip()) == (0, f"{user['username']}: viewer, active")
     token = log_in(stack, user).json()["access_token"]
-    refused = requests.post(f"{stack.url}/upload_csv", headers={"Authorization": f"Bearer {token}"},
-                            files={"file": ("a.csv", b"show_id\nx\n")}, timeout=10)  # fmt: skip
+    refused = requests.post(
+        f"{stack.url}/upload_csv",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("a.csv", b"show_id\nx\n")},
+        timeout=10,
+    )
     assert refused.status_code == 403
 
     assert catalogctl("role", user["email"].upper(), "editor").stdout.strip() == f"{user['username']}: editor, active"

@@ -21,8 +21,9 @@ def main() -> None:
     configure_logging("ingest-beat", settings.log_level)
     celery = create_celery(settings)
     interval = settings.stale_check_seconds
-    beat_init.connect(lambda **_: log.info("ingest-beat ready: checking for abandoned imports every %ss", interval),
-                      weak=False)  # fmt: skip
+    beat_init.connect(
+        lambda **_: log.info("ingest-beat ready: checking for abandoned imports every %ss", interval), weak=False
+    )
     celery.Beat(scheduler="celery.beat:Scheduler", loglevel=settings.log_level, max_interval=interval).run()
 
 

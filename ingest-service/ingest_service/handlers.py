@@ -107,9 +107,16 @@ async def upload_csv(request: web.Request) -> web.Response:
         raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
     log.info(
         "Upload %s queued: %s, %d bytes (%s, %s, quoting %s), dataset %s, mode %s, key %s",
-        job_id, upload.filename, upload.size_bytes, compression, layout.encoding, layout.quoting, options.dataset,
-        options.mode, key,
-    )  # fmt: skip
+        job_id,
+        upload.filename,
+        upload.size_bytes,
+        compression,
+        layout.encoding,
+        layout.quoting,
+        options.dataset,
+        options.mode,
+        key,
+    )
     return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
 
 
@@ -163,8 +170,10 @@ async def delete_dataset(request: web.Request) -> web.Response:
     if dataset is None:
         raise ApiError(404, "No such dataset")
     if dataset.get("owner") is None or (dataset["owner"] != claims.user_id and not claims.has_role(Role.ADMIN)):
-        rule = "the shared default dataset cannot be deleted" if dataset.get("owner") is None else (
-            f"only the owner of dataset {name!r} (or an admin) may delete it"
+        rule = (
+            "the shared default dataset cannot be deleted"
+            if dataset.get("owner") is None
+            else (f"only the owner of dataset {name!r} (or an admin) may delete it")
         )
         raise ApiError(403, f"Not allowed: {rule}")
     if await storage.active_jobs_of_dataset(db, name):

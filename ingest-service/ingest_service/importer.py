@@ -300,9 +300,15 @@ class JobImport:
             for index, (line, row) in enumerate(batch)
         ]
         block = blocks.write_pending(
-            self._db, self._dataset, self._job_id, first_seq, [i.key for i in items], [i.seq for i in items],
-            [i.row for i in items], now,
-        )  # fmt: skip
+            self._db,
+            self._dataset,
+            self._job_id,
+            first_seq,
+            [i.key for i in items],
+            [i.seq for i in items],
+            [i.row for i in items],
+            now,
+        )
         outcome = import_storage.write_items(
             self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
         )

@@ -73,8 +73,11 @@ def recover_abandoned_jobs(
             raise
         log.warning(
             "Import %s: no heartbeat since %s, its worker is gone; re-queued (%d of %d)",
-            job_id, job.get("heartbeat_at"), job["abandoned"], max_requeues,
-        )  # fmt: skip
+            job_id,
+            job.get("heartbeat_at"),
+            job["abandoned"],
+            max_requeues,
+        )
         recovery.requeued.append(job_id)
     if send_revert is not None:
         for job_id in import_storage.find_stalled_reverts(db, requeued_before):

@@ -184,9 +184,7 @@ async def find_job(db: AsyncDatabase, job_id: str, owner: str | None) -> dict[st
     return await db[JOBS].find_one(_owned(owner, _id=job_id))
 
 
-async def list_jobs(
-    db: AsyncDatabase, owner: str | None, *, skip: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
+async def list_jobs(db: AsyncDatabase, owner: str | None, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     """A page of the owner's jobs (everyone's for ``None``), newest first, and how many there are in all."""
     query = _owned(owner)
     cursor = db[JOBS].find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])

@@ -15,8 +15,9 @@ SEED_CSV = Path(__file__).resolve().parents[2] / "examples" / "movies.csv"
 FINISHED = {"Success", "Failure", "Cancelled"}
 
 
-async def upload(client: TestClient, headers: dict[str, str], content: bytes, filename: str = "movies.csv",
-                 **fields: str) -> aiohttp.ClientResponse:  # fmt: skip
+async def upload(
+    client: TestClient, headers: dict[str, str], content: bytes, filename: str = "movies.csv", **fields: str
+) -> aiohttp.ClientResponse:
     form = aiohttp.FormData()
     # A file object, not bytes: aiohttp warns about (and the suite errors on) large bytes bodies.
     form.add_field("file", io.BytesIO(content), filename=filename, content_type="text/csv")
@@ -71,8 +72,10 @@ IMDB_TRICKY_ROWS = [
 def imdb_tsv(filler_rows: int = 0) -> bytes:
     """The tricky rows, then ``filler_rows`` ordinary ones."""
     lines = ["\t".join(IMDB_COLUMNS), *("\t".join(row) for row in IMDB_TRICKY_ROWS)]
-    lines += [f"tt1{n:07d}\tmovie\tFiller {n}\tFiller {n}\t0\t{1950 + n % 70}\t\\N\t{60 + n % 90}\tDrama"
-              for n in range(filler_rows)]  # fmt: skip
+    lines += [
+        f"tt1{n:07d}\tmovie\tFiller {n}\tFiller {n}\t0\t{1950 + n % 70}\t\\N\t{60 + n % 90}\tDrama"
+        for n in range(filler_rows)
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -80,9 +80,7 @@ async def test_a_bad_dataset_name_is_a_400_naming_the_field(api, auth, db):
     assert leftovers(db) == {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
 
 
-async def test_deleting_a_dataset_removes_it_and_leaves_another_importing_untouched(
-    api, auth, db, start_worker
-):
+async def test_deleting_a_dataset_removes_it_and_leaves_another_importing_untouched(api, auth, db, start_worker):
     start_worker(INGEST_WORKER_CONCURRENCY="2", INGEST_BATCH_SIZE="200")
     await wait_finished(api, auth, await upload_ok(api, auth, movies_csv(3_000), dataset="old"))
     other = await upload_ok(api, auth, movies_csv(6_000))
@@ -120,7 +118,7 @@ async def test_a_dataset_with_imports_running_is_not_deleted(api, auth, db, star
 BASICS = (
     b"tconst\ttitleType\tprimaryTitle\tstartYear\truntimeMinutes\n"
     b"tt0000001\tshort\tCarmencita\t1894\t1\n"
-    b"tt0000002\tmovie\t\"Rolling in the Deep Dish\"\t1994\t\\N\n"
+    b'tt0000002\tmovie\t"Rolling in the Deep Dish"\t1994\t\\N\n'
     b"tt0000003\tmovie\tPauvre Pierrot\t1994\t4\n"
 )
 RATINGS = b"tconst\taverageRating\tnumVotes\ntt0000003\t6.5\t1900\ntt0000001\t5.7\t2100\ntt9999999\t9.9\t5\n"
@@ -136,21 +134,32 @@ async def test_merge_sets_the_files_columns_on_existing_items_and_creates_none(a
     )
 
     assert (status["status"], status["rows_updated"], status["rows_unmatched"], status["rows_inserted"]) == (
-        "Success", 2, 1, 0
-    )  # fmt: skip
+        "Success",
+        2,
+        1,
+        0,
+    )
     rows = {item["key"]: item["row"] for item in db.catalog_items.find({"dataset": "imdb"})}
     assert list(rows["tt0000003"]) == [
-        "tconst", "titleType", "primaryTitle", "startYear", "runtimeMinutes", "averageRating", "numVotes"
-    ]  # fmt: skip
+        "tconst",
+        "titleType",
+        "primaryTitle",
+        "startYear",
+        "runtimeMinutes",
+        "averageRating",
+        "numVotes",
+    ]
     assert (rows["tt0000003"]["averageRating"], rows["tt0000003"]["numVotes"]) == (6.5, 1900)
     assert "averageRating" not in rows["tt0000002"]
     assert "tt9999999" not in rows
     assert {item["key"]: item["seq"] for item in db.catalog_items.find({}, {"key": 1, "seq": 1})} == seq_before
     assert audit(db, "imdb") == []
     columns = dict(
-        (name, count) for chunk in db.catalog_block_summaries.find({"dataset": "imdb"})
-        for entry in chunk["entries"] for name, count in entry["c"]
-    )  # fmt: skip
+        (name, count)
+        for chunk in db.catalog_block_summaries.find({"dataset": "imdb"})
+        for entry in chunk["entries"]
+        for name, count in entry["c"]
+    )
     assert (columns["averageRating"], columns["tconst"]) == (2, 3)
 
 

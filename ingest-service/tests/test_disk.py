@@ -59,8 +59,13 @@ def test_a_paused_import_looks_again_well_within_its_lease():
 def test_free_space_comes_from_dbstats_only_where_the_server_reports_it():
     assert db_stats_space({"fsTotalSize": 100.0, "fsUsedSize": 30.0}) == DiskSpace(free=70, total=100)
     assert db_stats_space({"fsTotalSize": 100, "fsUsedSize": 130}) == DiskSpace(free=0, total=100)
-    for stats in ({}, {"dataSize": 5}, {"fsTotalSize": 0, "fsUsedSize": 0}, {"fsTotalSize": True, "fsUsedSize": 1},
-                  {"fsTotalSize": 100, "fsUsedSize": "30"}):  # fmt: skip
+    for stats in (
+        {},
+        {"dataSize": 5},
+        {"fsTotalSize": 0, "fsUsedSize": 0},
+        {"fsTotalSize": True, "fsUsedSize": 1},
+        {"fsTotalSize": 100, "fsUsedSize": "30"},
+    ):
         assert db_stats_space(stats) is None, stats
 
 
@@ -154,8 +159,9 @@ async def test_readyz_is_503_naming_low_disk_space_under_the_reserve_and_healthz
     response = await full_disk_api.get("/readyz")
     assert response.status == 503
     error = (await response.json())["error"]
-    assert re.fullmatch(r"Not ready: low disk space: the store's volume has \d+ MB free, under the \d+ MB reserve",
-                        error), error  # fmt: skip
+    assert re.fullmatch(
+        r"Not ready: low disk space: the store's volume has \d+ MB free, under the \d+ MB reserve", error
+    ), error
     assert (await full_disk_api.get("/healthz")).status == 200
     # The store here (SecantusDB) does not report its volume, and no STORE_DISK_PATH is set: ready.
     assert (await api.get("/readyz")).status == 200
@@ -176,12 +182,15 @@ async def test_an_import_under_the_reserve_pauses_keeping_its_lease_until_its_ow
     api, auth, db, start_worker, full_disk_env
 ):
     task_id = await upload_ok(api, auth, movies_csv(2_000))
-    start_worker(STORE_DISK_PATH=full_disk_env["STORE_DISK_PATH"],
-                 INGEST_MIN_FREE_BYTES=full_disk_env["INGEST_MIN_FREE_BYTES"])  # fmt: skip
+    start_worker(
+        STORE_DISK_PATH=full_disk_env["STORE_DISK_PATH"], INGEST_MIN_FREE_BYTES=full_disk_env["INGEST_MIN_FREE_BYTES"]
+    )
     status, _ = await wait_until(api, auth, task_id, lambda s: s["status"] == "Paused", within=30)
     waiting_for = megabytes(int(full_disk_env["INGEST_MIN_FREE_BYTES"]))
-    assert re.fullmatch(rf"the store's volume has \d+ MB free; waiting for ({waiting_for}|{waiting_for + 1}) MB",
-                        status["paused_reason"]), status  # fmt: skip
+    assert re.fullmatch(
+        rf"the store's volume has \d+ MB free; waiting for ({waiting_for}|{waiting_for + 1}) MB",
+        status["paused_reason"],
+    ), status
     assert status["rows_processed"] == 0 and status["attempts"] == 1
 
     # Twice the lease (3 s) later it is still this worker's, still paused, its heartbeat fresh, nothing written.

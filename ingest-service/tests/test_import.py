@@ -78,8 +78,11 @@ async def test_awkward_files_import_with_row_errors_and_warnings_recorded(api, a
     assert status["status"] == "Success"
     assert status["key"] == "code"
     assert (status["rows_processed"], status["rows_inserted"], status["rows_failed"], status["warnings"]) == (
-        5008, 5004, 4, 1
-    )  # fmt: skip
+        5008,
+        5004,
+        4,
+        1,
+    )
     assert status["errors"] == [
         {"line": 5, "message": "The row has 2 fields, the header has 3"},
         {"line": 6, "message": "The row has 4 fields, the header has 3"},

@@ -61,14 +61,17 @@ async def test_an_imdb_tsv_imports_with_no_option_plain_gzipped_or_zipped(api, a
     assert status["status"] == "Success", status
     assert (status["quoting"], status["null_markers"], status["key"]) == ("none", ["\\N"], "tconst")
     assert (status["rows_processed"], status["rows_inserted"], status["rows_failed"], status["warnings"]) == (
-        IMDB_ROWS, IMDB_ROWS, 0, 0
-    )  # fmt: skip
+        IMDB_ROWS,
+        IMDB_ROWS,
+        0,
+        0,
+    )
     assert_imdb_rows_stored(db)
 
 
 async def test_utf16_with_a_bom_imports_as_a_spreadsheet_wrote_it(api, auth, db, start_worker):
     start_worker()
-    text = "id\ttitle\tyear\r\n1\tAmélie\t2001\r\n2\t東京物語\t1953\r\n3\t\"Tab\tinside\"\t1999\r\n"
+    text = 'id\ttitle\tyear\r\n1\tAmélie\t2001\r\n2\t東京物語\t1953\r\n3\t"Tab\tinside"\t1999\r\n'
     content = text.encode("utf-16-le")
     status = await wait_finished(api, auth, await upload_ok(api, auth, b"\xff\xfe" + content, filename="u.txt"))
     assert (status["status"], status["encoding"], status["quoting"]) == ("Success", "utf-16", "rfc4180")
@@ -113,8 +116,11 @@ async def test_ragged_pad_keeps_short_rows_with_nulls_and_still_refuses_long_one
     content = b"id,title,year\n1,One,2001\n2,Short\n3,Long,2003,extra\n"
     status = await wait_finished(api, auth, await upload_ok(api, auth, content, ragged="pad"))
     assert (status["rows_processed"], status["rows_inserted"], status["rows_failed"], status["warnings"]) == (
-        3, 2, 1, 1
-    )  # fmt: skip
+        3,
+        2,
+        1,
+        1,
+    )
     assert status["errors"] == [{"line": 4, "message": "The row has 4 fields, the header has 3"}]
     assert catalog_rows(db)["2"] == {"id": 2, "title": "Short", "year": None}
 

@@ -19,8 +19,17 @@ REQUEUE_INTERVAL = 600
 
 def arrange_job(db: Database, job_id: str, *, claimed_at: datetime | None) -> None:
     layout = CsvLayout(delimiter=",", columns=("show_id", "title"))
-    job = new_job(job_id=job_id, dataset="default", owner="user-1", filename="movies.csv", size_bytes=10, layout=layout,
-                  mode=ImportMode.INSERT, key="show_id", now=NOW - timedelta(hours=1))  # fmt: skip
+    job = new_job(
+        job_id=job_id,
+        dataset="default",
+        owner="user-1",
+        filename="movies.csv",
+        size_bytes=10,
+        layout=layout,
+        mode=ImportMode.INSERT,
+        key="show_id",
+        now=NOW - timedelta(hours=1),
+    )
     db.import_jobs.insert_one(job)
     db["uploads.files"].insert_one({"_id": job_id, "length": 0, "chunkSize": 1, "filename": "movies.csv"})
     if claimed_at is not None:
@@ -70,8 +79,10 @@ def test_live_pending_and_ended_jobs_are_left_alone(db):
     assert import_storage.finish_job(db, "done", "worker-a:1", import_storage.JobStatus.SUCCESS, NOW)
     assert check(db) == ([], [])
     assert {job["_id"]: job["status"] for job in db.import_jobs.find()} == {
-        "live": "Progress", "pending": "Pending", "done": "Success"
-    }  # fmt: skip
+        "live": "Progress",
+        "pending": "Pending",
+        "done": "Success",
+    }
 
 
 def test_a_job_abandoned_more_than_max_requeues_times_fails_with_the_reason_and_its_upload_goes(db):

@@ -270,9 +270,13 @@ async def test_a_revert_whose_message_was_lost_is_sent_again_by_the_periodic_che
 
     def check(after: float) -> list[str]:
         result = recovery.recover_abandoned_jobs(
-            db, now=asked + timedelta(seconds=after), send=lambda job_id: None, max_requeues=3,
-            requeue_interval=60, send_revert=sent.append,
-        )  # fmt: skip
+            db,
+            now=asked + timedelta(seconds=after),
+            send=lambda job_id: None,
+            max_requeues=3,
+            requeue_interval=60,
+            send_revert=sent.append,
+        )
         return result.reverts_resent
 
     assert check(30) == []  # its message may still be waiting behind others

@@ -19,7 +19,7 @@ from service_common.testing import (
     stop_process,
     wait_for,
     zipped,
-)  # fmt: skip
+)
 
 from .helpers import imdb_tsv, job_status, leftovers, upload, upload_ok
 
@@ -36,20 +36,53 @@ async def test_an_accepted_upload_is_stored_and_pending(api, auth, db):
 
     status = await job_status(api, auth, task_id)
     assert set(status) == {
-        "task_id", "owner", "status", "progress", "rows_processed", "rows_inserted", "rows_updated", "rows_duplicate",
+        "task_id",
+        "owner",
+        "status",
+        "progress",
+        "rows_processed",
+        "rows_inserted",
+        "rows_updated",
+        "rows_duplicate",
         "rows_unmatched",
-        "rows_failed", "warnings", "errors", "filename", "size_bytes", "attempts", "mode", "key", "dataset",
-        "compression", "encoding", "quoting", "null_markers", "ragged", "created_at", "started_at", "finished_at",
-        "error", "paused_reason", "rows_reverted", "rows_kept", "reverted_at",
-    }  # fmt: skip
+        "rows_failed",
+        "warnings",
+        "errors",
+        "filename",
+        "size_bytes",
+        "attempts",
+        "mode",
+        "key",
+        "dataset",
+        "compression",
+        "encoding",
+        "quoting",
+        "null_markers",
+        "ragged",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "paused_reason",
+        "rows_reverted",
+        "rows_kept",
+        "reverted_at",
+    }
     assert (status["task_id"], status["owner"]) == (task_id, "user-1")
     assert status["status"] == "Pending" and status["progress"] == 0 and status["attempts"] == 0
     assert (status["filename"], status["size_bytes"], status["mode"], status["key"]) == (
-        "movies.csv", len(content), "insert", "show_id"
-    )  # fmt: skip
+        "movies.csv",
+        len(content),
+        "insert",
+        "show_id",
+    )
     assert {name: status[name] for name in ("compression", "encoding", "quoting", "null_markers", "ragged")} == {
-        "compression": "none", "encoding": "utf-8", "quoting": "rfc4180", "null_markers": [], "ragged": "error"
-    }  # fmt: skip
+        "compression": "none",
+        "encoding": "utf-8",
+        "quoting": "rfc4180",
+        "null_markers": [],
+        "ragged": "error",
+    }
     stored = db["uploads.files"].find_one({"_id": task_id})
     assert stored["length"] == len(content)
 
@@ -86,8 +119,11 @@ async def test_unusable_files_are_refused_and_nothing_is_left(api, auth, db, con
 async def post_raw_file(api, auth, disposition: str, content: bytes = b"show_id\n1\n"):
     """A multipart body written by hand: aiohttp's own FormData would percent-encode the file name."""
     boundary = "b0undary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; {disposition}\r\n\r\n".encode()
-            + content + f"\r\n--{boundary}--\r\n".encode())  # fmt: skip
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\n'.encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     headers = {**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
     return await api.post("/upload_csv", data=body, headers=headers)
 
@@ -193,16 +229,29 @@ async def test_the_options_the_file_is_read_with_are_in_its_status(api, auth):
         api, auth, await upload_ok(api, auth, gzip.compress(imdb_tsv()), filename="t.tsv.gz", dataset="imdb")
     )
     assert (imdb["compression"], imdb["encoding"], imdb["quoting"], imdb["null_markers"], imdb["key"]) == (
-        "gzip", "utf-8", "none", ["\\N"], "tconst"
-    )  # fmt: skip
+        "gzip",
+        "utf-8",
+        "none",
+        ["\\N"],
+        "tconst",
+    )
     given = await upload_ok(
-        api, auth, zipped({"t.tsv": imdb_tsv()}), filename="t.zip", quoting="rfc4180", null="NA, NULL", ragged="pad",
+        api,
+        auth,
+        zipped({"t.tsv": imdb_tsv()}),
+        filename="t.zip",
+        quoting="rfc4180",
+        null="NA, NULL",
+        ragged="pad",
         dataset="imdb",
     )
     status = await job_status(api, auth, given)
     assert (status["compression"], status["quoting"], status["null_markers"], status["ragged"]) == (
-        "zip", "rfc4180", ["NA", "NULL"], "pad"
-    )  # fmt: skip
+        "zip",
+        "rfc4180",
+        ["NA", "NULL"],
+        "pad",
+    )
     utf16 = await job_status(api, auth, await upload_ok(api, auth, movies_csv(2).decode().encode("utf-16")))
     assert (utf16["encoding"], utf16["key"]) == ("utf-16", "show_id")
 
@@ -251,8 +300,10 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_left(small_limit_api,
 async def test_a_streamed_file_over_the_limit_is_413_once_it_passes_it(small_limit_api, auth, db):
     # Sent chunked, without a Content-Length: the limit is found while streaming into GridFS.
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
     content = movies_csv(range(3000))
 
     async def body():

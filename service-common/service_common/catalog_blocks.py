@@ -110,8 +110,9 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
         "types": types,
         "columns": columns,
     }
-    result = db[BLOCKS].update_one({"_id": block["_id"], "v": 0, "state": BlockState.PENDING},
-                                   {"$set": update, "$inc": {"v": 1}})  # fmt: skip
+    result = db[BLOCKS].update_one(
+        {"_id": block["_id"], "v": 0, "state": BlockState.PENDING}, {"$set": update, "$inc": {"v": 1}}
+    )
     if result.matched_count == 0:
         finalize(db, block["_id"])
         index(db, block["_id"])
@@ -188,9 +189,16 @@ def _append_summary(db: Database, dataset: str, block: dict[str, Any], *, placed
         if chunk is None:
             with contextlib.suppress(DuplicateKeyError):
                 db[CHUNKS].insert_one(
-                    {"_id": chunk_id(dataset, number), "dataset": dataset, "n": number, "count": 0, "rev": 0,
-                     "ids": [], "entries": []}
-                )  # fmt: skip
+                    {
+                        "_id": chunk_id(dataset, number),
+                        "dataset": dataset,
+                        "n": number,
+                        "count": 0,
+                        "rev": 0,
+                        "ids": [],
+                        "entries": [],
+                    }
+                )
             db[DATASETS].update_one({"_id": dataset}, {"$max": {"last_chunk": number}})
         elif block["_id"] in chunk["ids"]:
             return number
@@ -292,11 +300,13 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
     # job itself may have: a key twice in an upsert file). The conditions sit in the delete itself, so
     # an upsert by another job that lands first is never lost, and one that lands after inserts anew.
     for start in range(0, len(keys), IDS_PER_READ):
-        db[ITEMS].delete_many({
-            "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
-            "seq": {"$in": seqs[start : start + IDS_PER_READ]},
-            "source.job_id": job_id,
-        })  # fmt: skip
+        db[ITEMS].delete_many(
+            {
+                "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
+                "seq": {"$in": seqs[start : start + IDS_PER_READ]},
+                "source.job_id": job_id,
+            }
+        )
     for _ in range(MAX_RACES):
         document = db[BLOCKS].find_one({"_id": block})
         if document is None:
@@ -315,10 +325,14 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
         # Emptied, the block stays with n=0 in its chunk: readers' prefix sums pass over it.
         types, columns = block_index(items[key]["row"] for key, _ in remaining)
         update = {
-            "$set": {"keys": [key for key, _ in remaining], "seqs": [seq for _, seq in remaining],
-                     "types": types, "columns": columns},
+            "$set": {
+                "keys": [key for key, _ in remaining],
+                "seqs": [seq for _, seq in remaining],
+                "types": types,
+                "columns": columns,
+            },
             "$inc": {"v": 1, "reverted": gone},
-        }  # fmt: skip
+        }
         if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, update).matched_count:
             sync_summary(db, block)
             return document.get("reverted", 0) + gone, len(remaining)
@@ -348,8 +362,16 @@ def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[s
     keys already there are left as they are, and the block is finished from what the store holds."""
     block = block_id(dataset, documents[0]["seq"])
     with contextlib.suppress(DuplicateKeyError):
-        write_pending(db, dataset, job_id, documents[0]["seq"], [d["key"] for d in documents],
-                      [d["seq"] for d in documents], [d["row"] for d in documents], now)  # fmt: skip
+        write_pending(
+            db,
+            dataset,
+            job_id,
+            documents[0]["seq"],
+            [d["key"] for d in documents],
+            [d["seq"] for d in documents],
+            [d["row"] for d in documents],
+            now,
+        )
     with contextlib.suppress(BulkWriteError):
         db[ITEMS].insert_many([{**document, "block": block} for document in documents], ordered=False)
     finalize(db, block)

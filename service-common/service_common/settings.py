@@ -16,9 +16,7 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    environment: Literal["development", "test", "production"] = Field(
-        "development", validation_alias="ENVIRONMENT"
-    )
+    environment: Literal["development", "test", "production"] = Field("development", validation_alias="ENVIRONMENT")
     host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
     mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
     mongo_db: str = Field("catalog_platform", validation_alias="MONGO_DB")

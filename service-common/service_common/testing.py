@@ -56,11 +56,22 @@ def movies_csv(
     writer = csv.writer(out, lineterminator=line_end)
     writer.writerow(MOVIE_COLUMNS)
     for n in numbers:
-        writer.writerow([
-            f"{prefix}{n}", "Movie" if n % 3 else "TV Show", f"Title {prefix}{n}", f"Director {n % 97}",
-            "Actor A, Actor B", "India", "September 2, 2021", 1990 + n % 30, "TV-14", f"{90 + n % 60} min",
-            "Dramas, International Movies", f"Description of title {prefix}{n}, about as long as a real one is.",
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                f"{prefix}{n}",
+                "Movie" if n % 3 else "TV Show",
+                f"Title {prefix}{n}",
+                f"Director {n % 97}",
+                "Actor A, Actor B",
+                "India",
+                "September 2, 2021",
+                1990 + n % 30,
+                "TV-14",
+                f"{90 + n % 60} min",
+                "Dramas, International Movies",
+                f"Description of title {prefix}{n}, about as long as a real one is.",
+            ]
+        )
     writer.writerows(extra_rows)
     return out.getvalue().encode()
 
@@ -142,8 +153,19 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: 
 def secantus_command(port: int, storage: str = ":memory:") -> list[str]:
     binary = Path(sys.executable).with_name("secantusd-py")
     # Test commands: ``configureFailPoint`` lets a test make the store answer with its own errors.
-    return [str(binary), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
-            "--standalone", "--log-level", "WARNING", "--enable-test-commands"]
+    return [
+        str(binary),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        storage,
+        "--standalone",
+        "--log-level",
+        "WARNING",
+        "--enable-test-commands",
+    ]
 
 
 def redis_command(port: int) -> list[str]:

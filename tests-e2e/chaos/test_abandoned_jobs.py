@@ -57,9 +57,12 @@ def test_a_job_abandoned_more_often_than_allowed_ends_in_failure_with_the_reason
 
     # Re-queued once: a second attempt resumes and gets further, then its worker vanishes as well.
     wait_for_status(
-        stack.url, auth_headers, task_id,
-        lambda s: s["attempts"] == 2 and s["rows_processed"] > first["rows_processed"], within=60,
-    )  # fmt: skip
+        stack.url,
+        auth_headers,
+        task_id,
+        lambda s: s["attempts"] == 2 and s["rows_processed"] > first["rows_processed"],
+        within=60,
+    )
     assert job_status(stack.url, auth_headers, task_id)["status"] == "Progress"
     kill_worker_and_lose_its_message(stack, task_id)
     stack.start_service("worker")

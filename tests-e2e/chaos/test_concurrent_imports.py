@@ -54,6 +54,6 @@ def test_overlapping_files_on_two_workers_store_each_row_once_with_unique_seqs(
         assert audit(db, "default") == []
     assert walk_catalog(stack.url) == import_order(stack)
     # Side by side: each worker process ran one of the two imports.
-    new_lines = {key: stack.log_path(key).read_text()[len(before):] for key, before in logs_before.items()}
+    new_lines = {key: stack.log_path(key).read_text()[len(before) :] for key, before in logs_before.items()}
     ran = {key: [job for job in task_ids if f"Import {job}: attempt 1" in text] for key, text in new_lines.items()}
     assert sorted(len(jobs) for jobs in ran.values()) == [1, 1], ran

@@ -51,8 +51,10 @@ def volume(tmp_path_factory) -> Iterator[Path]:
     mount_point = tmp_path_factory.mktemp("volume")
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_SIZE}", "tmpfs", str(mount_point)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         pytest.fail(
             f"this suite puts DATA_DIR on a tmpfs it mounts itself (as root), and mounting one was refused: "

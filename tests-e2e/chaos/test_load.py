@@ -20,10 +20,15 @@ STACK_ENV = {"INGEST_BATCH_SIZE": "500"}
 async def read_catalog(base_url: str, prefix: str, until: float) -> collections.Counter:
     """``READERS`` clients, each reading page after page, filtered, searched, sorted and by id, until ``until``."""
     paths = [
-        "/get_content", "/get_content?limit=100&offset=7", "/get_content?type=Movie&limit=50",
-        "/get_content?q=title%201&limit=10", "/get_content?sort=-release_year&limit=20",
-        "/get_content?filter%5Brelease_year%5D=2001", f"/contents/{prefix}5", "/get_content?limit=50&offset=300",
-    ]  # fmt: skip
+        "/get_content",
+        "/get_content?limit=100&offset=7",
+        "/get_content?type=Movie&limit=50",
+        "/get_content?q=title%201&limit=10",
+        "/get_content?sort=-release_year&limit=20",
+        "/get_content?filter%5Brelease_year%5D=2001",
+        f"/contents/{prefix}5",
+        "/get_content?limit=50&offset=300",
+    ]
     outcomes: collections.Counter = collections.Counter()
 
     async def reader(session: aiohttp.ClientSession, number: int) -> None:
@@ -61,5 +66,7 @@ def test_200_readers_for_30s_during_an_import_see_no_5xx_and_the_import_finishes
     assert (status["rows_processed"], status["rows_inserted"]) == (ROWS, ROWS)
     with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
-    print(f"{sum(outcomes.values())} reads in {DURATION_SECONDS}s: {dict(outcomes)}; "
-          f"import at {import_during_load['progress']}% when the load ended")  # fmt: skip
+    print(
+        f"{sum(outcomes.values())} reads in {DURATION_SECONDS}s: {dict(outcomes)}; "
+        f"import at {import_during_load['progress']}% when the load ended"
+    )

@@ -47,13 +47,16 @@ def test_every_service_answers_503_within_5s_while_the_store_is_down_and_recover
     service = {name: f"http://127.0.0.1:{stack.ports[name]}" for name in ("auth", "ingest", "catalog")}
     probes = {
         "POST /login": ("POST", f"{stack.url}/login", {"json": credentials}),
-        "POST /upload_csv": ("POST", f"{stack.url}/upload_csv", {"headers": auth_headers,
-                                                                  "files": {"file": ("s.csv", small.read_bytes())}}),
+        "POST /upload_csv": (
+            "POST",
+            f"{stack.url}/upload_csv",
+            {"headers": auth_headers, "files": {"file": ("s.csv", small.read_bytes())}},
+        ),
         "GET /fetch_csv_status": ("GET", f"{stack.url}/fetch_csv_status/{finished_id}", {"headers": auth_headers}),
         "GET /uploads": ("GET", f"{stack.url}/uploads", {"headers": auth_headers}),
         "GET /get_content": ("GET", f"{stack.url}/get_content", {}),
         **{f"{name} /readyz": ("GET", f"{url}/readyz", {}) for name, url in service.items()},
-    }  # fmt: skip
+    }
     stack.stop_service("mongo")
     try:
         with ThreadPoolExecutor(len(probes)) as pool:
@@ -73,8 +76,9 @@ def test_every_service_answers_503_within_5s_while_the_store_is_down_and_recover
     # Back, with nothing restarted but the store itself.
     for name, url in service.items():
         eventually(lambda url=url: requests.get(f"{url}/readyz", timeout=5).status_code == 200, 30, f"{name} ready")
-    eventually(lambda: requests.post(f"{stack.url}/login", json=credentials, timeout=10).status_code == 200,
-               30, "log-in")  # fmt: skip
+    eventually(
+        lambda: requests.post(f"{stack.url}/login", json=credentials, timeout=10).status_code == 200, 30, "log-in"
+    )
     eventually(lambda: requests.get(f"{stack.url}/get_content", timeout=10).status_code == 200, 30, "catalog")
 
     status = wait_finished(stack.url, auth_headers, running_id, within=120)

@@ -28,8 +28,11 @@ def test_a_worker_killed_mid_import_is_replaced_and_every_row_is_written_once(st
     status = wait_finished(stack.url, auth_headers, task_id, within=120)
     assert status["status"] == "Success", status
     assert (status["rows_processed"], status["rows_inserted"], status["rows_duplicate"], status["rows_failed"]) == (
-        ROWS, ROWS, 0, 0
-    )  # fmt: skip
+        ROWS,
+        ROWS,
+        0,
+        0,
+    )
     assert status["attempts"] == 2
     with stack.database() as db:
         assert job_items(db, task_id) == (ROWS, ROWS)
