@@ -21,7 +21,6 @@ p50 at --small.
 """
 
 import argparse
-import csv
 import math
 import statistics
 import sys
@@ -36,37 +35,11 @@ from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from ingest import login, upload_and_wait  # noqa: E402
+from ingest import login, upload_and_wait, write_csv  # noqa: E402
 
 PAGE = 20
 FLOOR_TARGET = 3.0
 GROWTH_TARGET = 1.5
-COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
-           "rating", "duration", "listed_in", "description"]  # fmt: skip
-
-
-def write_csv(path: Path, first: int, count: int) -> None:
-    """Seed-shaped rows ``first`` .. ``first + count - 1``; every third a TV show."""
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(COLUMNS)
-        for n in range(first, first + count):
-            writer.writerow(
-                [
-                    f"s{n}",
-                    "TV Show" if n % 3 == 0 else "Movie",
-                    f"Title number {n}",
-                    f"Director {n % 997}",
-                    "Actor A, Actor B, Actor C",
-                    "India",
-                    "September 2, 2021",
-                    1950 + n % 70,
-                    "TV-14",
-                    f"{80 + n % 90} min",
-                    "Dramas, International Movies",
-                    f"A plot summary for title {n}, about as long as the seed's.",
-                ]
-            )
 
 
 def fill(stack: LocalStack, scratch: Path, headers: dict[str, str], have: int, want: int) -> None:
@@ -74,7 +47,7 @@ def fill(stack: LocalStack, scratch: Path, headers: dict[str, str], have: int, w
     while have < want:
         count = min(250_000, want - have)
         path = scratch / f"rows-{have}.csv"
-        write_csv(path, have, count)
+        write_csv(path, count, first=have)
         started = time.perf_counter()
         upload_and_wait(stack.url, headers, path)
         print(f"  imported rows {have:,}-{have + count - 1:,} in {time.perf_counter() - started:.1f}s", flush=True)

@@ -51,14 +51,15 @@ TARGET_RSS_MB = 150
 TARGET_GZIP_SHARE = 0.9
 
 
-def write_csv(path: Path, rows: int, shape: str = "narrow") -> None:
+def write_csv(path: Path, rows: int, shape: str = "narrow", *, first: int = 0) -> None:
+    """``rows`` rows numbered from ``first``: seed-shaped (every third a TV show), or ``wide``."""
     if shape == "wide":
         write_wide_csv(path, rows)
         return
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
-        for n in range(rows):
+        for n in range(first, first + rows):
             writer.writerow(
                 [
                     f"s{n}",
