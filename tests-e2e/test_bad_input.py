@@ -638,16 +638,17 @@ def query_rows() -> list[Refused]:
             )
         )
     malformed = "Malformed task id: expected a UUID"
+    malformed_ids = (
+        ("negative", "-1"),
+        ("huge", "9" * 40),
+        ("fractional", "1.5"),
+        ("non-numeric", "abc"),
+        ("an operator without braces", "%24ne"),
+        ("not UTF-8", "%FF"),
+        ("a UUID with junk", f"{uuid.uuid4()}x"),
+    )
     for method, prefix in (("GET", "/fetch_csv_status/"), ("DELETE", "/uploads/")):
-        for label, value in (
-            ("negative", "-1"),
-            ("huge", "9" * 40),
-            ("fractional", "1.5"),
-            ("non-numeric", "abc"),
-            ("an operator without braces", "%24ne"),
-            ("not UTF-8", "%FF"),
-            ("a UUID with junk", f"{uuid.uuid4()}x"),
-        ):
+        for label, value in malformed_ids:
             row = Refused(f"{method} {prefix} {label}", method, prefix + value, 400, malformed, needs_token=True)
             table.append(row)
         table += [
@@ -681,15 +682,7 @@ def query_rows() -> list[Refused]:
         ]
     # The revert of an import: the task id is the path's second segment of three.
     revert = "POST /uploads/{}/revert"
-    for label, value in (
-        ("negative", "-1"),
-        ("huge", "9" * 40),
-        ("fractional", "1.5"),
-        ("non-numeric", "abc"),
-        ("an operator without braces", "%24ne"),
-        ("not UTF-8", "%FF"),
-        ("a UUID with junk", f"{uuid.uuid4()}x"),
-    ):
+    for label, value in malformed_ids:
         table.append(Refused(f"{revert} {label}", "POST", f"/uploads/{value}/revert", 400, malformed, needs_token=True))
     table += [
         Refused(

@@ -114,6 +114,21 @@ def walk(base_url: str, params: dict[str, str], limit: int, *, by: str) -> tuple
         response = requests.get(links(response)["next"], timeout=30)
 
 
+def check_every_page(stack, dataset: str) -> list[str]:
+    """Walks the dataset whole and by ``type=Movie``, by offset and by cursor, at two page sizes each: every
+    walk must give the store's items in import order, with ``X-Total-Count`` their number. The keys in order."""
+    with stack.database() as db:
+        items = list(db.catalog_items.find({"dataset": dataset}, {"key": 1, "row.type": 1}).sort("seq", 1))
+    in_order = [item["key"] for item in items]
+    movies = [item["key"] for item in items if item["row"].get("type") == "Movie"]
+    for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
+        for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
+            seen, totals = walk(stack.url, params, limit, by=by)
+            assert seen == wanted, (params, by, limit)
+            assert totals == {str(len(wanted))}
+    return in_order
+
+
 def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(stack, auth_headers, tmp_path):
     dataset = f"walk-{uuid.uuid4().hex[:8]}"
     first = write_movies_csv(tmp_path / "first.csv", range(0, 1_500))
@@ -127,18 +142,7 @@ def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(st
     flipped.write_bytes(first.read_bytes().replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,"))
     assert import_file(stack.url, auth_headers, flipped, mode="upsert", dataset=dataset)["rows_updated"] == 1_500
 
-    with stack.database() as db:
-        in_order = [d["key"] for d in db.catalog_items.find({"dataset": dataset}, {"key": 1}).sort("seq", 1)]
-        movies = [
-            d["key"]
-            for d in db.catalog_items.find({"dataset": dataset, "row.type": "Movie"}, {"key": 1}).sort("seq", 1)
-        ]
-    assert len(in_order) == 2_500
-    for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
-        for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
-            seen, totals = walk(stack.url, params, limit, by=by)
-            assert seen == wanted, (params, by, limit)
-            assert totals == {str(len(wanted))}
+    assert len(check_every_page(stack, dataset)) == 2_500
 
 
 def test_every_column_round_trips_and_filters_and_sorts_by_its_own_name(stack, auth_headers, tmp_path):
@@ -208,19 +212,7 @@ def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, t
     )
     assert import_file(stack.url, auth_headers, flipped, mode="upsert", dataset=dataset)["rows_updated"] == 300
 
-    def check_every_page() -> list[str]:
-        with stack.database() as db:
-            items = list(db.catalog_items.find({"dataset": dataset}, {"key": 1, "row.type": 1}).sort("seq", 1))
-        in_order = [item["key"] for item in items]
-        movies = [item["key"] for item in items if item["row"].get("type") == "Movie"]
-        for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
-            for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
-                seen, totals = walk(stack.url, params, limit, by=by)
-                assert seen == wanted, (params, by, limit)
-                assert totals == {str(len(wanted))}
-        return in_order
-
-    before = check_every_page()
+    before = check_every_page(stack, dataset)
     assert len(before) == 2_000
     inserted = requests.get(f"{stack.url}/fetch_csv_status/{running[0]}", headers=auth_headers, timeout=10).json()
     with stack.database() as db:
@@ -233,7 +225,7 @@ def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, t
     done = wait_for_status(stack.url, auth_headers, running[0], lambda s: s["status"] == "Reverted")
 
     assert (done["rows_reverted"], done["rows_kept"]) == (inserted["rows_inserted"] - 300, 300)
-    after = check_every_page()
+    after = check_every_page(stack, dataset)
     assert len(after) == 2_000 - done["rows_reverted"]
     # The first import's rows are gone but for the upserted ones; the second import's are all there.
     assert set(after) == set(before) - untouched

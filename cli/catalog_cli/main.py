@@ -326,19 +326,20 @@ def upload(
 ) -> None:
     """Upload a CSV or TSV FILE to import into the catalog, plain or compressed (.gz, or a .zip of one file)."""
     view = progress_view(session.err)
-    options = {
-        "mode": mode,
-        "key": key,
-        "dataset": dataset,
-        "encoding": encoding,
-        "quoting": quoting,
-        "null": null,
-        "ragged": ragged,
-    }
     with session.authenticated_client() as client:
         try:
             view.upload_started(file.name, file.stat().st_size)
-            answer = client.upload(file, **options, on_progress=view.upload_advanced)
+            answer = client.upload(
+                file,
+                mode=mode,
+                key=key,
+                dataset=dataset,
+                encoding=encoding,
+                quoting=quoting,
+                null=null,
+                ragged=ragged,
+                on_progress=view.upload_advanced,
+            )
             view.upload_finished()
         finally:
             view.close()
