@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service.cursors import CursorPosition, SortValue
-from catalog_service.index import CatalogIndex, DatasetView
+from catalog_service.index import CatalogIndex, DatasetView, TypeMatch
 from catalog_service.schemas import SortOrder
 from service_common.catalog_layout import DATASETS, ITEMS, TYPE_COLUMN, field_name, item_id
 from service_common.catalog_values import matches, matching_values
@@ -144,15 +144,22 @@ async def read_page(
     after: CursorPosition | None = None,
 ) -> Page:
     """One page and the number of matching items; one item more is read to learn whether a next page exists."""
-    typed = (filters[TYPE_COLUMN], type_matcher(filters[TYPE_COLUMN])) if TYPE_COLUMN in filters else None
-    total = view.total if typed is None else view.typed(*typed)[1][-1]
     if in_import_order(filters, q, order):
+        typed, total = _kept_count(view, filters)
         if after is None:
             documents = await index.page_at(db, view, skip, limit + 1, typed)
         else:
             documents = await index.page_after(db, view, after.seq, limit + 1, typed)
         return Page(documents=documents[:limit], total=total, has_more=len(documents) > limit)
     return await _scan_page(db, view, filters=filters, q=q, order=order, limit=limit, skip=skip, after=after)
+
+
+def _kept_count(view: DatasetView, filters: dict[str, str]) -> tuple[tuple[str, TypeMatch] | None, int]:
+    """For no filter or ``type`` alone: the ``type`` selection, and how many items match, from the summaries."""
+    if TYPE_COLUMN not in filters:
+        return None, view.total
+    typed = (filters[TYPE_COLUMN], type_matcher(filters[TYPE_COLUMN]))
+    return typed, view.typed(*typed)[1][-1]
 
 
 async def _scan_page(
@@ -177,8 +184,7 @@ async def _scan_page(
     find = items.find(page_criteria, ITEM_FIELDS).sort(sort_keys(order, known)).skip(skip).limit(limit + 1)
     if set(filters) <= {TYPE_COLUMN} and q is None:
         documents = await find.to_list()
-        typed = (filters[TYPE_COLUMN], type_matcher(filters[TYPE_COLUMN])) if filters else None
-        total = view.total if typed is None else view.typed(*typed)[1][-1]
+        _, total = _kept_count(view, filters)
     else:
         documents, total = await asyncio.gather(find.to_list(), items.count_documents(criteria))
     return Page(documents=documents[:limit], total=total, has_more=len(documents) > limit)
