@@ -254,6 +254,10 @@ function showSession() {
   $("#upload").hidden = !session || role === "viewer";
   $("#read-only").hidden = role !== "viewer";
   $("#users").hidden = role !== "admin";
+  // Nothing of an earlier admin session stays in the page: its users table is emptied, not just hidden.
+  users.request += 1;
+  $("#users-table tbody").replaceChildren();
+  $("#users-page-label").textContent = "";
   if (role === "admin") loadUsers(1);
 }
 
