@@ -128,3 +128,29 @@ def test_access_tokens_shorter_than_a_minute_are_for_tests_only(signing_key_file
         AuthSettings(**production, access_token_ttl=5)
     assert AuthSettings(**production, access_token_ttl=60).access_token_ttl == 60
     assert AuthSettings(environment="test", private_key_file=signing_key_file, access_token_ttl=5).access_token_ttl == 5
+
+
+def test_a_port_already_taken_is_one_line_and_exit_status_1(mongo_url, mongo_db_name, signing_key_file):
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        env = {
+            **os.environ,
+            "ENVIRONMENT": "development",
+            "MONGO_URL": mongo_url,
+            "MONGO_DB": mongo_db_name,
+            "AUTH_PRIVATE_KEY_FILE": str(signing_key_file),
+            "AUTH_PORT": str(busy),
+        }
+        binary = str(Path(sys.executable).with_name("auth-service"))
+        refused = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert f"Port {busy} on 127.0.0.1 is already in use" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -1,5 +1,6 @@
 """The pieces every service's ``create_app`` and ``main`` have in common."""
 
+import errno
 import logging
 
 from aiohttp import web
@@ -23,15 +24,26 @@ def base_app(*, client_max_size: int = 1024**2) -> web.Application:
 
 
 def run(app: web.Application, settings: CommonSettings, port: int) -> None:
-    log.info("Listening on http://%s:%d (%s)", settings.host, port, settings.environment)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=port,
-        access_log_format=ACCESS_LOG_FORMAT,
-        print=None,
-        shutdown_timeout=10,
-    )
+    """Serves ``app`` until stopped; a port already taken is one line in the log and exit status 1."""
+    log.info("Starting on http://%s:%d (%s)", settings.host, port, settings.environment)
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=port,
+            access_log_format=ACCESS_LOG_FORMAT,
+            print=None,
+            shutdown_timeout=10,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        log.error(
+            "Port %d on %s is already in use: stop what holds it, or give this service another port",
+            port,
+            settings.host,
+        )
+        raise SystemExit(1) from None
 
 
 __all__ = ["base_app", "configure_logging", "run"]

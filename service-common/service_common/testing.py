@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -91,10 +92,41 @@ def write_movies_csv(path: Path, numbers: Iterable[int], prefix: str = "s", **op
     return path
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port on 127.0.0.1 for a server to bind, outside the kernel's ephemeral range.
+
+    A port found by binding to port 0 comes from the ephemeral range, the one the kernel also gives
+    to outgoing connections: between choosing it and the server binding it, a client socket of the
+    stack (a driver's connection to the store, a readiness probe) may take it, and the server then
+    fails with "address already in use". Ports below (or above) that range are never handed out that
+    way; each one is given once per process.
+    """
+    low, high = _ephemeral_range()
+    candidates = range(10_000, low) if low > 11_000 else range(high + 1, 65_536)
+    rng = random.Random()
+    for _ in range(1_000):
+        port = rng.choice(candidates)
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {candidates.start}-{candidates.stop - 1}")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
