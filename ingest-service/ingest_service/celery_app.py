@@ -2,6 +2,7 @@
 
 from celery import Celery
 
+from ingest_service.broker import transport_for
 from ingest_service.settings import IngestSettings
 
 IMPORT_TASK = "ingest.import_csv"
@@ -31,6 +32,14 @@ def create_celery(settings: IngestSettings) -> Celery:
         worker_enable_remote_control=False,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
+        # However long the broker is down: a worker that gave up would need a person to restart it.
+        broker_connection_max_retries=None,
+        # Kombu's Redis transport, repaired so that an import ending while Redis is down does not leave
+        # the worker consuming nothing once Redis is back (broker.py).
+        broker_transport=transport_for(settings.redis_url),
+        # An import keeps running through a broker outage (it needs only MongoDB); its message, which cannot be
+        # acknowledged on the lost connection, comes back after the visibility timeout and finds the job ended.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Read by ``ingest-beat`` only: the check for jobs whose worker vanished runs on a worker. A check
         # still queued when the next one is due is dropped, so a busy queue never piles them up.
         beat_schedule={

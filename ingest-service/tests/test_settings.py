@@ -16,3 +16,20 @@ def test_production_refuses_the_local_defaults_for_its_servers(monkeypatch):
         jwks_url="http://auth.internal:8001/.well-known/jwks.json",
     )
     assert settings.is_production
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "transport"),
+    [
+        ("redis://127.0.0.1:6379/0", "ingest_service.broker:Transport"),
+        ("rediss://cache.example:6380/0?ssl_cert_reqs=required", None),
+        ("sentinel://sentinel-1:26379", None),
+    ],
+)
+def test_a_plain_redis_broker_gets_the_repaired_transport_and_other_schemes_keep_kombus(redis_url, transport):
+    from ingest_service.celery_app import create_celery
+
+    celery = create_celery(IngestSettings(redis_url=redis_url))
+    assert celery.conf.broker_transport == transport
+    # The URL still gives the connection its host and port.
+    assert celery.connection_for_write().hostname in redis_url
