@@ -2,9 +2,11 @@
 to an import: duplicates, upserts that change a row's type, cancellation, and a worker that dies
 between writing items and recording their block. ``audit`` compares the layout with the items."""
 
+from datetime import timedelta
+
 import pytest
 
-from ingest_service import disk, importer
+from ingest_service import disk, import_storage, importer
 from service_common import catalog_blocks
 from service_common.catalog_blocks import audit
 from service_common.catalog_layout import CHUNKS, DATASETS
@@ -128,6 +130,45 @@ async def test_a_worker_dying_between_items_and_their_block_loses_and_doubles_no
 
     job = db.import_jobs.find_one({"_id": task_id})
     assert (job["status"], job["attempts"], job["rows_inserted"], job["rows_duplicate"]) == ("Success", 2, rows, 0)
+    assert_exact(db)
+    assert dataset_counts(db)[0] == rows
+
+
+# The other run finds none of the stalled batch's items (and drops the empty block), or half of them
+# (and indexes the block with those): either way the rest land later and must join the block.
+@pytest.mark.parametrize("written_before_takeover", [0, BATCH // 2])
+async def test_a_worker_stalled_past_its_lease_leaves_no_item_outside_the_pages(
+    api, auth, db, monkeypatch, written_before_takeover
+):
+    rows = 2_000
+    task_id = await upload_ok(api, auth, movies_csv(rows))
+    real = import_storage.write_items
+    calls = {"n": 0}
+
+    def stalls_in_the_third_batch(db_, dataset, block, job_id, mode, items, now):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            if written_before_takeover:
+                real(db_, dataset, block, job_id, mode, items[:written_before_takeover], now)
+            # Its lease runs out; another worker takes the job over and finishes the batch's pending
+            # block from the items written so far.
+            expired = importer.utcnow() - timedelta(seconds=1)
+            db.import_jobs.update_one({"_id": task_id}, {"$set": {"lease_expires_at": expired}})
+            assert import_storage.claim_job(db, task_id, "w2", importer.utcnow(), 60) is not None
+            assert catalog_blocks.recover_job(db, task_id) == 1
+        return real(db_, dataset, block, job_id, mode, items, now)
+
+    monkeypatch.setattr(import_storage, "write_items", stalls_in_the_third_batch)
+    # Wakes, writes the third batch, finds the job taken over and stops.
+    importer.run_import(db, task_id, worker_id="w1", **RUN)
+    monkeypatch.setattr(import_storage, "write_items", real)
+    assert db.catalog_items.count_documents({}) == 3 * BATCH
+    assert audit(db, "default") == []  # the late items are in their block, not only readable by id
+
+    importer.run_import(db, task_id, worker_id="w2", **RUN)
+
+    job = db.import_jobs.find_one({"_id": task_id})
+    assert (job["status"], job["rows_processed"], job["rows_failed"]) == ("Success", rows, 0)
     assert_exact(db)
     assert dataset_counts(db)[0] == rows
 

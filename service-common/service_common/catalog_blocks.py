@@ -99,8 +99,7 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
             {"$set": {"state": BlockState.INDEXED, "chunk": number, "v": 1}},
         )
         if marked.matched_count == 0:
-            finalize(db, block["_id"])
-            index(db, block["_id"])
+            _commit_late(db, block, inserted)
         return
     types, columns = block_index(rows[i] for i in inserted)
     update = {
@@ -114,10 +113,67 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
         {"_id": block["_id"], "v": 0, "state": BlockState.PENDING}, {"$set": update, "$inc": {"v": 1}}
     )
     if result.matched_count == 0:
-        finalize(db, block["_id"])
-        index(db, block["_id"])
+        _commit_late(db, block, inserted)
     else:
         index(db, block["_id"], dict(block, **update, v=1))
+
+
+def _commit_late(db: Database, block: dict[str, Any], inserted: Sequence[int]) -> None:
+    """Commits a block that was no longer pending at version 0 when its writer came to commit it.
+
+    Either a concurrent upsert moved its version on (it is still pending, and is finished from the
+    items), or this run had stalled past its lease and another run, taking the job over, finished
+    the block from the items before this run's writes landed: the items this run inserted since
+    are then put in the block (``_adopt``), never left readable by id yet in no page or count.
+    """
+    finalize(db, block["_id"])
+    _adopt(db, block, [(block["keys"][i], block["seqs"][i]) for i in inserted])
+    index(db, block["_id"])
+
+
+def _adopt(db: Database, block: dict[str, Any], inserted: list[tuple[str, int]]) -> None:
+    """Adds to the committed block the candidates this run inserted that it does not list, re-creating
+    the block if it was dropped for holding none; ``index`` then places or updates its summary."""
+    dataset = block["dataset"]
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block["_id"]})
+        if document is not None and document["state"] == BlockState.PENDING:
+            return  # whoever commits it finishes it from the items, these included
+        listed = set(document["keys"]) if document else set()
+        missing = [(key, seq) for key, seq in inserted if key not in listed]
+        if missing:
+            items = read_items(db, dataset, [key for key, _ in missing], {"seq": 1})
+            missing = [(key, seq) for key, seq in missing if key in items and items[key]["seq"] == seq]
+        if not missing:
+            return
+        log.warning(
+            "Block %s: %d item(s) written after another run committed it; adding them", block["_id"], len(missing)
+        )
+        pairs = sorted(
+            [*zip(document["keys"], document["seqs"], strict=True), *missing] if document else missing,
+            key=lambda pair: pair[1],
+        )
+        rows = read_items(db, dataset, [key for key, _ in pairs], {"row": 1})
+        types, columns = block_index(rows.get(key, {}).get("row", {}) for key, _ in pairs)
+        update = {
+            "keys": [key for key, _ in pairs],
+            "seqs": [seq for _, seq in pairs],
+            "types": types,
+            "columns": columns,
+        }
+        if document is None:
+            fields = {name: block[name] for name in ("_id", "dataset", "job_id", "seq", "created_at")}
+            with contextlib.suppress(DuplicateKeyError):
+                db[BLOCKS].insert_one({**fields, **update, "state": BlockState.COMMITTED, "v": 1})
+                return
+            continue
+        if (
+            db[BLOCKS]
+            .update_one({"_id": block["_id"], "v": document["v"]}, {"$set": update, "$inc": {"v": 1}})
+            .matched_count
+        ):
+            return
+    raise RuntimeError(f"block {block['_id']} kept changing while adding its late items")
 
 
 def finalize(db: Database, block: str) -> None:
