@@ -452,6 +452,37 @@ def test_a_paused_import_shows_why_and_can_be_cancelled(page: Page, stack, tmp_p
         stack.start_service("worker")
 
 
+def test_an_ended_import_is_undone_from_the_page(page: Page, stack, tmp_path):
+    keys = [f"undo-{uuid.uuid4().hex[:8]}-{n}" for n in range(3)]
+    csv_path = tmp_path / "undo.csv"
+    csv_path.write_text("show_id,type,title\n" + "".join(f"{key},Movie,Undone {key}\n" for key in keys))
+    page.goto("/")
+    sign_up_in_the_page(page)
+    undo = page.get_by_role("button", name="Undo this import")
+    expect(undo).to_be_hidden()
+    upload_in_the_page(page, csv_path)
+    assert all(requests.get(f"{stack.url}/contents/{key}", timeout=10).status_code == 200 for key in keys)
+
+    # Asked first; declining changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    undo.click()
+    expect(page.locator("#import-status")).to_have_text("Success")
+    expect(undo).to_be_enabled()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    undo.click()
+    expect(page.locator("#import-status")).to_have_text("Reverted", timeout=IMPORT_TIMEOUT_MS)
+    expect(page.locator('dd[data-count="rows_reverted"]')).to_have_text("3")
+    expect(page.locator('dd[data-count="rows_kept"]')).to_have_text("0")
+    expect(page.locator("#import-error")).to_have_text(
+        "The import was undone: 3 items removed, 0 kept because later imports changed them."
+    )
+    expect(undo).to_be_hidden()
+    expect(page.get_by_role("button", name="Cancel import")).to_be_hidden()
+    screenshot(page, "web-import-undone")
+    assert all(requests.get(f"{stack.url}/contents/{key}", timeout=10).status_code == 404 for key in keys)
+
+
 # The session
 
 

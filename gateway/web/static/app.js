@@ -7,7 +7,10 @@ const POLL_MS = 750;
 const RENEW_MARGIN_MS = 60_000;
 // A renewal that could not reach the server is tried again after this long.
 const RENEW_RETRY_MS = 5_000;
-const TERMINAL = new Set(["Success", "Failure", "Cancelled"]);
+const TERMINAL = new Set(["Success", "Failure", "Cancelled", "Reverted"]);
+// An ended import may be undone (POST /uploads/{id}/revert), once.
+const REVERTIBLE = new Set(["Success", "Failure", "Cancelled"]);
+const REVERT_STATES = new Set(["Reverting", "Reverted"]);
 const COUNTS = [
   ["rows_processed", "Processed"],
   ["rows_inserted", "Inserted"],
@@ -16,6 +19,10 @@ const COUNTS = [
   ["rows_unmatched", "Unmatched (merge)"],
   ["rows_failed", "Failed"],
   ["warnings", "Warnings"],
+];
+const REVERT_COUNTS = [
+  ["rows_reverted", "Removed by undo"],
+  ["rows_kept", "Kept (changed since)"],
 ];
 
 const ROLES = ["viewer", "editor", "admin"];
@@ -221,6 +228,8 @@ function scheduleRenewal() {
 
 function endSession(message) {
   clearTimeout(renewTimer);
+  // The next person to log in here gets no way to undo this session's import.
+  offerRevert(null);
   sessionStorage.removeItem(SESSION_KEY);
   showSession();
   setMessage("#account-message", message);
@@ -307,6 +316,8 @@ function onSignup(event) {
 // ---- Uploads and their import ----
 
 let watchedTask = null;
+// The ended import the "Undo this import" button reverts.
+let revertTaskId = null;
 
 function formatBytes(bytes) {
   const units = ["B", "kB", "MB", "GB"];
@@ -333,6 +344,7 @@ function resetImportView() {
   $("#row-errors tbody").replaceChildren();
   setMessage("#import-error", "");
   setMessage("#upload-message", "");
+  offerRevert(null);
 }
 
 async function onUpload(event) {
@@ -372,9 +384,9 @@ async function onUpload(event) {
   }
 }
 
-function watchImport(taskId) {
+function watchImport(taskId, { cancellable = true } = {}) {
   watchedTask = { id: taskId, startedAt: performance.now() };
-  $("#cancel-button").hidden = false;
+  $("#cancel-button").hidden = !cancellable;
   $("#cancel-button").disabled = false;
   poll(taskId);
 }
@@ -404,9 +416,11 @@ function showJob(job) {
   $("#import-status").textContent = job.paused_reason ? `${job.status}: ${job.paused_reason}` : job.status;
   $("#import-progress").value = job.progress || 0;
   const seconds = (performance.now() - watchedTask.startedAt) / 1000;
-  const rate = seconds > 0 && job.rows_processed ? ` · ${Math.round(job.rows_processed / seconds).toLocaleString()} rows/s` : "";
+  const reverting = REVERT_STATES.has(job.status);
+  const importing = seconds > 0 && job.rows_processed && !reverting;
+  const rate = importing ? ` · ${Math.round(job.rows_processed / seconds).toLocaleString()} rows/s` : "";
   $("#import-progress-text").textContent = `${job.progress || 0}% · ${(job.rows_processed || 0).toLocaleString()} rows${rate}`;
-  const counts = COUNTS.flatMap(([field, label]) => {
+  const counts = (reverting ? [...COUNTS, ...REVERT_COUNTS] : COUNTS).flatMap(([field, label]) => {
     const term = document.createElement("dt");
     term.textContent = label;
     const value = document.createElement("dd");
@@ -457,10 +471,17 @@ async function finishImport(job) {
   $("#cancel-button").hidden = true;
   if (!job) return;
   const status = $("#import-status");
-  status.classList.toggle("success", job.status === "Success");
-  status.classList.toggle("error", job.status !== "Success");
+  const fine = job.status === "Success" || job.status === "Reverted";
+  status.classList.toggle("success", fine);
+  status.classList.toggle("error", !fine);
   if (job.status === "Failure") setMessage("#import-error", job.error || "The import failed.", "error");
   if (job.status === "Cancelled") setMessage("#import-error", "The import was cancelled; rows already written stay.");
+  if (job.status === "Reverted") {
+    const removed = (job.rows_reverted || 0).toLocaleString();
+    const kept = (job.rows_kept || 0).toLocaleString();
+    setMessage("#import-error", `The import was undone: ${removed} items removed, ${kept} kept because later imports changed them.`);
+  }
+  offerRevert(REVERTIBLE.has(job.status) ? job.task_id : null);
   // New rows (and maybe a new dataset, or new columns) may have arrived: show the imported dataset from its first page.
   await loadDatasets();
   const imported = job.dataset || DEFAULT_DATASET;
@@ -479,6 +500,32 @@ async function onCancel() {
   } catch (error) {
     setMessage("#import-error", error.message, "error");
     $("#cancel-button").disabled = false;
+  }
+}
+
+// The "Undo this import" button, for the ended import ``taskId`` (null: none).
+function offerRevert(taskId) {
+  revertTaskId = taskId;
+  $("#revert-button").hidden = !taskId;
+  $("#revert-button").disabled = false;
+}
+
+async function onRevert() {
+  const taskId = revertTaskId;
+  if (!taskId) return;
+  const question = "Undo this import? The items it created leave the catalog; items later imports changed stay.";
+  if (!window.confirm(question)) return;
+  $("#revert-button").disabled = true;
+  setMessage("#import-error", "");
+  try {
+    const { data } = await api(`/uploads/${encodeURIComponent(taskId)}/revert`, { method: "POST", auth: true });
+    offerRevert(null);
+    $("#import-status").classList.remove("success", "error");
+    watchImport(taskId, { cancellable: false });
+    showJob(data);
+  } catch (error) {
+    setMessage("#import-error", error.message, "error");
+    $("#revert-button").disabled = false;
   }
 }
 
@@ -737,6 +784,7 @@ function init() {
   $("#logout-button").addEventListener("click", logOut);
   $("#upload-form").addEventListener("submit", onUpload);
   $("#cancel-button").addEventListener("click", onCancel);
+  $("#revert-button").addEventListener("click", onRevert);
   $("#catalog-form").addEventListener("submit", (event) => {
     event.preventDefault();
     loadCatalog(catalogUrl());
