@@ -134,46 +134,37 @@ def _commit_late(db: Database, block: dict[str, Any], inserted: Sequence[int]) -
 def _adopt(db: Database, block: dict[str, Any], inserted: list[tuple[str, int]]) -> None:
     """Adds to the committed block the candidates this run inserted that it does not list, re-creating
     the block if it was dropped for holding none; ``index`` then places or updates its summary."""
-    dataset = block["dataset"]
     for _ in range(MAX_RACES):
         document = db[BLOCKS].find_one({"_id": block["_id"]})
         if document is not None and document["state"] == BlockState.PENDING:
             return  # whoever commits it finishes it from the items, these included
-        listed = set(document["keys"]) if document else set()
-        missing = [(key, seq) for key, seq in inserted if key not in listed]
-        if missing:
-            items = read_items(db, dataset, [key for key, _ in missing], {"seq": 1})
-            missing = [(key, seq) for key, seq in missing if key in items and items[key]["seq"] == seq]
-        if not missing:
+        listed = dict(zip(document["keys"], document["seqs"], strict=True)) if document else {}
+        if all(key in listed for key, _ in inserted):
             return
-        log.warning(
-            "Block %s: %d item(s) written after another run committed it; adding them", block["_id"], len(missing)
-        )
-        pairs = sorted(
-            [*zip(document["keys"], document["seqs"], strict=True), *missing] if document else missing,
-            key=lambda pair: pair[1],
-        )
-        rows = read_items(db, dataset, [key for key, _ in pairs], {"row": 1})
-        types, columns = block_index(rows.get(key, {}).get("row", {}) for key, _ in pairs)
-        update = {
-            "keys": [key for key, _ in pairs],
-            "seqs": [seq for _, seq in pairs],
-            "types": types,
-            "columns": columns,
-        }
+        candidates = sorted({**listed, **dict(inserted)}.items(), key=lambda pair: pair[1])
+        update = _membership(db, block["dataset"], candidates)
+        if set(update["keys"]) <= listed.keys():
+            return  # none of them stands any more
+        log.warning("Block %s: items written after another run committed it; adding them", block["_id"])
         if document is None:
             fields = {name: block[name] for name in ("_id", "dataset", "job_id", "seq", "created_at")}
             with contextlib.suppress(DuplicateKeyError):
                 db[BLOCKS].insert_one({**fields, **update, "state": BlockState.COMMITTED, "v": 1})
                 return
             continue
-        if (
-            db[BLOCKS]
-            .update_one({"_id": block["_id"], "v": document["v"]}, {"$set": update, "$inc": {"v": 1}})
-            .matched_count
-        ):
+        version = {"_id": block["_id"], "v": document["v"]}
+        if db[BLOCKS].update_one(version, {"$set": update, "$inc": {"v": 1}}).matched_count:
             return
     raise RuntimeError(f"block {block['_id']} kept changing while adding its late items")
+
+
+def _membership(db: Database, dataset: str, candidates: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """The block fields for the candidates (key, seq) the block inserted: a candidate was inserted by
+    the block exactly when its item carries the ``seq`` the block gave it."""
+    items = read_items(db, dataset, [key for key, _ in candidates], {"seq": 1, "row": 1})
+    kept = [(key, seq) for key, seq in candidates if key in items and items[key]["seq"] == seq]
+    types, columns = block_index(items[key]["row"] for key, _ in kept)
+    return {"keys": [key for key, _ in kept], "seqs": [seq for _, seq in kept], "types": types, "columns": columns}
 
 
 def finalize(db: Database, block: str) -> None:
@@ -183,20 +174,8 @@ def finalize(db: Database, block: str) -> None:
         document = db[BLOCKS].find_one({"_id": block})
         if document is None or document["state"] != BlockState.PENDING:
             return
-        items = read_items(db, document["dataset"], document["keys"], {"seq": 1, "row": 1})
-        kept = [
-            (key, seq)
-            for key, seq in zip(document["keys"], document["seqs"], strict=True)
-            if key in items and items[key]["seq"] == seq
-        ]
-        types, columns = block_index(items[key]["row"] for key, _ in kept)
-        update = {
-            "state": BlockState.COMMITTED,
-            "keys": [key for key, _ in kept],
-            "seqs": [seq for _, seq in kept],
-            "types": types,
-            "columns": columns,
-        }
+        candidates = list(zip(document["keys"], document["seqs"], strict=True))
+        update = {**_membership(db, document["dataset"], candidates), "state": BlockState.COMMITTED}
         if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, {"$set": update, "$inc": {"v": 1}}).matched_count:
             return
     raise RuntimeError(f"block {block} kept changing while being finalized")
