@@ -4,6 +4,7 @@ import csv
 import math
 import re
 import uuid
+from pathlib import Path
 
 import requests
 from helpers import import_file, upload_ok, wait_finished, wait_for_status
@@ -129,14 +130,21 @@ def check_every_page(stack, dataset: str) -> list[str]:
     return in_order
 
 
+def import_at_once(base_url: str, headers: dict[str, str], paths: list[Path], **fields: str) -> list[str]:
+    """Uploads every file before waiting for any, so their imports run side by side; each must
+    succeed. Their task ids, in the order of ``paths``."""
+    running = [upload_ok(base_url, headers, path, **fields) for path in paths]
+    for task_id in running:
+        assert wait_finished(base_url, headers, task_id)["status"] == "Success"
+    return running
+
+
 def test_every_page_by_offset_and_cursor_holds_each_item_once_in_import_order(stack, auth_headers, tmp_path):
     dataset = f"walk-{uuid.uuid4().hex[:8]}"
     first = write_movies_csv(tmp_path / "first.csv", range(0, 1_500))
     overlapping = write_movies_csv(tmp_path / "overlapping.csv", range(1_000, 2_500))
     # Two imports at once, the second's first 500 rows duplicates of the first's.
-    running = [upload_ok(stack.url, auth_headers, path, dataset=dataset) for path in (first, overlapping)]
-    for task_id in running:
-        assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
+    import_at_once(stack.url, auth_headers, [first, overlapping], dataset=dataset)
     # Then an upsert that turns some movies into TV shows and back, in place.
     flipped = tmp_path / "flipped.csv"
     flipped.write_bytes(first.read_bytes().replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Movie,"))
@@ -200,9 +208,7 @@ def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, t
     overlapping = write_movies_csv(tmp_path / "overlapping.csv", range(800, 2_000))
     # Two imports at once (which of them inserts keys 800-1199 is a race), then an upsert, another job,
     # of keys 300-599, only in the first file: the first import's revert must leave those 300.
-    running = [upload_ok(stack.url, auth_headers, path, dataset=dataset) for path in (first, overlapping)]
-    for task_id in running:
-        assert wait_finished(stack.url, auth_headers, task_id)["status"] == "Success"
+    running = import_at_once(stack.url, auth_headers, [first, overlapping], dataset=dataset)
     flipped = tmp_path / "flipped.csv"
     flipped.write_bytes(
         write_movies_csv(tmp_path / "some.csv", range(300, 600))
