@@ -30,6 +30,8 @@ from service_common.catalog_layout import (
     block_summary,
     chunk_id,
     item_id,
+    pack_rows,
+    unpack_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,14 @@ def read_items(
     return found
 
 
+def block_contents(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The fields a block derives from the stored rows of its keys, in order: the ``type`` positions
+    and column counts pages and counts need, and the rows themselves, which feed the read model.
+    Every write that changes a block's keys or their items sets all three with its new version."""
+    types, columns = block_index(rows)
+    return {"types": types, "columns": columns, "rows": pack_rows(rows)}
+
+
 def write_pending(
     db: Database,
     dataset: str,
@@ -61,7 +71,6 @@ def write_pending(
 ) -> dict[str, Any]:
     """Records the batch's candidate keys before any item is written, counted as if every one were
     inserted (the usual case, which ``commit`` then confirms in one small write); returns the block."""
-    types, columns = block_index(rows)
     block = {
         "_id": block_id(dataset, first_seq),
         "dataset": dataset,
@@ -71,8 +80,7 @@ def write_pending(
         "v": 0,
         "keys": keys,
         "seqs": seqs,
-        "types": types,
-        "columns": columns,
+        **block_contents(rows),
         "created_at": now,
     }
     db[BLOCKS].insert_one(block)
@@ -101,13 +109,11 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
         if marked.matched_count == 0:
             _commit_late(db, block, inserted)
         return
-    types, columns = block_index(rows[i] for i in inserted)
     update = {
         "state": BlockState.COMMITTED,
         "keys": [block["keys"][i] for i in inserted],
         "seqs": [block["seqs"][i] for i in inserted],
-        "types": types,
-        "columns": columns,
+        **block_contents([rows[i] for i in inserted]),
     }
     result = db[BLOCKS].update_one(
         {"_id": block["_id"], "v": 0, "state": BlockState.PENDING}, {"$set": update, "$inc": {"v": 1}}
@@ -163,8 +169,11 @@ def _membership(db: Database, dataset: str, candidates: Sequence[tuple[str, int]
     the block exactly when its item carries the ``seq`` the block gave it."""
     items = read_items(db, dataset, [key for key, _ in candidates], {"seq": 1, "row": 1})
     kept = [(key, seq) for key, seq in candidates if key in items and items[key]["seq"] == seq]
-    types, columns = block_index(items[key]["row"] for key, _ in kept)
-    return {"keys": [key for key, _ in kept], "seqs": [seq for _, seq in kept], "types": types, "columns": columns}
+    return {
+        "keys": [key for key, _ in kept],
+        "seqs": [seq for _, seq in kept],
+        **block_contents([items[key]["row"] for key, _ in kept]),
+    }
 
 
 def finalize(db: Database, block: str) -> None:
@@ -288,8 +297,8 @@ def _refresh_one(db: Database, block: str) -> None:
                 return
             continue
         items = read_items(db, document["dataset"], document["keys"], {"row": 1})
-        types, columns = block_index(items.get(key, {}).get("row", {}) for key in document["keys"])
-        update = {"$set": {"types": types, "columns": columns}, "$inc": {"v": 1}}
+        contents = block_contents([items.get(key, {}).get("row", {}) for key in document["keys"]])
+        update = {"$set": contents, "$inc": {"v": 1}}
         if db[BLOCKS].update_one(version, update).matched_count:
             sync_summary(db, block)
             return
@@ -358,13 +367,11 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
             sync_summary(db, block)
             return document.get("reverted", 0), len(remaining)
         # Emptied, the block stays with n=0 in its chunk: readers' prefix sums pass over it.
-        types, columns = block_index(items[key]["row"] for key, _ in remaining)
         update = {
             "$set": {
                 "keys": [key for key, _ in remaining],
                 "seqs": [seq for _, seq in remaining],
-                "types": types,
-                "columns": columns,
+                **block_contents([items[key]["row"] for key, _ in remaining]),
             },
             "$inc": {"v": 1, "reverted": gone},
         }
@@ -444,6 +451,8 @@ def audit(db: Database, dataset: str) -> list[str]:
             placed.append(key)
         if [block["types"], block["columns"]] != list(block_index(rows)):
             problems.append(f"block {entry['b']} type or column counts differ from its items")
+        if unpack_rows(block) != rows:
+            problems.append(f"block {entry['b']} carries rows that differ from its items")
     seqs = [items[key]["seq"] for key in placed if key in items]
     if seqs != sorted(seqs):
         problems.append("blocks are not in import order")
