@@ -1,26 +1,40 @@
 """Thin handlers: parse and check the query, call storage, shape the response."""
 
-from typing import Any
+import asyncio
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 
-from catalog_service import storage
+from catalog_service import queries, storage
 from catalog_service.cursors import CursorPosition, InvalidCursor
+from catalog_service.export import EXPORT_TYPES, dataset_columns, export_encoder
 from catalog_service.index import DatasetView
-from catalog_service.keys import CURSORS, INDEX, SETTINGS
+from catalog_service.keys import CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
+from catalog_service.projector import ReadModelBehind
+from catalog_service.read_model import DatasetTable, QueryBudgetExceeded
 from catalog_service.schemas import (
+    EXPORT_PARAMETERS,
+    FACET_PARAMETERS,
+    PLAIN_PARAMETERS,
+    ContentQuery,
     bad_parameter,
     check_columns,
     check_offset_depth,
     parse_content_query,
+    parse_export_format,
+    parse_facet_query,
     public_item,
 )
+from catalog_service.settings import CatalogSettings
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.errors import ApiError
 from service_common.paging import link_header, page_links
 from service_common.stores import MONGO_DB
 
 NO_DATASET = "No such dataset"
+T = TypeVar("T")
 
 
 async def _view(request: web.Request, dataset: str) -> DatasetView | None:
@@ -31,14 +45,58 @@ async def _view(request: web.Request, dataset: str) -> DatasetView | None:
     return view
 
 
+def _budget_error(settings: CatalogSettings) -> ApiError:
+    return ApiError(
+        503,
+        f"The query took longer than its time budget of {settings.query_budget_ms} ms "
+        "(CATALOG_QUERY_BUDGET_MS) and was stopped; narrow it with filters, or page with cursor",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _behind_error(behind: ReadModelBehind) -> ApiError:
+    percent = behind.applied * 100 // max(behind.total, 1)
+    return ApiError(
+        503,
+        f"The read model of dataset {behind.dataset!r} is being built: {behind.applied} of {behind.total} "
+        f"blocks ({percent}%); sorts, filters, searches, facets and exports answer once it is done",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _answer(request: web.Request, view: DatasetView, work: Callable[[DatasetTable, Any], T]) -> T:
+    """``work(table, cursor)`` on the dataset's table, brought up to date with ``view`` first,
+    within the request's time budget."""
+    settings = request.app[SETTINGS]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.query_budget_ms / 1000
+    try:
+        async with asyncio.timeout_at(deadline):
+            table = await request.app[PROJECTOR].table_for(request.app[MONGO_DB], view)
+        return await request.app[READ_MODEL].run(lambda cursor: work(table, cursor), deadline)
+    except ReadModelBehind as behind:
+        raise _behind_error(behind) from None
+    except (QueryBudgetExceeded, TimeoutError):
+        raise _budget_error(settings) from None
+
+
+def _selection(table: DatasetTable, view: DatasetView, query: ContentQuery) -> queries.Selection:
+    return queries.selection(table, query.filters, query.q, queries.search_column(view.column_names))
+
+
 async def get_content(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    query, _ = parse_content_query(request.query, max_limit=settings.max_limit)
+    return await _content(request, query)
+
+
+async def _content(request: web.Request, query: ContentQuery) -> web.Response:
     settings, cursors = request.app[SETTINGS], request.app[CURSORS]
-    query = parse_content_query(request.query, max_limit=settings.max_limit)
     view = await _view(request, query.dataset)
     known = view.column_names if view is not None else set()
     check_columns(query, known)
     in_import_order = storage.in_import_order(query.filters, query.q, query.sort)
-    # Offset pages in import order cost one page at any depth; sorted or searched ones skip through a scan.
+    # Offset pages in import order cost one page at any depth; the engine sorts before it skips.
     max_offset_rows = None if in_import_order else settings.max_offset_rows
     if max_offset_rows is not None and query.cursor is None:
         check_offset_depth(query, max_offset_rows)
@@ -49,43 +107,62 @@ async def get_content(request: web.Request) -> web.Response:
             after = cursors.decode(query.cursor, fingerprint)
         except InvalidCursor as exc:
             raise bad_parameter("cursor", str(exc)) from None
+    skip = (query.page - 1) * query.limit if after is None else 0
 
     if view is None:
-        page = storage.Page(documents=[], total=0, has_more=False)
-    else:
+        documents, total, has_more = [], 0, False
+    elif in_import_order:
         page = await storage.read_page(
-            request.app[MONGO_DB],
-            request.app[INDEX],
-            view,
-            filters=query.filters,
-            q=query.q,
-            order=query.sort,
-            limit=query.limit,
-            skip=(query.page - 1) * query.limit if after is None else 0,
+            request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
             after=after,
-        )
+        )  # fmt: skip
+        documents, total, has_more = [public_item(d) for d in page.documents], page.total, page.has_more
+        sort_values = [storage.sort_value(query.sort, d, known) for d in page.documents]
+        seqs = [d["seq"] for d in page.documents]
+    else:
+        documents, total, has_more, sort_values, seqs = await _engine_page(request, view, query, skip, after)
 
     next_cursor = None
-    if page.has_more:
-        last = page.documents[-1]
-        position = CursorPosition(sort_value=storage.sort_value(query.sort, last, known), seq=last["seq"])
+    if has_more:
+        position = CursorPosition(sort_value=sort_values[-1], seq=seqs[-1])
         next_cursor = cursors.encode(position, fingerprint)
     links = page_links(
         request,
         limit=query.limit,
-        total=page.total,
+        total=total,
         max_offset_rows=max_offset_rows,
         offset=query.page if after is None else None,
         next_cursor=next_cursor,
     )
-    headers = {"X-Total-Count": str(page.total), "Link": link_header(links)}
+    headers = {"X-Total-Count": str(total), "Link": link_header(links)}
     if next_cursor is not None:
         headers["X-Next-Cursor"] = next_cursor
-    return web.json_response([public_item(document) for document in page.documents], headers=headers)
+    return web.json_response(documents, headers=headers)
+
+
+async def _engine_page(
+    request: web.Request, view: DatasetView, query: ContentQuery, skip: int, after: CursorPosition | None
+) -> tuple[list[dict[str, Any]], int, bool, list[Any], list[int]]:
+    """A page of a sorted, filtered or searched query, from the read model, with its exact count."""
+
+    def work(table: DatasetTable, cursor: Any) -> tuple[list[tuple[int, str]], int | None]:
+        kinds = queries.column_kinds(cursor, table, query.sort.column) if query.sort.column else set()
+        order = queries.ordering(table, query.sort, kinds)
+        position = None if after is None else queries.after(order, after, query.sort.column is not None)
+        selection = _selection(table, view, query)
+        return queries.page(
+            cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True
+        )
+
+    rows, total = await _answer(request, view, work)
+    documents = [orjson.loads(row) for _, row in rows[: query.limit]]
+    sort_values = [item.get(query.sort.column) if query.sort.column else None for item in documents]
+    return documents, total or 0, len(rows) > query.limit, sort_values, [seq for seq, _ in rows[: query.limit]]
 
 
 async def _item(request: web.Request, dataset: str, key: str) -> web.Response:
-    document = await storage.find_item(request.app[MONGO_DB], dataset, key)
+    budget_ms = request.app[SETTINGS].query_budget_ms
+    document = await storage.find_item(request.app[MONGO_DB], dataset, key, budget_ms=budget_ms)
     if document is None:
         raise ApiError(404, "No catalog item with this id")
     return web.json_response(public_item(document))
@@ -118,6 +195,8 @@ def dataset_public(view: DatasetView) -> dict[str, Any]:
         "status": head.get("status", "active"),
         "items": view.total,
         "columns": [{"name": name, "type": types.get(name, "string"), "items": count} for name, count in view.columns],
+        # The column ``q`` searches (null: this dataset has none, and ``q`` matches nothing).
+        "search_column": queries.search_column(view.column_names),
         "created_at": _iso(head.get("created_at")),
         "last_import_at": _iso(head.get("last_import_at")),
     }
@@ -130,7 +209,7 @@ def _iso(value: Any) -> str | None:
 async def list_datasets(request: web.Request) -> web.Response:
     db, index = request.app[MONGO_DB], request.app[INDEX]
     body = []
-    for name in await storage.list_datasets(db):
+    for name in await storage.list_datasets(db, budget_ms=request.app[SETTINGS].query_budget_ms):
         view = await index.view(db, name)
         if view is not None:
             body.append(dataset_public(view))
@@ -143,3 +222,75 @@ async def get_dataset(request: web.Request) -> web.Response:
     if view is None:
         raise ApiError(404, NO_DATASET)
     return web.json_response(dataset_public(view))
+
+
+async def _dataset_query(request: web.Request, extra: Collection[str], plain: Collection[str]):
+    """The query of ``/datasets/{name}/...``: the dataset from the path, the rest as ``/get_content``'s."""
+    name = _dataset_name(request)
+    query, own = parse_content_query(request.query, max_limit=request.app[SETTINGS].max_limit, extra=extra, plain=plain)
+    query = query.model_copy(update={"dataset": name})
+    view = await request.app[INDEX].view(request.app[MONGO_DB], name)
+    if view is None:
+        raise ApiError(404, NO_DATASET)
+    check_columns(query, view.column_names)
+    return query, own, view
+
+
+async def get_dataset_contents(request: web.Request) -> web.Response:
+    """``/get_content?dataset={name}``, under the dataset's own path."""
+    plain = PLAIN_PARAMETERS - {"dataset"}
+    query, _, _ = await _dataset_query(request, (), plain)
+    return await _content(request, query)
+
+
+async def get_facets(request: web.Request) -> web.Response:
+    query, own, view = await _dataset_query(request, FACET_PARAMETERS, {"q", "type"})
+    facet = parse_facet_query(own, view.column_names)
+
+    def work(table: DatasetTable, cursor: Any) -> dict[str, Any]:
+        selection = _selection(table, view, query)
+        return queries.facets(cursor, table, selection, facet.columns, size=facet.size, bins=facet.bins)
+
+    return web.json_response(await _answer(request, view, work))
+
+
+async def get_export(request: web.Request) -> web.StreamResponse:
+    query, own, view = await _dataset_query(request, EXPORT_PARAMETERS, {"q", "type", "sort"})
+    export_format = parse_export_format(own)
+    settings = request.app[SETTINGS]
+
+    def start(table: DatasetTable, cursor: Any) -> queries.Ordering:
+        kinds = queries.column_kinds(cursor, table, query.sort.column) if query.sort.column else set()
+        return queries.ordering(table, query.sort, kinds)
+
+    order = await _answer(request, view, start)
+    table = request.app[READ_MODEL].tables[view.name]
+    columns = dataset_columns(view)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": EXPORT_TYPES[export_format],
+            "Content-Disposition": f'attachment; filename="{view.name}.{export_format}"',
+        }
+    )
+    chunks = request.app[READ_MODEL].stream(
+        queries.start_export(table, _selection(table, view, query), order), settings.query_budget_ms / 1000
+    )
+    try:
+        first = await anext(chunks, [])
+    except QueryBudgetExceeded:
+        raise _budget_error(settings) from None
+    await response.prepare(request)
+    encode = export_encoder(export_format, columns)
+    await response.write(encode.header())
+    chunk = first
+    try:
+        while chunk:
+            await response.write(encode.rows(row for (row,) in chunk))
+            chunk = await anext(chunks, [])
+    except QueryBudgetExceeded:
+        # The answer has begun: the client learns it is cut short by the connection closing early.
+        raise ConnectionResetError("export stopped: a chunk took longer than the time budget") from None
+    finally:
+        await chunks.aclose()
+    await response.write_eof()
+    return response

@@ -82,13 +82,15 @@ Part = tuple[dict[str, Any], int, int]
 
 
 class CatalogIndex:
-    def __init__(self) -> None:
+    def __init__(self, *, budget_ms: int) -> None:
+        # Every query this sends carries it as maxTimeMS: the store stops what a request gave up on.
+        self._budget_ms = budget_ms
         self._views: dict[str, DatasetView] = {}
         self._blocks: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def view(self, db: AsyncDatabase, dataset: str) -> DatasetView | None:
         """The dataset's current view, or None when there is no such dataset."""
-        head = await db[DATASETS].find_one({"_id": dataset})
+        head = await db[DATASETS].find_one({"_id": dataset}, max_time_ms=self._budget_ms)
         if head is None:
             self._views.pop(dataset, None)
             return None
@@ -106,7 +108,7 @@ class CatalogIndex:
         # In short lists: the embedded store answers a long $in much more slowly than several short ones.
         for start in range(0, len(ids), IDS_PER_READ):
             query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for chunk in db[CHUNKS].find(query, {"n": 1, "entries": 1}):
+            async for chunk in db[CHUNKS].find(query, {"n": 1, "entries": 1}, max_time_ms=self._budget_ms):
                 chunks[f"c{chunk['n']}"] = chunk["entries"]
         view = DatasetView(head, chunks)
         self._views[dataset] = view
@@ -170,14 +172,19 @@ class CatalogIndex:
             return []
         dataset = view.head["_id"]
         ids = [item_id(dataset, key) for key in keys]
-        found = {doc["_id"]: doc async for doc in db[ITEMS].find({"_id": {"$in": ids}}, ITEM_FIELDS)}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), IDS_PER_READ):
+            query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
+            async for document in db[ITEMS].find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
+                found[document["_id"]] = document
         # An item deleted since the block was read (its dataset being deleted) is left out.
         return [found[i] for i in ids if i in found]
 
     async def _load_blocks(self, db: AsyncDatabase, entries: list[dict[str, Any]]) -> None:
         missing = [e["b"] for e in entries if self._blocks.get(e["b"], {}).get("v") != e["v"]]
         if missing:
-            async for block in db[BLOCKS].find({"_id": {"$in": missing}}, BLOCK_FIELDS):
+            query = {"_id": {"$in": missing}}
+            async for block in db[BLOCKS].find(query, BLOCK_FIELDS, max_time_ms=self._budget_ms):
                 self._blocks[block["_id"]] = block
         for entry in entries:
             if entry["b"] in self._blocks:

@@ -1,7 +1,10 @@
 """Builds the catalog service (``create_app``, no I/O) and runs it (``main``)."""
 
+import asyncio
+import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
@@ -9,11 +12,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from catalog_service import storage
 from catalog_service.cursors import CursorCodec
 from catalog_service.index import CatalogIndex
-from catalog_service.keys import CURSORS, INDEX, SETTINGS
+from catalog_service.keys import CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
+from catalog_service.projector import Projector
+from catalog_service.read_model import ReadModel
 from catalog_service.routes import setup_routes
 from catalog_service.settings import CatalogSettings
 from service_common.app import base_app, configure_logging, run
-from service_common.stores import mongo_context
+from service_common.stores import MONGO_DB, mongo_context
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +39,43 @@ def create_app(settings: CatalogSettings) -> web.Application:
     app = base_app(client_max_size=16 * 1024)
     app[SETTINGS] = settings
     app[CURSORS] = CursorCodec(_cursor_secret(settings))
-    app[INDEX] = CatalogIndex()
+    app[INDEX] = CatalogIndex(budget_ms=settings.query_budget_ms)
 
     async def setup(db: AsyncDatabase) -> None:
-        await storage.ensure_indexes(db, settings.indexed_columns)
+        await storage.drop_legacy_indexes(db)
 
     app.cleanup_ctx.append(mongo_context(settings, "catalog-service", setup=setup))
+    app.cleanup_ctx.append(read_model_context(settings))
     setup_routes(app)
     return app
+
+
+def read_model_context(settings: CatalogSettings):
+    """Opens this process's read model and runs the loop that keeps it in step with the store."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        path = None
+        if settings.read_model_dir is not None:
+            path = settings.read_model_dir / f"catalog-{settings.port}.duckdb"
+        model = await asyncio.to_thread(
+            ReadModel,
+            path,
+            memory_limit=settings.engine_memory,
+            threads=settings.engine_threads,
+            max_queries=settings.engine_queries,
+        )
+        projector = Projector(model, app[INDEX], store_budget_ms=settings.query_budget_ms)
+        app[READ_MODEL], app[PROJECTOR] = model, projector
+        loop = asyncio.create_task(projector.run(app[MONGO_DB]), name="read-model")
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            model.close()
+
+    return context
 
 
 def main() -> None:

@@ -9,4 +9,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/contents/{id:.+}", handlers.get_content_item)
     app.router.add_get("/datasets", handlers.list_datasets)
     app.router.add_get("/datasets/{name}", handlers.get_dataset)
+    app.router.add_get("/datasets/{name}/contents", handlers.get_dataset_contents)
     app.router.add_get("/datasets/{name}/contents/{id:.+}", handlers.get_dataset_item)
+    app.router.add_get("/datasets/{name}/facets", handlers.get_facets)
+    app.router.add_get("/datasets/{name}/export", handlers.get_export)

@@ -4,6 +4,8 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from multidict import MultiMapping
@@ -20,11 +22,40 @@ MAX_COLUMN_LENGTH = 256
 FILTER_PARAMETER = re.compile(r"filter\[(.*)\]", re.DOTALL)
 PLAIN_PARAMETERS = frozenset({"limit", "offset", "cursor", "sort", "q", "type", "dataset"})
 MAX_FILTERS = 16
+MAX_IN_VALUES = 100
 MAX_VALUE_LENGTH = 1024
 MAX_Q_LENGTH = 256
 # What ``id`` means when a dataset has no column of that name: each item's key.
 KEY_COLUMN = "id"
 COLUMN_NAME_RULE = f"Must be a column name: 1-{MAX_COLUMN_LENGTH} characters, no control characters"
+
+
+class FilterOp(StrEnum):
+    """``filter[<column>][<op>]=<value>``; ``filter[<column>]=<value>`` is ``eq``."""
+
+    EQ = "eq"
+    NE = "ne"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"
+    NOTIN = "notin"
+    CONTAINS = "contains"
+    STARTSWITH = "startswith"
+    ENDSWITH = "endswith"
+    ISNULL = "isnull"
+
+
+_OPERATOR_SUFFIX = re.compile(r"(.*)\]\[(" + "|".join(op.value for op in FilterOp) + r")", re.DOTALL)
+
+
+class Filter(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    column: str
+    op: FilterOp = FilterOp.EQ
+    value: str
 
 
 def is_column_name(name: str) -> bool:
@@ -56,8 +87,8 @@ class ContentQuery(BaseModel):
     cursor: str | None = Field(None, min_length=1)
     sort: SortOrder = SortOrder()
     q: str | None = Field(None, min_length=1, max_length=MAX_Q_LENGTH)
-    # Column name -> the exact value asked for; both already checked by ``parse_content_query``.
-    filters: dict[str, str] = {}
+    # Each already checked by ``parse_content_query``; all of them hold for a row to match.
+    filters: list[Filter] = []
 
     @field_validator("sort", mode="before")
     @classmethod
@@ -71,50 +102,71 @@ class ContentQuery(BaseModel):
     def fingerprint(self) -> str:
         """Identifies the order and the matching set, which a cursor must keep across pages."""
         canonical = json.dumps(
-            [self.dataset, self.sort.column, self.sort.descending, sorted(self.filters.items()), self.q],
+            [
+                self.dataset,
+                self.sort.column,
+                self.sort.descending,
+                sorted([f.column, f.op.value, f.value] for f in self.filters),
+                self.q,
+            ],
             separators=(",", ":"),
             ensure_ascii=False,
         )
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
-def parse_content_query(params: MultiMapping[str], *, max_limit: int) -> ContentQuery:
-    """Every parameter checked, each problem a 400 naming the parameter; never a silent default."""
+def parse_content_query(
+    params: MultiMapping[str], *, max_limit: int, extra: Collection[str] = (), plain: Collection[str] = PLAIN_PARAMETERS
+) -> tuple[ContentQuery, dict[str, list[str]]]:
+    """Every parameter checked, each problem a 400 naming the parameter; never a silent default.
+    ``plain``: the plain parameters this endpoint takes; ``extra``: the names of its own, returned
+    as given (each a list) for it to check."""
     fields: dict[str, object] = {}
-    filters: dict[str, str] = {}
+    own: dict[str, list[str]] = {}
+    filters: list[Filter] = []
     for name in params:
         values = params.getall(name)
+        if name in extra:
+            own[name] = values
+            continue
         if len(values) > 1:
             raise repeated_parameter(name)
         value = values[0]
-        if name in PLAIN_PARAMETERS:
+        if name in plain:
             fields[name] = value
         elif match := FILTER_PARAMETER.fullmatch(name):
-            filters[_filter_column(name, match.group(1))] = _filter_value(name, value)
+            filters.append(_filter(name, match.group(1), value))
         else:
             raise unknown_parameter(name)
     if "type" in fields:
-        if "type" in filters:
+        if any(f.column == TYPE_COLUMN and f.op is FilterOp.EQ for f in filters):
             raise bad_parameter("type", "Give either type or filter[type], not both")
         # The seed's one filter, kept as a shorthand for filter[type].
-        filters["type"] = _filter_value("type", fields.pop("type"))
+        filters.append(_filter("type", TYPE_COLUMN, fields.pop("type")))
     if len(filters) > MAX_FILTERS:
         raise bad_parameter("filter", f"At most {MAX_FILTERS} filters", f"Too many filters (at most {MAX_FILTERS})")
     query = parse_model(ContentQuery, {**fields, "filters": filters})
     _check_bounds(query, max_limit=max_limit)
-    return query
+    return query, own
 
 
-def _filter_column(parameter: str, column: str) -> str:
+def _filter(parameter: str, inside: str, value: str) -> Filter:
+    """``inside`` is what stands between ``filter[`` and the last ``]``: a column, or a column then
+    ``][<op>`` (a column whose own name ends so is filtered by ``filter[<column>][eq]``)."""
+    column, op = inside, FilterOp.EQ
+    if match := _OPERATOR_SUFFIX.fullmatch(inside):
+        column, op = match.group(1), FilterOp(match.group(2))
     if not is_column_name(column):
         raise bad_parameter(parameter, COLUMN_NAME_RULE)
-    return column
-
-
-def _filter_value(parameter: str, value: str) -> str:
     if len(value) > MAX_VALUE_LENGTH:
         raise bad_parameter(parameter, f"At most {MAX_VALUE_LENGTH} characters")
-    return value
+    if op is FilterOp.ISNULL and value not in ("true", "false"):
+        raise bad_parameter(parameter, "Must be true or false")
+    if op in (FilterOp.IN, FilterOp.NOTIN) and value.count(",") >= MAX_IN_VALUES:
+        raise bad_parameter(parameter, f"At most {MAX_IN_VALUES} comma-separated values")
+    if op in (FilterOp.CONTAINS, FilterOp.STARTSWITH, FilterOp.ENDSWITH) and not value:
+        raise bad_parameter(parameter, "Must not be empty")
+    return Filter(column=column, op=op, value=value)
 
 
 def _check_bounds(query: ContentQuery, *, max_limit: int) -> None:
@@ -128,10 +180,60 @@ def _check_bounds(query: ContentQuery, *, max_limit: int) -> None:
 
 def check_columns(query: ContentQuery, known: Collection[str]) -> None:
     """Filters and sorts name columns the dataset has (``id``, its key, always exists)."""
-    for column, parameter in [*((c, f"filter[{c}]") for c in query.filters), (query.sort.column, "sort")]:
+    for column, parameter in [*((f.column, f"filter[{f.column}]") for f in query.filters), (query.sort.column, "sort")]:
         if column is None or column in known or column in (KEY_COLUMN, TYPE_COLUMN):
             continue
         raise bad_parameter(parameter, f"No column {column!r} in this dataset")
+
+
+FACET_PARAMETERS = frozenset({"facet", "facet_size", "facet_bins"})
+EXPORT_PARAMETERS = frozenset({"format"})
+MAX_FACETS = 16
+MAX_FACET_SIZE = 100
+MAX_FACET_BINS = 100
+
+
+@dataclass(frozen=True)
+class FacetQuery:
+    columns: list[str]
+    size: int
+    bins: int | None
+
+
+def parse_facet_query(own: Mapping[str, list[str]], known: Collection[str]) -> FacetQuery:
+    """``facet`` (repeated: one per column), ``facet_size`` and ``facet_bins``."""
+    columns = list(dict.fromkeys(own.get("facet", [])))
+    if not columns:
+        raise bad_parameter("facet", "Name at least one column: facet=<column>")
+    if len(columns) > MAX_FACETS:
+        raise bad_parameter("facet", f"At most {MAX_FACETS} columns")
+    for column in columns:
+        if not is_column_name(column):
+            raise bad_parameter("facet", COLUMN_NAME_RULE)
+        if column not in known and column not in (KEY_COLUMN, TYPE_COLUMN):
+            raise bad_parameter("facet", f"No column {column!r} in this dataset")
+    size = _whole_number(own, "facet_size", MAX_FACET_SIZE)
+    return FacetQuery(columns, 10 if size is None else size, _whole_number(own, "facet_bins", MAX_FACET_BINS))
+
+
+def _whole_number(own: Mapping[str, list[str]], name: str, highest: int) -> int | None:
+    values = own.get(name)
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise repeated_parameter(name)
+    if not (values[0].isascii() and values[0].isdigit() and 1 <= int(values[0]) <= highest):
+        raise bad_parameter(name, f"Must be a whole number from 1 to {highest}")
+    return int(values[0])
+
+
+def parse_export_format(own: Mapping[str, list[str]]) -> str:
+    values = own.get("format", ["csv"])
+    if len(values) > 1:
+        raise repeated_parameter("format")
+    if values[0] not in ("csv", "ndjson"):
+        raise bad_parameter("format", "Must be csv or ndjson")
+    return values[0]
 
 
 def check_offset_depth(query: ContentQuery, max_offset_rows: int) -> None:

@@ -1,7 +1,6 @@
-from typing import Annotated
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
 
 from service_common.settings import CommonSettings
 
@@ -11,21 +10,23 @@ MIN_CURSOR_SECRET_LENGTH = 32
 class CatalogSettings(CommonSettings):
     port: int = Field(8003, ge=1, le=65_535, validation_alias="CATALOG_PORT")
     max_limit: int = Field(100, ge=1, le=1_000, validation_alias="CATALOG_MAX_LIMIT")
-    # Deepest row an ``offset`` page of a sorted, searched or column-filtered query may start at (it
-    # skips through a scan); import-order and ``type=`` pages cost one page at any depth.
+    # Deepest row an ``offset`` page of a sorted, searched or column-filtered query may start at (the
+    # engine sorts every row before it); import-order and ``type=`` pages cost one page at any depth,
+    # and cursors any page of any query.
     max_offset_rows: int = Field(100_000, ge=0, validation_alias="CATALOG_MAX_OFFSET_ROWS")
-    # Columns worth a (dataset, column, seq) index on MongoDB, for sorts and filters by them. Each costs
-    # every imported row an index entry; the embedded store scans for these queries with or without.
-    indexed_columns: Annotated[list[str], NoDecode] = Field([], validation_alias="CATALOG_INDEXES")
+    # Every read's time budget: past it the answer is a 503 naming it, and the work stops (the
+    # engine's query interrupted, every MongoDB query sent with it as maxTimeMS).
+    query_budget_ms: int = Field(5_000, ge=100, le=55_000, validation_alias="CATALOG_QUERY_BUDGET_MS")
+    # Where this process keeps its read model (a DuckDB file named after its port); unset: in memory,
+    # rebuilt from MongoDB at every start.
+    read_model_dir: Path | None = Field(None, validation_alias="CATALOG_READ_MODEL_DIR")
+    # The engine's memory cap (DuckDB's memory_limit): past it, sorts and groups spill or fail, never grow.
+    engine_memory: str = Field("1GB", pattern=r"^[0-9]+(\.[0-9]+)?[KMGT]i?B$", validation_alias="CATALOG_ENGINE_MEMORY")
+    engine_threads: int = Field(2, ge=1, le=64, validation_alias="CATALOG_ENGINE_THREADS")
+    # Engine queries run at once; more wait for a slot within their budget.
+    engine_queries: int = Field(2, ge=1, le=64, validation_alias="CATALOG_ENGINE_QUERIES")
     # Signs cursor tokens. Every replica needs the same one, and it must outlive restarts.
     cursor_secret: SecretStr | None = Field(None, validation_alias="CATALOG_CURSOR_SECRET")
-
-    @field_validator("indexed_columns", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [column.strip() for column in value.split(",") if column.strip()]
-        return value
 
     @field_validator("cursor_secret")
     @classmethod

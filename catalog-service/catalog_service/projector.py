@@ -1,0 +1,182 @@
+"""Keeps this process's read model in step with the catalog layout in MongoDB.
+
+The layout is the change feed: every write that changes a block's items (an insert, an upsert or
+merge in place, a revert, a late commit) gives the block a new version ``v``, which its summary in
+the dataset's chunks carries, and the block document carries its rows as of that version. So a
+dataset's table is current when every summary's version is one the table has applied: the blocks
+that are not are read (one point read each, their rows included) and their rows replaced.
+
+A request first brings the table up to what the store held when it began (its ``DatasetView``):
+a few blocks behind (an import's last batches) it applies them itself, so a job that reads
+``Success`` is in every answer; further behind (a new replica, a rebuild) it is refused with a 503
+while the background loop catches up, never answered from a scan or from a stale table.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from catalog_service import storage
+from catalog_service.index import CatalogIndex, DatasetView
+from catalog_service.read_model import AppliedBlock, DatasetTable, ReadModel
+from service_common.catalog_layout import BLOCKS, IDS_PER_READ, ITEMS, item_id, unpack_rows
+
+log = logging.getLogger(__name__)
+
+# How many blocks (about 1,000 items each) a request applies itself before answering; a table further
+# behind is caught up by the background loop, which applies this many blocks per transaction.
+INLINE_BLOCKS = 8
+BLOCKS_PER_STEP = 20
+# Blocks carry their rows: a few per read keep each answer of the store small.
+BLOCKS_PER_READ = 10
+POLL_SECONDS = 1.0
+
+
+class ReadModelBehind(Exception):
+    """The dataset's table is too far behind the store to answer now: being rebuilt or caught up."""
+
+    def __init__(self, dataset: str, applied: int, total: int) -> None:
+        super().__init__(dataset)
+        self.dataset, self.applied, self.total = dataset, applied, total
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+class Projector:
+    def __init__(self, model: ReadModel, index: CatalogIndex, *, store_budget_ms: int) -> None:
+        self._model = model
+        self._index = index
+        self._store_budget_ms = store_budget_ms
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Per dataset, the chunk revisions the table was last seen complete at: nothing to compare.
+        self._synced: dict[str, tuple[str, dict[str, int]]] = {}
+        self._wake = asyncio.Event()
+
+    def _lock(self, dataset: str) -> asyncio.Lock:
+        return self._locks.setdefault(dataset, asyncio.Lock())
+
+    async def table_for(self, db: AsyncDatabase, view: DatasetView) -> DatasetTable:
+        """The dataset's table, holding at least what the store held when ``view`` was read."""
+        revisions = (_iso(view.head.get("created_at")), view.head.get("index", {}))
+        if self._synced.get(view.name) == revisions:
+            return self._model.tables[view.name]
+        stale, _ = self._behind(view)
+        if len(stale) > INLINE_BLOCKS:
+            self._wake.set()
+            raise ReadModelBehind(view.name, len(view.entries) - len(stale), len(view.entries))
+        async with self._lock(view.name):
+            await self._catch_up(db, view, steps=None)
+        return self._model.tables[view.name]
+
+    def _behind(self, view: DatasetView) -> tuple[list[str], list[str]]:
+        """The blocks whose rows the table lacks or holds at an older version, and the blocks it holds
+        that the dataset no longer lists."""
+        table = self._model.tables.get(view.name)
+        if table is None or table.created_at != _iso(view.head.get("created_at")):
+            return [entry["b"] for entry in view.entries], []
+        stale = [entry["b"] for entry in view.entries if table.blocks.get(entry["b"], -1) < entry["v"]]
+        removed = []
+        if len(table.blocks) + len(stale) > len(view.entries):
+            listed = {entry["b"] for entry in view.entries}
+            removed = [block for block in table.blocks if block not in listed]
+        return stale, removed
+
+    async def _catch_up(self, db: AsyncDatabase, view: DatasetView, *, steps: int | None) -> None:
+        """Applies what the table lacks of ``view``, ``BLOCKS_PER_STEP`` blocks per transaction; with
+        ``steps``, stops after that many (the caller holds the dataset's lock meanwhile)."""
+        created_at = _iso(view.head.get("created_at"))
+        table = self._model.tables.get(view.name)
+        if table is None or table.created_at != created_at:
+            await asyncio.to_thread(self._model.reset, view.name, created_at)
+        stale, removed = self._behind(view)
+        done = 0
+        while stale or removed:
+            step, stale = stale[:BLOCKS_PER_STEP], stale[BLOCKS_PER_STEP:]
+            blocks, gone = await self._read_blocks(db, view.name, step)
+            await asyncio.to_thread(self._model.apply, view.name, blocks, [*removed, *gone])
+            removed = []
+            done += 1
+            if steps is not None and done >= steps and stale:
+                return
+        self._synced[view.name] = (created_at, dict(view.head.get("index", {})))
+
+    async def _read_blocks(
+        self, db: AsyncDatabase, dataset: str, ids: Sequence[str]
+    ) -> tuple[list[AppliedBlock], list[str]]:
+        """The blocks as the store holds them now (their rows as of their version), and the ids of
+        those it no longer holds."""
+        found: dict[str, AppliedBlock] = {}
+        projection = {"seq": 1, "v": 1, "keys": 1, "seqs": 1, "rows": 1}
+        for start in range(0, len(ids), BLOCKS_PER_READ):
+            query = {"_id": {"$in": list(ids[start : start + BLOCKS_PER_READ])}}
+            async for block in db[BLOCKS].find(query, projection, max_time_ms=self._store_budget_ms):
+                rows = unpack_rows(block)
+                if rows is None:  # written before blocks carried their rows
+                    rows = await self._rows_from_items(db, dataset, block["keys"])
+                found[block["_id"]] = AppliedBlock(
+                    block["_id"], block["seq"], block["v"], block["keys"], block["seqs"], rows
+                )
+        return [found[block] for block in ids if block in found], [block for block in ids if block not in found]
+
+    async def _rows_from_items(self, db: AsyncDatabase, dataset: str, keys: list[str]) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        ids = [item_id(dataset, key) for key in keys]
+        for start in range(0, len(ids), IDS_PER_READ):
+            query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
+            async for item in db[ITEMS].find(query, {"key": 1, "row": 1}, max_time_ms=self._store_budget_ms):
+                rows[item["key"]] = item["row"]
+        return [rows.get(key, {}) for key in keys]
+
+    async def run(self, db: AsyncDatabase) -> None:
+        """The background loop: every dataset caught up, tables of deleted datasets dropped."""
+        task = asyncio.current_task()
+        while True:
+            try:
+                await self._pass(db)
+            except (PyMongoError, OSError) as exc:
+                # PyMongo may turn the task's cancellation into an error of its own: it still stops the loop.
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
+                log.warning("Read model: the store did not answer (%s); trying again", exc)
+            except Exception:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None
+                log.exception("Read model: catching up failed; trying again")
+            if task is not None and task.cancelling():
+                # A cancellation PyMongo swallowed while the pass awaited it: stop all the same.
+                raise asyncio.CancelledError
+            self._wake.clear()
+            # Not asyncio.wait_for, which on Python 3.11 may swallow the task's cancellation at shutdown.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+
+    async def _pass(self, db: AsyncDatabase) -> None:
+        names = await storage.list_datasets(db)
+        for name in names:
+            view = await self._index.view(db, name)
+            if view is None:
+                continue
+            stale, removed = self._behind(view)
+            table = self._model.tables.get(name)
+            if not stale and not removed and table is not None:
+                self._synced[name] = (_iso(view.head.get("created_at")), dict(view.head.get("index", {})))
+                continue
+            log.info("Read model of %s: %d block(s) to apply", name, len(stale))
+            # One step per hold of the lock, so that a request's own catch-up waits for one step at most.
+            for _ in range(len(stale) // BLOCKS_PER_STEP + 2):
+                async with self._lock(name):
+                    await self._catch_up(db, view, steps=1)
+                if self._synced.get(name, ("", {}))[1] == view.head.get("index", {}):
+                    break
+        for name in set(self._model.tables) - set(names):
+            async with self._lock(name):
+                await asyncio.to_thread(self._model.drop, name)
+                self._synced.pop(name, None)

@@ -1,0 +1,281 @@
+"""The questions the read model answers, as SQL over a dataset's table (``read_model.py``).
+
+Every query is built here from checked column names (mapped to the table's own column numbers) and
+plain values passed as parameters: nothing a request says becomes SQL text. Values compare as the
+catalog stores them (``service_common.catalog_values``), and order as MongoDB sorts them: null (or
+missing) first, then numbers, then text, ties in import order.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from catalog_service.cursors import CursorPosition
+from catalog_service.read_model import NULL, NUMBER, TEXT, DatasetTable, kind_of
+from catalog_service.schemas import KEY_COLUMN, Filter, FilterOp, SortOrder
+from service_common.catalog_values import matching_values, stored_number
+
+# Columns ``q`` searches, the first one the dataset has: the seed's ``title``, IMDB's ``primaryTitle``.
+SEARCH_COLUMNS = ("title", "primaryTitle", "name")
+
+
+@dataclass(frozen=True)
+class Column:
+    """Where a column's kind, number and text are in the table (SQL expressions of trusted text)."""
+
+    kind: str
+    number: str
+    text: str
+
+
+# A column the dataset names but none of its items holds: null everywhere.
+MISSING = Column("0", "NULL::DOUBLE", "NULL::VARCHAR")
+# ``id`` in a dataset without such a column: each item's key, text.
+KEY = Column("2", "NULL::DOUBLE", "key")
+
+
+def column(table: DatasetTable, name: str) -> Column:
+    number = table.columns.get(name)
+    if number is not None:
+        return Column(f"t{number}", f"n{number}", f"s{number}")
+    return KEY if name == KEY_COLUMN else MISSING
+
+
+def search_column(columns: Any) -> str | None:
+    """The column ``q`` searches in a dataset with these columns."""
+    return next((name for name in SEARCH_COLUMNS if name in columns), None)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows a request selects: a SQL condition and its parameters."""
+
+    condition: str
+    parameters: list[Any]
+
+
+def selection(table: DatasetTable, filters: list[Filter], q: str | None, searched: str | None) -> Selection:
+    parts: list[str] = []
+    parameters: list[Any] = []
+    for item in filters:
+        sql, values = _condition(column(table, item.column), item.op, item.value)
+        parts.append(sql)
+        parameters += values
+    if q is not None:
+        if searched is None:
+            parts.append("FALSE")
+        else:
+            where = column(table, searched)
+            parts.append(f"({where.kind} = {TEXT} AND contains(lower({where.text}), ?))")
+            parameters.append(q.lower())
+    return Selection(" AND ".join(parts) or "TRUE", parameters)
+
+
+def _equal(where: Column, text: str) -> tuple[str, list[Any]]:
+    parts, parameters = [], []
+    for value in matching_values(text):
+        kind, number, string = kind_of(value)
+        if kind == NULL:
+            parts.append(f"{where.kind} = {NULL}")
+        elif kind == NUMBER:
+            parts.append(f"({where.kind} = {NUMBER} AND {where.number} = ?)")
+            parameters.append(number)
+        else:
+            parts.append(f"({where.kind} = {TEXT} AND {where.text} = ?)")
+            parameters.append(string)
+    return "(" + " OR ".join(parts) + ")", parameters
+
+
+def _condition(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]]:
+    """One filter; never NULL, so that NOT and AND combine as the user reads them."""
+    if op in (FilterOp.EQ, FilterOp.NE):
+        sql, parameters = _equal(where, value)
+        return (sql if op is FilterOp.EQ else f"(NOT {sql})"), parameters
+    if op in (FilterOp.IN, FilterOp.NOTIN):
+        parts, parameters = [], []
+        for member in value.split(","):
+            sql, values = _equal(where, member)
+            parts.append(sql)
+            parameters += values
+        sql = "(" + " OR ".join(parts) + ")"
+        return (sql if op is FilterOp.IN else f"(NOT {sql})"), parameters
+    if op is FilterOp.ISNULL:
+        return (f"({where.kind} = {NULL})" if value == "true" else f"({where.kind} <> {NULL})"), []
+    if op in _COMPARISONS:
+        number = stored_number(value)
+        if number is not None:
+            return f"({where.kind} = {NUMBER} AND {where.number} {_COMPARISONS[op]} ?)", [float(number)]
+        return f"({where.kind} = {TEXT} AND {where.text} {_COMPARISONS[op]} ?)", [value]
+    function = _TEXT_MATCHES[op]
+    return f"({where.kind} = {TEXT} AND {function}(lower({where.text}), ?))", [value.lower()]
+
+
+_COMPARISONS = {FilterOp.GT: ">", FilterOp.GTE: ">=", FilterOp.LT: "<", FilterOp.LTE: "<="}
+_TEXT_MATCHES = {FilterOp.CONTAINS: "contains", FilterOp.STARTSWITH: "starts_with", FilterOp.ENDSWITH: "ends_with"}
+
+
+@dataclass(frozen=True)
+class Ordering:
+    order_by: str
+    # The sort key as a row, for keyset pages: compared with the cursor's position as one value.
+    key: str
+    descending: bool
+
+
+def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering:
+    """``kinds``: which of number and text the column holds. A column of one kind sorts by that value
+    alone (much faster); one that mixes them by kind first, as MongoDB does."""
+    direction = "DESC" if order.descending else "ASC"
+    if order.column is None:
+        return Ordering(f"seq {direction}", "(seq)", order.descending)
+    where = column(table, order.column)
+    nulls = "NULLS LAST" if order.descending else "NULLS FIRST"
+    if kinds <= {NUMBER}:
+        by = f"{where.number} {direction} {nulls}, seq {direction}"
+    elif kinds == {TEXT}:
+        by = f"{where.text} {direction} {nulls}, seq {direction}"
+    else:
+        by = f"{where.kind} {direction}, {where.number} {direction}, {where.text} {direction}, seq {direction}"
+    key = f"({where.kind}, coalesce({where.number}, 0), coalesce({where.text}, ''), seq)"
+    return Ordering(by, key, order.descending)
+
+
+def after(ordering: Ordering, position: CursorPosition, by_column: bool) -> tuple[str, list[Any]]:
+    """Rows strictly after ``position`` in ``ordering``."""
+    sign = "<" if ordering.descending else ">"
+    if not by_column:
+        return f"seq {sign} ?", [position.seq]
+    kind, number, text = kind_of(position.sort_value)
+    return f"{ordering.key} {sign} (?, ?, ?, ?)", [kind, number or 0.0, text or "", position.seq]
+
+
+def column_kinds(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str) -> set[int]:
+    where = column(table, name)
+    if where in (KEY, MISSING):
+        return {TEXT} if where is KEY else set()
+    found = cursor.execute(
+        f"SELECT bool_or({where.kind} = {NUMBER}), bool_or({where.kind} = {TEXT}) FROM {table.table}"
+    ).fetchone()
+    return {kind for kind, present in zip((NUMBER, TEXT), found or (), strict=False) if present}
+
+
+def page(
+    cursor: duckdb.DuckDBPyConnection,
+    table: DatasetTable,
+    chosen: Selection,
+    order: Ordering,
+    *,
+    limit: int,
+    skip: int,
+    position: tuple[str, list[Any]] | None,
+    count: bool,
+) -> tuple[list[tuple[int, str]], int | None]:
+    """Up to ``limit`` rows (seq, JSON) after ``skip`` rows or after ``position``, and how many rows
+    the selection holds when ``count``."""
+    condition, parameters = chosen.condition, list(chosen.parameters)
+    if position is not None:
+        condition = f"({condition}) AND {position[0]}"
+        parameters += position[1]
+    rows = cursor.execute(
+        f"SELECT seq, row FROM {table.table} WHERE {condition} ORDER BY {order.order_by} LIMIT ? OFFSET ?",
+        [*parameters, limit, skip],
+    ).fetchall()
+    total = None
+    if count:
+        found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
+        total = found.fetchone()[0]
+    return rows, total
+
+
+def facets(
+    cursor: duckdb.DuckDBPyConnection,
+    table: DatasetTable,
+    chosen: Selection,
+    names: list[str],
+    *,
+    size: int,
+    bins: int | None,
+) -> dict[str, Any]:
+    """Per column: the top ``size`` values with their counts, how many rows are null and how many hold
+    another value; with ``bins``, a column of numbers alone gets a histogram instead."""
+    total = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
+    matched = total.fetchone()[0]
+    answers = []
+    for name in names:
+        where = column(table, name)
+        kinds = column_kinds(cursor, table, name)
+        if bins is not None and kinds == {NUMBER}:
+            answers.append({"column": name, **_histogram(cursor, table, chosen, where, bins)})
+            continue
+        grouped = cursor.execute(
+            f"SELECT {where.kind} AS k, {where.number} AS n, {where.text} AS s, count(*) AS c, "
+            f"count(*) OVER () AS distinct_values FROM {table.table} "
+            f"WHERE ({chosen.condition}) AND {where.kind} <> {NULL} "
+            f"GROUP BY ALL ORDER BY c DESC, k, n, s LIMIT ?",
+            [*chosen.parameters, size],
+        ).fetchall()
+        nulls = cursor.execute(
+            f"SELECT count(*) FROM {table.table} WHERE ({chosen.condition}) AND {where.kind} = {NULL}",
+            chosen.parameters,
+        ).fetchone()[0]
+        values = [{"value": _value(kind, number, text), "count": count} for kind, number, text, count, _ in grouped]
+        listed = sum(value["count"] for value in values)
+        answers.append(
+            {
+                "column": name,
+                "values": values,
+                "nulls": nulls,
+                "other": matched - nulls - listed,
+                "distinct": grouped[0][4] if grouped else 0,
+            }
+        )
+    return {"total": matched, "facets": answers}
+
+
+def _histogram(
+    cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection, where: Column, bins: int
+) -> dict[str, Any]:
+    low, high, nulls = cursor.execute(
+        f"SELECT min({where.number}), max({where.number}), count(*) FILTER (WHERE {where.kind} = {NULL}) "
+        f"FROM {table.table} WHERE {chosen.condition}",
+        chosen.parameters,
+    ).fetchone()
+    if low is None:
+        return {"min": None, "max": None, "bins": [], "nulls": nulls or 0}
+    width = (high - low) / bins if high > low else 1.0
+    counts = dict(
+        cursor.execute(
+            f"SELECT least(floor(({where.number} - ?) / ?)::BIGINT, ?) AS b, count(*) FROM {table.table} "
+            f"WHERE ({chosen.condition}) AND {where.kind} = {NUMBER} GROUP BY b",
+            [low, width, bins - 1, *chosen.parameters],
+        ).fetchall()
+    )
+    edges = [low + width * index for index in range(bins)] + [high]
+    if high == low:
+        edges = [low, high]
+        bins = 1
+    return {
+        "min": _number(low),
+        "max": _number(high),
+        "bins": [
+            {"from": _number(edges[index]), "to": _number(edges[index + 1]), "count": counts.get(index, 0)}
+            for index in range(bins)
+        ],
+        "nulls": nulls,
+    }
+
+
+def _number(value: float) -> int | float:
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def _value(kind: int, number: float | None, text: str | None) -> Any:
+    return _number(number) if kind == NUMBER and number is not None and math.isfinite(number) else text
+
+
+def start_export(table: DatasetTable, chosen: Selection, order: Ordering) -> Any:
+    """The export query, for ``ReadModel.stream``: every selected row's JSON, in order."""
+    sql = f"SELECT row FROM {table.table} WHERE {chosen.condition} ORDER BY {order.order_by}"
+    return lambda cursor: cursor.execute(sql, chosen.parameters)

@@ -1,0 +1,323 @@
+"""The read model: each dataset's items as one table of an embedded DuckDB database, which answers
+every question but import-order pages and point reads (sorts, filters, ``q``, counts, facets, export).
+
+Derived and disposable: MongoDB is the source of truth, and ``projector.py`` keeps each table in step
+with the catalog layout block by block (a block's rows travel with it, ``catalog_layout.pack_rows``).
+The database is this process's own (a file per process, or memory): replicas never share one.
+
+A row's columns are stored three ways so that one table serves every type a column may mix: ``t<i>``
+is the value's kind (0 null or missing, 1 number, 2 text, which is also MongoDB's sort order of
+them), ``n<i>`` the number, ``s<i>`` the text. ``row`` is the item as the API shows it (JSON).
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from catalog_service.schemas import KEY_COLUMN
+from service_common.catalog_layout import public_row
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Bumped when the tables' shape changes: a database of another version is dropped and rebuilt.
+SCHEMA_VERSION = 1
+NULL, NUMBER, TEXT = 0, 1, 2
+# Rows an export fetches at a time: its memory stays flat whatever the number of rows.
+EXPORT_CHUNK_ROWS = 5_000
+
+
+class QueryBudgetExceeded(Exception):
+    """A read did not finish within the time budget; the engine's work on it was interrupted."""
+
+
+@dataclass(frozen=True)
+class AppliedBlock:
+    """A block as the read model takes it: its id, first ``seq``, version, and the items it holds."""
+
+    block_id: str
+    first_seq: int
+    version: int
+    keys: list[str]
+    seqs: list[int]
+    rows: list[dict[str, Any]]  # stored rows; ``ReadModel.apply`` turns them into the columns the API names
+
+
+@dataclass
+class DatasetTable:
+    """What this process knows of one dataset's table, kept in memory beside the database."""
+
+    name: str
+    created_at: str
+    columns: dict[str, int] = field(default_factory=dict)  # column -> its number i (t<i>, n<i>, s<i>)
+    blocks: dict[str, int] = field(default_factory=dict)  # block id -> the version applied
+    # Bumped by every change, so that answers derived from the table may be cached against it.
+    version: int = 0
+
+    @property
+    def table(self) -> str:
+        # Dataset names are [a-z0-9-]: quoted, every one is a safe identifier.
+        return f'"items_{self.name}"'
+
+
+def kind_of(value: Any) -> tuple[int, float | None, str | None]:
+    """A stored value as the read model keeps it: (kind, number, text)."""
+    if value is None:
+        return NULL, None, None
+    if isinstance(value, str):
+        return TEXT, None, value
+    return NUMBER, float(value), None
+
+
+class ReadModel:
+    """The DuckDB database of one catalog-service process."""
+
+    def __init__(self, path: Path | None, *, memory_limit: str, threads: int, max_queries: int) -> None:
+        config = {"memory_limit": memory_limit, "threads": threads}
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
+        self._slots = asyncio.Semaphore(max_queries)
+        # Exports hold their query for as long as the client reads: slots of their own.
+        self._export_slots = asyncio.Semaphore(max_queries)
+        self.tables: dict[str, DatasetTable] = {}
+        # Held by each write (one at a time, from the projector's threads) and by ``close``.
+        self._writing = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        db = self._db
+        db.execute("CREATE TABLE IF NOT EXISTS rm_meta (schema_version INTEGER)")
+        found = db.execute("SELECT schema_version FROM rm_meta").fetchone()
+        if found is not None and found[0] != SCHEMA_VERSION:
+            log.warning("Read model of schema %s: dropping it to rebuild", found[0])
+            for (name,) in db.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                db.execute(f'DROP TABLE "{name}"')
+            db.execute("CREATE TABLE rm_meta (schema_version INTEGER)")
+            found = None
+        if found is None:
+            db.execute("INSERT INTO rm_meta VALUES (?)", [SCHEMA_VERSION])
+        db.execute("CREATE TABLE IF NOT EXISTS rm_datasets (name VARCHAR PRIMARY KEY, created_at VARCHAR)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rm_columns (dataset VARCHAR, name VARCHAR, number INTEGER, "
+            "PRIMARY KEY (dataset, name))"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rm_blocks (dataset VARCHAR, block VARCHAR, v BIGINT, "
+            "PRIMARY KEY (dataset, block))"
+        )
+        for name, created_at in db.execute("SELECT name, created_at FROM rm_datasets").fetchall():
+            self.tables[name] = DatasetTable(name, created_at)
+        for dataset, name, number in db.execute("SELECT dataset, name, number FROM rm_columns").fetchall():
+            self.tables[dataset].columns[name] = number
+        for dataset, block, version in db.execute("SELECT dataset, block, v FROM rm_blocks").fetchall():
+            self.tables[dataset].blocks[block] = version
+
+    def close(self) -> None:
+        with self._writing:  # a write still running in its thread (its task cancelled) ends first
+            self._db.close()
+
+    # Writing: only the projector, one dataset at a time, each call one transaction.
+
+    def reset(self, name: str, created_at: str) -> DatasetTable:
+        """An empty table for the dataset (created anew: deleted and created again under its name)."""
+        with self._writing:
+            return self._reset(name, created_at)
+
+    def _reset(self, name: str, created_at: str) -> DatasetTable:
+        cursor = self._db.cursor()
+        try:
+            cursor.begin()
+            self._drop(cursor, name)
+            cursor.execute("INSERT INTO rm_datasets VALUES (?, ?)", [name, created_at])
+            table = DatasetTable(name, created_at)
+            cursor.execute(f"CREATE TABLE {table.table} (seq BIGINT, blk BIGINT, key VARCHAR, row VARCHAR)")
+            cursor.commit()
+        finally:
+            cursor.close()
+        self.tables[name] = table
+        return table
+
+    def drop(self, name: str) -> None:
+        with self._writing:
+            self._drop_now(name)
+
+    def _drop_now(self, name: str) -> None:
+        cursor = self._db.cursor()
+        try:
+            cursor.begin()
+            self._drop(cursor, name)
+            cursor.commit()
+        finally:
+            cursor.close()
+        self.tables.pop(name, None)
+
+    @staticmethod
+    def _drop(cursor: duckdb.DuckDBPyConnection, name: str) -> None:
+        cursor.execute(f'DROP TABLE IF EXISTS "items_{name}"')
+        for meta in ("rm_columns", "rm_blocks"):
+            cursor.execute(f"DELETE FROM {meta} WHERE dataset = ?", [name])
+        cursor.execute("DELETE FROM rm_datasets WHERE name = ?", [name])
+
+    def apply(self, name: str, blocks: list[AppliedBlock], removed: Iterable[str] = ()) -> None:
+        """Replaces the rows of these blocks by what they hold now, and removes those of ``removed``."""
+        with self._writing:
+            self._apply(name, blocks, removed)
+
+    def _apply(self, name: str, blocks: list[AppliedBlock], removed: Iterable[str]) -> None:
+        table = self.tables[name]
+        removed = [block for block in removed if block in table.blocks]
+        new_columns: dict[str, int] = {}
+        for block in blocks:
+            block.rows[:] = [public_row(row) for row in block.rows]
+            for row in block.rows:
+                for column in row:
+                    if column not in table.columns and column not in new_columns:
+                        new_columns[column] = len(table.columns) + len(new_columns)
+        columns = {**table.columns, **new_columns}
+        cursor = self._db.cursor()
+        try:
+            cursor.begin()
+            for column, number in new_columns.items():
+                cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN t{number} UTINYINT DEFAULT 0")
+                cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN n{number} DOUBLE")
+                cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN s{number} VARCHAR")
+                cursor.execute("INSERT INTO rm_columns VALUES (?, ?, ?)", [name, column, number])
+            first_seqs = [block.first_seq for block in blocks]
+            first_seqs += [int(block.rsplit(":", 1)[1]) for block in removed]
+            if first_seqs:
+                cursor.execute(f"DELETE FROM {table.table} WHERE blk IN (SELECT unnest(?))", [first_seqs])
+            rows = _arrow_rows(blocks, columns)
+            if rows.num_rows:
+                cursor.register("incoming", rows)
+                cursor.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM incoming")
+                cursor.unregister("incoming")
+            versions = [[name, block.block_id, block.version] for block in blocks]
+            cursor.execute(
+                "DELETE FROM rm_blocks WHERE dataset = ? AND block IN (SELECT unnest(?))",
+                [name, [block.block_id for block in blocks] + removed],
+            )
+            if versions:
+                cursor.executemany("INSERT INTO rm_blocks VALUES (?, ?, ?)", versions)
+            cursor.commit()
+        except BaseException:
+            cursor.rollback()
+            raise
+        finally:
+            cursor.close()
+        table.columns = columns
+        for block in blocks:
+            table.blocks[block.block_id] = block.version
+        for block in removed:
+            table.blocks.pop(block, None)
+        table.version += 1
+
+    # Reading: any number of requests at once, each with its own cursor and a time budget.
+
+    async def run(self, work: Callable[[duckdb.DuckDBPyConnection], T], deadline: float) -> T:
+        """``work(cursor)`` in a worker thread, interrupted at ``deadline`` (the event loop's clock) or
+        when the request goes away; waiting for a free slot counts towards the deadline."""
+        loop = asyncio.get_running_loop()
+        await _acquire(self._slots, deadline)
+        cursor = self._db.cursor()
+        timer = loop.call_at(deadline, cursor.interrupt)
+        try:
+            return await asyncio.to_thread(_in_snapshot, work, cursor)
+        except duckdb.InterruptException:
+            raise QueryBudgetExceeded from None
+        except asyncio.CancelledError:
+            cursor.interrupt()  # the client went away: the engine stops too
+            raise
+        finally:
+            timer.cancel()
+            self._slots.release()
+            loop.call_soon(_close_quietly, cursor)
+
+    async def stream(
+        self, start: Callable[[duckdb.DuckDBPyConnection], None], budget: float
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The rows of the query ``start(cursor)`` runs, in chunks, all from one snapshot: the query and
+        each chunk within ``budget`` seconds, the engine stopped when the client goes away."""
+        loop = asyncio.get_running_loop()
+        await _acquire(self._export_slots, loop.time() + budget)
+        cursor = self._db.cursor()
+        timer = loop.call_later(budget, cursor.interrupt)
+        try:
+            await asyncio.to_thread(_begin_and_start, start, cursor)
+            while True:
+                timer.cancel()
+                timer = loop.call_later(budget, cursor.interrupt)
+                chunk = await asyncio.to_thread(cursor.fetchmany, EXPORT_CHUNK_ROWS)
+                if not chunk:
+                    return
+                yield chunk
+        except duckdb.InterruptException:
+            raise QueryBudgetExceeded from None
+        except (asyncio.CancelledError, GeneratorExit):
+            cursor.interrupt()
+            raise
+        finally:
+            timer.cancel()
+            self._export_slots.release()
+            loop.call_soon(_close_quietly, cursor)
+
+
+async def _acquire(slots: asyncio.Semaphore, deadline: float) -> None:
+    try:
+        async with asyncio.timeout_at(deadline):
+            await slots.acquire()
+    except TimeoutError:
+        raise QueryBudgetExceeded from None
+
+
+def _begin_and_start(start: Callable[[duckdb.DuckDBPyConnection], None], cursor: duckdb.DuckDBPyConnection) -> None:
+    cursor.begin()
+    start(cursor)
+
+
+def _in_snapshot(work: Callable[[duckdb.DuckDBPyConnection], T], cursor: duckdb.DuckDBPyConnection) -> T:
+    # One transaction: a page and its count, or several facets, read the same state of the table.
+    cursor.begin()
+    try:
+        return work(cursor)
+    finally:
+        cursor.rollback()
+
+
+def _close_quietly(cursor: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        cursor.close()
+
+
+def _arrow_rows(blocks: list[AppliedBlock], columns: Mapping[str, int]) -> pa.Table:
+    data: dict[str, list[Any]] = {"seq": [], "blk": [], "key": [], "row": []}
+    for number in columns.values():
+        data[f"t{number}"], data[f"n{number}"], data[f"s{number}"] = [], [], []
+    count = 0
+    for block in blocks:
+        for key, seq, row in zip(block.keys, block.seqs, block.rows, strict=True):
+            data["seq"].append(seq)
+            data["blk"].append(block.first_seq)
+            data["key"].append(key)
+            item = row if KEY_COLUMN in row else {**row, KEY_COLUMN: key}
+            data["row"].append(orjson.dumps(item).decode("utf-8"))
+            for column, number in columns.items():
+                kind, numeric, text = kind_of(row.get(column))
+                data[f"t{number}"].append(kind)
+                data[f"n{number}"].append(numeric)
+                data[f"s{number}"].append(text)
+            count += 1
+    schema = [("seq", pa.int64()), ("blk", pa.int64()), ("key", pa.string()), ("row", pa.string())]
+    for number in columns.values():
+        schema += [(f"t{number}", pa.uint8()), (f"n{number}", pa.float64()), (f"s{number}", pa.string())]
+    return pa.table({name: pa.array(data[name], type=kind) for name, kind in schema}) if count else pa.table({})

@@ -1,0 +1,378 @@
+"""The read model answers sorts, filters, ``q``, counts, facets and exports exactly as a scan of the
+items would, after inserts, in-place updates and a revert; it is fresh, bounded in time, the same in
+every process, and catches up by itself after a restart."""
+
+import asyncio
+import csv
+import io
+import json
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pymongo import MongoClient
+from yarl import URL
+
+from catalog_service import projector, queries
+from catalog_service.main import create_app
+from catalog_service.projector import Projector
+from service_common.catalog_blocks import append_items, blocks_of, item_document, refresh, revert_job
+from service_common.catalog_layout import DATASETS, ITEMS, new_dataset, public_row
+from service_common.catalog_values import matches, stored_number
+from tests.helpers import JOB_ID, bson_rank, links
+
+DATASET = "mix"
+OTHER_JOB = "00000000-0000-4000-8000-00000000000b"
+TYPES = ["movie", "short", "tvSeries", "Movie", None]
+WORDS = ["Love", "love", "War", "peace", "Ünïcode", "a.b*", "ß"]
+OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "notin", "contains", "startswith", "endswith", "isnull"]
+COLUMNS = ["tconst", "titleType", "primaryTitle", "startYear", "rating", "genres", "note"]
+
+
+def _row(rng: random.Random, n: int) -> dict[str, Any]:
+    year: Any = rng.choice([1994, 1994, 2001, 1987, 2020, 1999])
+    roll = rng.random()
+    if roll < 0.1:
+        year = None
+    elif roll < 0.2:
+        year = str(year)  # a year the file gave as text
+    elif roll < 0.25:
+        year = float(year) + 0.5
+    row = {
+        "tconst": f"tt{n:05d}",
+        "titleType": rng.choice(TYPES),
+        "primaryTitle": None if rng.random() < 0.05 else f"{rng.choice(WORDS)} {n % 13}",
+        "startYear": year,
+        "rating": None if rng.random() < 0.3 else round(rng.uniform(1, 10), 1),
+        "genres": rng.choice(["Drama", "Drama,Comedy", "Comedy", None]),
+    }
+    if n % 17 == 0:
+        del row["genres"]  # a file without that column
+    if n % 23 == 0:
+        row["note"] = "odd one"
+    return row
+
+
+def _store(db, rng: random.Random, numbers: range, *, job_id: str, block_size: int) -> None:
+    now = datetime.now(UTC)
+    documents = [
+        item_document(DATASET, f"tt{n:05d}", seq=10_000 + n, block="", row=_row(rng, n), job_id=job_id, line=n, now=now)
+        for n in numbers
+    ]
+    for start in range(0, len(documents), block_size):
+        append_items(db, DATASET, job_id, documents[start : start + block_size], now)
+
+
+@pytest.fixture
+def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
+    """A dataset with nulls, mixed types in one column, ties, rows updated in place (their blocks
+    refreshed as the worker does) and a reverted import; returns its items as the store holds them."""
+    rng = random.Random(11)
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        db = client[mongo_db_name]
+        now = datetime.now(UTC)
+        db[DATASETS].insert_one(new_dataset(DATASET, owner=None, key="tconst", now=now))
+        db[DATASETS].update_one({"_id": DATASET}, {"$set": {"column_types": [[c, "string"] for c in COLUMNS]}})
+        _store(db, rng, range(0, 260), job_id=JOB_ID, block_size=40)
+        _store(db, rng, range(260, 330), job_id=OTHER_JOB, block_size=30)
+        # An upsert and a merge in place: values that sort and filter otherwise.
+        changed = [f"tt{n:05d}" for n in range(0, 260, 9)]
+        for key in changed:
+            db[ITEMS].update_one(
+                {"_id": f"{DATASET}:{key}"},
+                {"$set": {"row.startYear": rng.choice([1994, "1994", None, 1850]), "row.titleType": "merged"}},
+            )
+        refresh(db, blocks_of(db, DATASET, changed))
+        revert_job(db, OTHER_JOB)
+        return list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
+
+
+def _holds(op: str, text: str, value: Any) -> bool:
+    if op == "eq":
+        return matches(text, value)
+    if op == "ne":
+        return not matches(text, value)
+    if op in ("in", "notin"):
+        found = any(matches(member, value) for member in text.split(","))
+        return found if op == "in" else not found
+    if op == "isnull":
+        return (value is None) == (text == "true")
+    if op in ("gt", "gte", "lt", "lte"):
+        number = stored_number(text)
+        if number is not None:
+            if not isinstance(value, int | float):
+                return False
+            other: Any = number
+        else:
+            if not isinstance(value, str):
+                return False
+            other = text
+        return {"gt": value > other, "gte": value >= other, "lt": value < other, "lte": value <= other}[op]
+    if not isinstance(value, str):
+        return False
+    lower, wanted = value.lower(), text.lower()
+    return {"contains": wanted in lower, "startswith": lower.startswith(wanted), "endswith": lower.endswith(wanted)}[op]
+
+
+def _random_query(rng: random.Random, items: list[dict[str, Any]]) -> tuple[dict[str, str], list]:
+    rows = [public_row(item["row"]) for item in items]
+    params: dict[str, str] = {}
+    checks = []
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        column = rng.choice(["titleType", "startYear", "rating", "genres", "primaryTitle", "note"])
+        op = rng.choice(OPERATORS)
+        sample = rng.choice(rows).get(column)
+        text = "" if sample is None else str(sample)
+        if op == "isnull":
+            text = rng.choice(["true", "false"])
+        elif op in ("in", "notin"):
+            text = ",".join({text, str(rng.choice(rows).get(column) or "")})
+        elif op in ("contains", "startswith", "endswith"):
+            text = (text or "love")[: rng.randint(1, 3)].upper()
+        params[f"filter[{column}][{op}]"] = text
+        checks.append((column, op, text))
+    if rng.random() < 0.3:
+        params["q"] = rng.choice(["LOVE", "war", "ü", "A.B*", "ss"])
+    if rng.random() < 0.8:
+        params["sort"] = rng.choice(["", "-"]) + rng.choice(["startYear", "rating", "primaryTitle", "titleType", "id"])
+    return params, checks
+
+
+def _expected(items: list[dict[str, Any]], params: dict[str, str], checks: list) -> list[str]:
+    chosen = []
+    for item in items:
+        row = public_row(item["row"])
+        if not all(_holds(op, text, row.get(column)) for column, op, text in checks):
+            continue
+        if "q" in params:
+            title = row.get("primaryTitle")
+            if not isinstance(title, str) or params["q"].lower() not in title.lower():
+                continue
+        chosen.append(item)
+    sort = params.get("sort")
+    if sort:
+        column, descending = sort.lstrip("-"), sort.startswith("-")
+
+        def key(item: dict[str, Any]) -> tuple:
+            value = item["key"] if column == "id" else public_row(item["row"]).get(column)
+            return (bson_rank(value), item["seq"])
+
+        chosen.sort(key=key, reverse=descending)
+    return [item["key"] for item in chosen]
+
+
+async def _walk(client: TestClient, params: dict[str, str]) -> tuple[list[str], int]:
+    """Every page by cursor: the keys in order, and X-Total-Count."""
+    seen: list[str] = []
+    url: URL | None = URL("/datasets/mix/contents").with_query({**params, "limit": "23"})
+    total = -1
+    while url is not None:
+        response = await client.get(url)
+        assert response.status == 200, (params, await response.text())
+        total = int(response.headers["X-Total-Count"])
+        seen += [item["tconst"] for item in await response.json()]
+        following = links(response).get("next")
+        url = URL(following.raw_path_qs) if following is not None else None
+    return seen, total
+
+
+async def caught_up(client: TestClient) -> TestClient:
+    """Waits, as a client would on a 503 with Retry-After, for the read model to have the dataset."""
+    deadline = time.monotonic() + 30
+    while (response := await client.get("/datasets/mix/contents?sort=tconst&limit=1")).status == 503:
+        assert time.monotonic() < deadline, await response.text()
+        await asyncio.sleep(0.1)
+    assert response.status == 200
+    return client
+
+
+@pytest.fixture
+async def mix_client(settings, mix):
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield await caught_up(client)
+
+
+async def test_random_queries_answer_exactly_what_a_scan_of_the_items_gives(mix_client, mix):
+    rng = random.Random(5)
+    for _ in range(40):
+        params, checks = _random_query(rng, mix)
+        wanted = _expected(mix, params, checks)
+        seen, total = await _walk(mix_client, params)
+        assert seen == wanted, params
+        assert total == len(wanted), params
+        # An offset page is the same slice.
+        response = await mix_client.get(URL("/datasets/mix/contents").with_query({**params, "limit": 5, "offset": 2}))
+        assert [item["tconst"] for item in await response.json()] == wanted[5:10], params
+
+
+def _facet_expected(items: list[dict[str, Any]], column: str, size: int) -> dict[str, Any]:
+    counts: dict[tuple, list] = {}
+    nulls = 0
+    for item in items:
+        value = public_row(item["row"]).get(column)
+        if value is None:
+            nulls += 1
+            continue
+        marker = bson_rank(float(value) if isinstance(value, int | float) else value)
+        counts.setdefault(marker, [value, 0])[1] += 1
+    ordered = sorted(counts.items(), key=lambda pair: (-pair[1][1], pair[0]))
+    values = [{"value": value, "count": count} for _, (value, count) in ordered[:size]]
+    return {
+        "column": column,
+        "values": values,
+        "nulls": nulls,
+        "other": len(items) - nulls - sum(v["count"] for v in values),
+        "distinct": len(counts),
+    }
+
+
+async def test_facets_count_every_value_exactly_under_the_filters(mix_client, mix):
+    rng = random.Random(8)
+    for _ in range(15):
+        params, checks = _random_query(rng, mix)
+        params.pop("sort", None)
+        selected = {key for key in _expected(mix, params, checks)}
+        chosen = [item for item in mix if item["key"] in selected]
+        query = URL("/datasets/mix/facets").with_query(
+            [*params.items(), ("facet", "titleType"), ("facet", "startYear"), ("facet", "genres"), ("facet_size", "3")]
+        )
+        response = await mix_client.get(query)
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        assert body["total"] == len(chosen)
+        for facet in body["facets"]:
+            expected = _facet_expected(chosen, facet["column"], 3)
+            # A number the file gave as an integer reads back as one; 1994.5 stays a float.
+            assert facet == expected, (params, facet["column"])
+
+
+async def test_a_histogram_covers_every_number_of_a_numeric_column(mix_client, mix):
+    response = await mix_client.get("/datasets/mix/facets?facet=rating&facet_bins=4")
+    (facet,) = (await response.json())["facets"]
+    ratings = [public_row(item["row"]).get("rating") for item in mix]
+    numbers = [value for value in ratings if value is not None]
+    assert facet["min"] == min(numbers) and facet["max"] == max(numbers)
+    assert [b["count"] for b in facet["bins"]] and sum(b["count"] for b in facet["bins"]) == len(numbers)
+    assert facet["nulls"] == ratings.count(None)
+    width = (max(numbers) - min(numbers)) / 4
+    for index, bin_ in enumerate(facet["bins"]):
+        inside = [v for v in numbers if min(int((v - min(numbers)) / width), 3) == index]
+        assert bin_["count"] == len(inside)
+
+
+async def test_the_export_streams_every_selected_row_in_order_as_ndjson_and_csv(mix_client, mix):
+    params = {"filter[startYear][gte]": "1990", "sort": "-rating"}
+    wanted = _expected(mix, params, [("startYear", "gte", "1990")])
+    response = await mix_client.get(URL("/datasets/mix/export").with_query({**params, "format": "ndjson"}))
+    assert response.status == 200
+    lines = (await response.text()).splitlines()
+    assert [json.loads(line)["tconst"] for line in lines] == wanted
+
+    response = await mix_client.get(URL("/datasets/mix/export").with_query(params))
+    assert response.headers["Content-Type"].startswith("text/csv")
+    records = list(csv.reader(io.StringIO(await response.text())))
+    assert records[0] == COLUMNS
+    by_key = {item["key"]: public_row(item["row"]) for item in mix}
+    assert [record[0] for record in records[1:]] == wanted
+    for record in records[1:]:
+        row = by_key[record[0]]
+        assert record == ["" if row.get(c) is None else str(row[c]) for c in COLUMNS]
+
+
+async def test_a_new_import_is_in_every_answer_once_the_store_holds_it(mix_client, mix, mongo_url, mongo_db_name):
+    before = await mix_client.get("/datasets/mix/contents?sort=-rating&limit=1")
+    assert before.status == 200
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        now = datetime.now(UTC)
+        row = {"tconst": "tt99999", "titleType": "new", "rating": 11.5}
+        document = item_document(DATASET, "tt99999", seq=99_999, block="", row=row, job_id=JOB_ID, line=2, now=now)
+        append_items(client[mongo_db_name], DATASET, JOB_ID, [document], now)
+
+    after = await mix_client.get("/datasets/mix/contents?sort=-rating&limit=1")
+    assert [item["tconst"] for item in await after.json()] == ["tt99999"]
+    assert int(after.headers["X-Total-Count"]) == len(mix) + 1
+    facets = await (await mix_client.get("/datasets/mix/facets?facet=titleType&filter[titleType]=new")).json()
+    assert facets["facets"][0]["values"] == [{"value": "new", "count": 1}]
+
+
+async def test_two_processes_answer_the_same(settings, mix):
+    query = "/datasets/mix/contents?sort=primaryTitle&filter[startYear][lt]=2000&limit=50"
+    answers = []
+    for _ in range(2):
+        async with TestClient(TestServer(create_app(settings))) as client:
+            response = await (await caught_up(client)).get(query)
+            answers.append((await response.json(), response.headers["X-Total-Count"]))
+    assert answers[0] == answers[1]
+
+
+async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mix, mongo_url, mongo_db_name, tmp_path):
+    settings = settings_for(read_model_dir=tmp_path)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await caught_up(client)
+    assert list(tmp_path.glob("*.duckdb"))
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        db = client[mongo_db_name]
+        db[ITEMS].update_one({"_id": "mix:tt00001"}, {"$set": {"row.rating": 99.5}})
+        refresh(db, blocks_of(db, DATASET, ["tt00001"]))
+    async with TestClient(TestServer(create_app(settings))) as client:
+        response = await client.get("/datasets/mix/contents?sort=-rating&limit=1")
+        assert [item["tconst"] for item in await response.json()] == ["tt00001"]
+
+
+async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_scan(settings, mix, monkeypatch):
+    async def idle(self, db):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Projector, "run", idle)  # no background catch-up: the request must not do it all
+    monkeypatch.setattr(projector, "INLINE_BLOCKS", 2)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        response = await client.get("/datasets/mix/contents?sort=rating")
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "0 of" in (await response.json())["error"]
+        # Import-order pages and point reads do not wait for it.
+        assert (await client.get("/datasets/mix/contents?limit=3")).status == 200
+        assert (await client.get("/datasets/mix/contents/tt00001")).status == 200
+
+
+async def test_a_query_past_its_budget_is_a_503_naming_it_and_the_engine_stops(settings_for, mix, monkeypatch):
+    page = queries.page
+
+    def slow_page(cursor, table, chosen, *args, **kwargs):
+        if "slowdown" in chosen.parameters:
+            cursor.execute("SELECT sum(a * a) FROM range(1000000000000) r(a)").fetchall()
+        return page(cursor, table, chosen, *args, **kwargs)
+
+    monkeypatch.setattr(queries, "page", slow_page)
+    async with TestClient(TestServer(create_app(settings_for(query_budget_ms=300)))) as client:
+        await caught_up(client)
+        started = time.monotonic()
+        response = await client.get("/datasets/mix/contents?sort=rating&q=SLOWDOWN")
+        assert response.status == 503
+        assert time.monotonic() - started < 1.3
+        assert "300 ms" in (await response.json())["error"]
+        # The engine is free again: the next question is answered at once.
+        started = time.monotonic()
+        assert (await client.get("/datasets/mix/contents?sort=rating&limit=3")).status == 200
+        assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "field"),
+    [
+        ("filter[startYear][isnull]", "maybe", "filter[startYear][isnull]"),
+        ("filter[nope][gt]", "1", "filter[nope]"),
+        ("filter[startYear][in]", ",".join(["1"] * 101), "filter[startYear][in]"),
+        ("facet_size", "0", "facet_size"),
+        ("facet", "nope", "facet"),
+    ],
+)
+async def test_bad_operators_and_facets_are_a_400_naming_the_parameter(mix_client, parameter, value, field):
+    path = "/datasets/mix/facets" if parameter.startswith("facet") else "/datasets/mix/contents"
+    query = {parameter: value} if parameter != "facet_size" else {"facet": "titleType", parameter: value}
+    response = await mix_client.get(URL(path).with_query(query))
+    assert response.status == 400
+    assert (await response.json())["details"][0]["field"] == field
