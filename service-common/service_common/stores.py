@@ -4,13 +4,15 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import NetworkTimeout, PyMongoError
 
 from service_common.disk import STORE_VOLUME, open_store_volume_async
 from service_common.settings import CommonSettings
@@ -109,6 +111,35 @@ async def wait_until_ready(
             wait.failed(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def ensure_indexes(collection: AsyncCollection, indexes: Sequence[IndexModel]) -> None:
+    """Creates those of ``indexes`` that ``collection`` lacks, at start-up.
+
+    An index already there (every start but the first) costs one ``listIndexes``, never a
+    ``createIndexes``: on a store that has just opened a large catalog, or is busy, the latter may take
+    longer than any request may wait. One whose build outlasts the socket timeout is waited for (the
+    server goes on building it) rather than stopping the service. An index of the same name but other
+    keys is still sent, so the store's own error names the conflict."""
+    while True:
+        try:
+            existing = await collection.index_information()  # {name: {"key": [(field, kind)], ...}}
+            missing = [
+                index
+                for index in indexes
+                if _keys(existing.get(index.document["name"], {}).get("key", ()))
+                != _keys(index.document["key"].items())
+            ]
+            if missing:
+                await collection.create_indexes(missing)
+            return
+        except NetworkTimeout as exc:
+            log.warning("Indexes of %s still being created (%s); waiting for them", collection.name, exc)
+
+
+def _keys(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """An index's keys, comparable whatever number type the store answered them in."""
+    return [(field, kind if isinstance(kind, str) else int(kind)) for field, kind in pairs]
 
 
 def new_mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:
