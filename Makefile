@@ -35,7 +35,10 @@ DEV_PORTS     += MONGO_PORT=$(MONGO_PORT)
 export MONGO_URL := mongodb://127.0.0.1:$(MONGO_PORT)
 # The embedded store's files are under DATA_DIR: the stack's services read its free space there.
 # Given to `make dev` alone, so that the suites' own stores (in their own folders) are not checked against it.
-DEV_ENV := STORE_DISK_PATH=$(or $(STORE_DISK_PATH),$(DATA_DIR))
+# scripts/run-mongo writes the store's process id to STORE_PID_FILE: while it lives, the services wait
+# for the store to open, however long that takes (`make admin` too, run beside a stack still starting).
+STORE_WAIT_ENV := STORE_PID_FILE=$(or $(STORE_PID_FILE),$(DATA_DIR)/mongo.pid)
+DEV_ENV := STORE_DISK_PATH=$(or $(STORE_DISK_PATH),$(DATA_DIR)) $(STORE_WAIT_ENV)
 endif
 ifeq ($(strip $(REDIS_URL)),)
 DEV_PROCESSES := redis $(DEV_PROCESSES)
@@ -89,7 +92,7 @@ admin: export EMAIL := $(EMAIL)
 admin: | $(VENV)/.installed ## create an admin, or promote a user, in the dev store: make admin USERNAME=... EMAIL=... (asks for the password)
 	@if [ "$(origin USERNAME)" != "command line" ] || [ -z "$(USERNAME)" ] || [ -z "$(EMAIL)" ]; then \
 	  echo "usage: make admin USERNAME=<username> EMAIL=<e-mail>" >&2; exit 2; fi
-	$(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL"
+	env $(STORE_WAIT_ENV) $(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL"
 
 test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
 	@failed=""; \

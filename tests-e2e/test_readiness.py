@@ -87,3 +87,30 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_variable_that_moves_it():
     assert len(lines) == 1, check.stderr
     assert lines[0].startswith(f"Port {busy} is already in use") and "GATEWAY_PORT=" in lines[0]
     assert "Traceback" not in check.stderr
+
+
+def test_the_ready_process_says_when_the_store_is_still_opening(tmp_path):
+    # The store's process lives (a stand-in here) but does not listen yet: a large catalog opening.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        store_port = probe.getsockname()[1]
+    with subprocess.Popen(["sleep", "60"]) as store:
+        pid_file = tmp_path / "mongo.pid"
+        pid_file.write_text(f"{store.pid}\n")
+        env = {
+            **os.environ,
+            "GATEWAY_PORT": str(store_port),  # nothing there either
+            "MONGO_URL": f"mongodb://127.0.0.1:{store_port}",
+            "STORE_PID_FILE": str(pid_file),
+            "STARTUP_TIMEOUT": "1",
+        }
+        wait_ready = [ROOT / "scripts" / "wait-ready"]
+        try:
+            with subprocess.Popen(wait_ready, stdout=subprocess.PIPE, text=True, env=env) as ready:
+                try:
+                    assert ready.stdout.readline() == "Waiting for the store to open (5 s)\n"
+                    assert ready.poll() is None
+                finally:
+                    ready.terminate()
+        finally:
+            store.kill()

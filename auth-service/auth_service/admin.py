@@ -42,7 +42,9 @@ async def create_admin(settings: AuthSettings, username: str, email: str, stdin:
     client = new_mongo_client(settings, "auth-admin")
     try:
         db = client[settings.mongo_db]
-        await wait_until_ready("MongoDB", lambda: client.admin.command("ping"), settings.startup_timeout)
+        await wait_until_ready(
+            "MongoDB", lambda: client.admin.command("ping"), settings.startup_timeout, settings.store_pid_file
+        )
         await storage.ensure_indexes(db)
         existing = await storage.find_user_by_login(db, username)
         if existing is not None:

@@ -6,8 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+
+from service_common import stores
 
 REFRESH_TOKENS = "refresh_tokens"
 
@@ -24,9 +26,14 @@ class IssuedRefreshToken:
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
-    await db[REFRESH_TOKENS].create_index([("family_id", ASCENDING)], name="family_id")
-    await db[REFRESH_TOKENS].create_index([("user_id", ASCENDING)], name="user_id")
-    await db[REFRESH_TOKENS].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")
+    await stores.ensure_indexes(
+        db[REFRESH_TOKENS],
+        [
+            IndexModel([("family_id", ASCENDING)], name="family_id"),
+            IndexModel([("user_id", ASCENDING)], name="user_id"),
+            IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
+        ],
+    )
 
 
 def _digest(token: str) -> str:

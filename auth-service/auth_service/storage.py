@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from auth_service import refresh_tokens
+from service_common import stores
 from service_common.roles import Role, highest_role
 
 USERS = "users"
@@ -23,10 +24,18 @@ class DuplicateUser(Exception):
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
+    """Run at every start: indexes already there are left alone (``service_common.stores.ensure_indexes``)."""
     # Normalised copies carry the case-insensitive uniqueness, so concurrent sign-ups cannot race past it.
-    await db[USERS].create_index([("username_norm", ASCENDING)], unique=True, name="username_norm_unique")
-    await db[USERS].create_index([("email_norm", ASCENDING)], unique=True, name="email_norm_unique")
-    await db[LOGIN_THROTTLE].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")
+    await stores.ensure_indexes(
+        db[USERS],
+        [
+            IndexModel([("username_norm", ASCENDING)], unique=True, name="username_norm_unique"),
+            IndexModel([("email_norm", ASCENDING)], unique=True, name="email_norm_unique"),
+        ],
+    )
+    await stores.ensure_indexes(
+        db[LOGIN_THROTTLE], [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")]
+    )
     await refresh_tokens.ensure_indexes(db)
 
 

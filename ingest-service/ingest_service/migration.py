@@ -6,27 +6,69 @@ Such an item is keyed by its bare row key and has no ``dataset``. Read in import
 names, its own ``seq`` kept) with its block, and only then are the old documents deleted. A
 migration cut short goes on where it stopped: the old documents still there are the ones left to
 do, and a batch done twice finds its items and block already in place.
+
+Finding legacy items takes a query on a field no index covers, which the embedded store answers by
+reading every item into memory (ten million items: 24 GB). So it is asked at most once per store,
+and only of a store that may hold them: once the migration has finished, or found nothing to do, a
+marker in ``migrations`` says so and every later start reads that one document. A store whose first
+``seq`` (1, the counter's first) went to an import in the current layout, block ``<dataset>:1``,
+began after datasets existed and holds no legacy item: that is point reads of a few small documents.
 """
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from ingest_service import import_storage
 from service_common import catalog_blocks
-from service_common.catalog_layout import DEFAULT_DATASET, ITEMS, stored_row
+from service_common.catalog_layout import BLOCKS, DATASETS, DEFAULT_DATASET, ITEMS, block_id, stored_row
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
 MIGRATION_JOB = "migration"
 LEGACY = {"dataset": {"$exists": False}}
+# The ingest service's record of the migrations it has finished, one document each.
+MIGRATIONS = "migrations"
+LEGACY_CATALOG = "legacy_catalog"
+FIRST_SEQ = 1  # what ``import_storage.allocate_seq_block`` gives first, as every earlier version did
 
 
 def migrate_legacy_catalog(db: Database) -> int:
     """Moves every legacy item into the ``default`` dataset; returns how many there were."""
+    if db[MIGRATIONS].find_one({"_id": LEGACY_CATALOG}, {"_id": 1}) is not None:
+        return 0
+    if began_in_the_current_layout(db):
+        log.info("The catalog holds no items from before datasets: nothing to migrate")
+        moved = 0
+    else:
+        log.info("Looking for items from before datasets (once per store)")
+        moved = _migrate(db)
+    with contextlib.suppress(DuplicateKeyError):  # another worker starting at the same time said it first
+        db[MIGRATIONS].insert_one({"_id": LEGACY_CATALOG, "finished_at": datetime.now(UTC), "moved": moved})
+    return moved
+
+
+def began_in_the_current_layout(db: Database) -> bool:
+    """Whether the store's items were all written in the current layout, told by point reads alone.
+
+    Every version allocated ``seq`` from one counter, starting at 1. A store a version from before
+    datasets wrote gave 1 to an item of its own, which has no block (or, migrated, a block of the
+    migration's). Where an import's block ``<dataset>:1`` stands, the first item ever written was
+    that import's. Not knowing (the counter is there but that block is not: a legacy store, or the
+    dataset of the first import was deleted) is False, and the caller looks."""
+    if db[import_storage.COUNTERS].find_one({"_id": import_storage.SEQ_COUNTER}, {"_id": 1}) is None:
+        return True  # no item was ever written
+    datasets = [document["_id"] for document in db[DATASETS].find({}, {"_id": 1})]
+    first = db[BLOCKS].find_one({"_id": {"$in": [block_id(name, FIRST_SEQ) for name in datasets]}}, {"job_id": 1})
+    return first is not None and first.get("job_id") != MIGRATION_JOB
+
+
+def _migrate(db: Database) -> int:
     if db[ITEMS].find_one(LEGACY, {"_id": 1}) is None:
         return 0
     now = datetime.now(UTC)

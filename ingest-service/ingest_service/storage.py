@@ -11,7 +11,7 @@ from typing import Any
 from bson import Binary
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
@@ -19,6 +19,7 @@ from ingest_service.parsing import CsvLayout
 from ingest_service.rows import Ragged
 from ingest_service.schemas import ACTIVE_STATUSES, REVERTIBLE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression
+from service_common import stores
 from service_common.catalog_layout import BLOCKS, DATASETS, new_dataset
 
 JOBS = "import_jobs"
@@ -31,17 +32,30 @@ CHUNKS_PER_INSERT = 4
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
-    await db[JOBS].create_index([("owner", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner_newest")
+    """Run at every start: indexes already there are left alone (``service_common.stores.ensure_indexes``)."""
+    await stores.ensure_indexes(
+        db[JOBS],
+        [
+            IndexModel([("owner", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="owner_newest"),
+            # An admin's listing of everyone's jobs.
+            IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="newest"),
+        ],
+    )
     # The worker finds a job's unfinished blocks, and the periodic check every unfinished block: few
     # documents (one per batch), so these cost imports nothing worth measuring.
-    await db[BLOCKS].create_index([("job_id", ASCENDING), ("state", ASCENDING)], name="job_state")
-    await db[BLOCKS].create_index([("state", ASCENDING)], name="state")
-    await db[BLOCKS].create_index([("dataset", ASCENDING), ("seq", ASCENDING)], name="dataset_seq")
-    # An admin's listing of everyone's jobs.
-    await db[JOBS].create_index([("created_at", DESCENDING), ("_id", DESCENDING)], name="newest")
+    await stores.ensure_indexes(
+        db[BLOCKS],
+        [
+            IndexModel([("job_id", ASCENDING), ("state", ASCENDING)], name="job_state"),
+            IndexModel([("state", ASCENDING)], name="state"),
+            IndexModel([("dataset", ASCENDING), ("seq", ASCENDING)], name="dataset_seq"),
+        ],
+    )
     # The indexes GridFS drivers expect on a bucket (``UploadWriter`` writes without a driver's GridIn).
-    await db[UPLOAD_CHUNKS].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
-    await db[UPLOAD_FILES].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
+    await stores.ensure_indexes(
+        db[UPLOAD_CHUNKS], [IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)]
+    )
+    await stores.ensure_indexes(db[UPLOAD_FILES], [IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)])])
 
 
 class UploadWriter:

@@ -21,6 +21,7 @@ from ingest_service.tasks import (
 )
 from service_common.disk import StoreVolume, open_store_volume
 from service_common.logs import configure_logging
+from service_common.stores import StartupWait
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class WorkerDatabase:
         self._volume = None
 
     def wait_until_ready(self) -> None:
-        """Block until MongoDB answers, so the worker never takes a message it cannot process."""
-        deadline = time.monotonic() + self._settings.startup_timeout
+        """Block until MongoDB answers, so the worker never takes a message it cannot process; a store
+        still opening is waited for as long as its process lives (``StartupWait``)."""
+        wait = StartupWait("MongoDB", self._settings.startup_timeout, self._settings.store_pid_file)
         while True:
             try:
                 self.client().admin.command("ping")
@@ -78,9 +80,7 @@ class WorkerDatabase:
                 open_store_volume(self._settings, self())
                 return
             except PyMongoError as exc:
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(f"MongoDB not reachable after {self._settings.startup_timeout:.0f}s") from exc
-                log.info("Waiting for MongoDB: %s", exc)
+                wait.failed(exc)
                 time.sleep(1)
             finally:
                 # The main process only checks; the pool processes connect for themselves.

@@ -22,8 +22,14 @@ class CommonSettings(BaseSettings):
     mongo_db: str = Field("catalog_platform", validation_alias="MONGO_DB")
     # Short, so that a request answers 503 within seconds when the store is down.
     mongo_timeout_ms: int = Field(3000, ge=100, validation_alias="MONGO_TIMEOUT_MS")
-    # How long a starting service waits for its dependencies before giving up.
+    # How long a starting service waits for its dependencies before giving up. Not for a store still
+    # opening: see store_pid_file.
     startup_timeout: float = Field(60.0, gt=0, validation_alias="STARTUP_TIMEOUT")
+    # The file holding the process id of the store (the dev stack's scripts/run-mongo writes it). While
+    # that process lives, a starting service waits for the store however long it takes to open (the
+    # embedded store takes about a minute to open a catalog of millions of items) instead of giving up
+    # after STARTUP_TIMEOUT. Unset: STARTUP_TIMEOUT alone.
+    store_pid_file: Path | None = Field(None, validation_alias="STORE_PID_FILE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     jwt_issuer: str = Field("catalog-auth", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("catalog-api", validation_alias="JWT_AUDIENCE")
@@ -38,7 +44,7 @@ class CommonSettings(BaseSettings):
     # Settings whose development defaults must never reach production: they must be given explicitly there.
     required_in_production: ClassVar[tuple[str, ...]] = ("mongo_url",)
 
-    @field_validator("store_disk_path", mode="before")
+    @field_validator("store_disk_path", "store_pid_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return None if value == "" else value
