@@ -83,7 +83,8 @@ dev: setup $(AUTH_PRIVATE_KEY_FILE) ## run the whole stack in the foreground (ga
 	@scripts/check-ports $(DEV_PORTS)
 	@mkdir -p $(DATA_DIR)
 	@echo "Starting $(DEV_PROCESSES); gateway on http://127.0.0.1:$(GATEWAY_PORT) (Ctrl-C stops everything)"
-	exec env $(DEV_ENV) $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
+	exec env $(DEV_ENV) CATALOG_READ_MODEL_DIR=$(or $(CATALOG_READ_MODEL_DIR),$(DATA_DIR)/read-model) \
+	  $(BIN)/honcho -f Procfile start $(DEV_PROCESSES)
 
 # USERNAME must come from the command line: many shells already export one, the login name.
 # Both reach the command through the environment, so no quote in an address can break the shell line.

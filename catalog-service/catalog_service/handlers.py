@@ -72,7 +72,10 @@ async def _answer(request: web.Request, view: DatasetView, work: Callable[[Datas
     deadline = loop.time() + settings.query_budget_ms / 1000
     try:
         async with asyncio.timeout_at(deadline):
-            table = await request.app[PROJECTOR].table_for(request.app[MONGO_DB], view)
+            # Half the budget at most waiting for the read model (right after a large import): the
+            # rest is the query's.
+            patience = settings.query_budget_ms / 2000
+            table = await request.app[PROJECTOR].table_for(request.app[MONGO_DB], view, patience=patience)
         return await request.app[READ_MODEL].run(lambda cursor: work(table, cursor), deadline)
     except ReadModelBehind as behind:
         raise _behind_error(behind) from None

@@ -35,6 +35,7 @@ BLOCKS_PER_STEP = 20
 # Blocks carry their rows: a few per read keep each answer of the store small.
 BLOCKS_PER_READ = 10
 POLL_SECONDS = 1.0
+WAIT_STEP_SECONDS = 0.05
 
 
 class ReadModelBehind(Exception):
@@ -62,15 +63,20 @@ class Projector:
     def _lock(self, dataset: str) -> asyncio.Lock:
         return self._locks.setdefault(dataset, asyncio.Lock())
 
-    async def table_for(self, db: AsyncDatabase, view: DatasetView) -> DatasetTable:
-        """The dataset's table, holding at least what the store held when ``view`` was read."""
+    async def table_for(self, db: AsyncDatabase, view: DatasetView, *, patience: float) -> DatasetTable:
+        """The dataset's table, holding at least what the store held when ``view`` was read. Further
+        behind than a request should catch up itself, it waits up to ``patience`` seconds for the
+        background loop, then raises ``ReadModelBehind``."""
         revisions = (_iso(view.head.get("created_at")), view.head.get("index", {}))
         if self._synced.get(view.name) == revisions:
             return self._model.tables[view.name]
-        stale, _ = self._behind(view)
-        if len(stale) > INLINE_BLOCKS:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + patience
+        while len(stale := self._behind(view)[0]) > INLINE_BLOCKS:
+            if loop.time() >= give_up:
+                raise ReadModelBehind(view.name, len(view.entries) - len(stale), len(view.entries))
             self._wake.set()
-            raise ReadModelBehind(view.name, len(view.entries) - len(stale), len(view.entries))
+            await asyncio.sleep(WAIT_STEP_SECONDS)
         async with self._lock(view.name):
             await self._catch_up(db, view, steps=None)
         return self._model.tables[view.name]

@@ -322,15 +322,17 @@ async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mi
         assert [item["tconst"] for item in await response.json()] == ["tt00001"]
 
 
-async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_scan(settings, mix, monkeypatch):
+async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_scan(settings_for, mix, monkeypatch):
     async def idle(self, db):
         await asyncio.Event().wait()
 
     monkeypatch.setattr(Projector, "run", idle)  # no background catch-up: the request must not do it all
     monkeypatch.setattr(projector, "INLINE_BLOCKS", 2)
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with TestClient(TestServer(create_app(settings_for(query_budget_ms=1000)))) as client:
+        started = time.monotonic()
         response = await client.get("/datasets/mix/contents?sort=rating")
         assert response.status == 503
+        assert time.monotonic() - started < 1.5  # it waited for the background loop half its budget
         assert response.headers["Retry-After"] == "5"
         assert "0 of" in (await response.json())["error"]
         # Import-order pages and point reads do not wait for it.
