@@ -52,7 +52,7 @@ TEST_SYSTEM_PACKAGES := chromium=chromium docker-compose=docker-compose
 # Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
 DOCS_ASSETS     := gateway/web/node_modules/.installed
 
-.PHONY: help setup system-packages test-system-packages dev admin test unit e2e chaos compose-check lint up down keys bench
+.PHONY: help setup system-packages test-system-packages dev admin test unit e2e chaos compose-check lint up down keys bench rebuild-read-model
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -121,6 +121,9 @@ compose-check: setup test-system-packages ## validate compose.yaml and check it 
 lint: setup ## ruff over every package: the checks, and the formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+rebuild-read-model: ## drop make dev's read model (stop the stack first): the catalog rebuilds it from MongoDB when it starts
+	rm -f $(or $(CATALOG_READ_MODEL_DIR),$(DATA_DIR)/read-model)/catalog-*.duckdb $(or $(CATALOG_READ_MODEL_DIR),$(DATA_DIR)/read-model)/catalog-*.duckdb.wal
 
 keys: setup ## generate the signing key compose uses (secrets/jwt-private.pem)
 	$(BIN)/signing-keygen secrets/jwt-private.pem

@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import json
 import uuid
 
 import requests
@@ -121,3 +122,30 @@ def test_imdb_basics_then_ratings_merged_import_sort_and_filter_through_the_gate
     listed = requests.get(f"{stack.url}/datasets/{dataset}", timeout=10).json()
     assert (listed["key"], listed["items"]) == ("tconst", 3)
     assert {column["name"]: column["items"] for column in listed["columns"]}["averageRating"] == 2
+
+    # Facets and the export read the merge as soon as it reads Success.
+    facets = requests.get(
+        f"{stack.url}/datasets/{dataset}/facets", params={"facet": ["titleType", "averageRating"]}, timeout=10
+    ).json()
+    assert facets["total"] == 3
+    assert facets["facets"][0]["values"] == [{"value": "movie", "count": 2}, {"value": "tvSeries", "count": 1}]
+    assert (facets["facets"][1]["nulls"], facets["facets"][1]["distinct"]) == (1, 2)
+    exported = requests.get(
+        f"{stack.url}/datasets/{dataset}/export", params={"format": "ndjson", "sort": "-averageRating"}, timeout=10
+    )
+    assert [json.loads(line)["tconst"] for line in exported.text.splitlines()] == best_first
+    # The CSV export goes back in through our own upload as the same rows.
+    csv_export = requests.get(f"{stack.url}/datasets/{dataset}/export", timeout=10)
+    assert csv_export.headers["Content-Disposition"] == f'attachment; filename="{dataset}.csv"'
+    copy = f"{dataset}-copy"
+    response = requests.post(
+        f"{stack.url}/upload_csv",
+        headers=auth_headers,
+        files={"file": ("copy.csv", io.BytesIO(csv_export.content), "text/csv")},
+        data={"dataset": copy, "key": "tconst"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert wait_finished(stack.url, auth_headers, response.json()["task_id"])["status"] == "Success"
+    again = requests.get(f"{stack.url}/get_content", params={"dataset": copy, "sort": "-averageRating"}, timeout=10)
+    assert again.json() == found(sort="-averageRating")

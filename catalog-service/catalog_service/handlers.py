@@ -13,7 +13,7 @@ from catalog_service.export import EXPORT_TYPES, dataset_columns, export_encoder
 from catalog_service.index import DatasetView
 from catalog_service.keys import CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
 from catalog_service.projector import ReadModelBehind
-from catalog_service.read_model import DatasetTable, QueryBudgetExceeded
+from catalog_service.read_model import DatasetTable, QueryBudgetExceeded, TableChanged
 from catalog_service.schemas import (
     EXPORT_PARAMETERS,
     FACET_PARAMETERS,
@@ -81,6 +81,9 @@ async def _answer(request: web.Request, view: DatasetView, work: Callable[[Datas
         raise _behind_error(behind) from None
     except (QueryBudgetExceeded, TimeoutError):
         raise _budget_error(settings) from None
+    except TableChanged:
+        message = "The dataset was deleted or replaced while this was read; ask again"
+        raise ApiError(503, message, headers={"Retry-After": "1"}) from None
 
 
 def _selection(table: DatasetTable, view: DatasetView, query: ContentQuery) -> queries.Selection:

@@ -184,5 +184,7 @@ class Projector:
                     break
         for name in set(self._model.tables) - set(names):
             async with self._lock(name):
-                await asyncio.to_thread(self._model.drop, name)
-                self._synced.pop(name, None)
+                # Listed before a request may have made its table: gone only if the store says so now.
+                if await self._index.view(db, name) is None and name in self._model.tables:
+                    await asyncio.to_thread(self._model.drop, name)
+                    self._synced.pop(name, None)

@@ -41,6 +41,10 @@ class QueryBudgetExceeded(Exception):
     """A read did not finish within the time budget; the engine's work on it was interrupted."""
 
 
+class TableChanged(Exception):
+    """The dataset's table went away while a read was on it: asking again gets the new one."""
+
+
 @dataclass(frozen=True)
 class AppliedBlock:
     """A block as the read model takes it: its id, first ``seq``, version, and the items it holds."""
@@ -235,6 +239,9 @@ class ReadModel:
             return await asyncio.to_thread(_in_snapshot, work, cursor)
         except duckdb.InterruptException:
             raise QueryBudgetExceeded from None
+        except duckdb.CatalogException as exc:
+            # Its table dropped meanwhile (the dataset deleted, or created again under its name).
+            raise TableChanged from exc
         except asyncio.CancelledError:
             cursor.interrupt()  # the client went away: the engine stops too
             raise
