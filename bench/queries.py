@@ -40,6 +40,7 @@ export >= 100,000 rows/s with the catalog under 1 GiB RSS.
 import argparse
 import gzip
 import math
+import os
 import random
 import statistics
 import sys
@@ -316,7 +317,12 @@ def bench(rows: int, repeat: int) -> dict:
             histogram = session.get(f"{facets}?facet=runtimeMinutes&facet_bins=20", timeout=120)
             if histogram.status_code == 200 and "bins" not in histogram.json()["facets"][0]:
                 print("  WARNING: runtimeMinutes got top values, not a histogram (not a column of numbers?)")
-            print(f"  measuring: {repeat} requests of each of {len(paths)} kinds, taking turns ...", flush=True)
+            load_start = os.getloadavg()[0]
+            print(
+                f"  measuring: {repeat} requests of each of {len(paths)} kinds, taking turns "
+                f"(load average {load_start:.2f} on {os.cpu_count()} CPUs) ...",
+                flush=True,
+            )
             results = measure(repeat, session, stack.url, paths)
             rss_before_export = peak_rss_mb(catalog_pid)
             exports = {}
@@ -328,7 +334,7 @@ def bench(rows: int, repeat: int) -> dict:
                     f"({e['rows_s']:,.0f} rows/s, {e['mb_s']:.1f} MB/s), catalog peak {e['peak_mb']:.0f} MB",
                     flush=True,
                 )
-            rss_lifetime = peak_rss_mb(catalog_pid)
+            load_end = os.getloadavg()[0]
     return {
         "rows": rows,
         "import_s": import_seconds,
@@ -338,7 +344,7 @@ def bench(rows: int, repeat: int) -> dict:
         "queries": results,
         "exports": exports,
         "rss_before_export": rss_before_export,
-        "rss_lifetime": rss_lifetime,
+        "load": (load_start, load_end),
     }
 
 
@@ -381,8 +387,13 @@ def report(result: dict) -> list[str]:
         f"({result['lag_503']} answers of 503 meanwhile)"
     )
     print(
-        f"catalog peak RSS (VmHWM): {result['rss_before_export']:.0f} MB after import and queries, "
-        f"{result['rss_lifetime']:.0f} MB after the exports; untimed 90%-deep offset page: {result['deep_ms']:.0f} ms"
+        f"catalog peak RSS (VmHWM) through the import, the read model's build and the queries: "
+        f"{result['rss_before_export']:.0f} MB (reset before each export, whose own peak is above)"
+    )
+    print(
+        f"untimed 90%-deep offset page (sets up the cursor): {result['deep_ms']:.0f} ms; 1-minute load average "
+        f"{result['load'][0]:.2f} before the timed requests, {result['load'][1]:.2f} after the exports, "
+        f"on {os.cpu_count()} CPUs"
     )
     return missed
 
