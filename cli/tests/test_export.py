@@ -4,7 +4,10 @@ import csv
 import io
 import json
 
+import httpx
+import pytest
 import requests
+from catalog_cli.client import ApiError, CatalogClient
 
 
 def api_items(base_url: str, **params) -> list[dict]:
@@ -52,3 +55,24 @@ def test_export_errors_exit_1_from_the_api_and_2_for_bad_usage_leaving_no_file(c
         assert result.exit_code == exit_code, (options, result.stderr)
         assert message in result.stderr, (options, result.stderr)
         assert list(tmp_path.iterdir()) == [], options
+
+
+class _CutShort(httpx.SyncByteStream):
+    """An answer whose server closes the connection after its first rows (its time budget ran out)."""
+
+    def __iter__(self):
+        yield b"id,title\n1,One\n"
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+def test_an_export_cut_short_is_an_error_never_a_quietly_short_file():
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/datasets/films/export"
+        assert request.url.params["format"] == "csv"
+        return httpx.Response(200, headers={"Content-Type": "text/csv"}, stream=_CutShort())
+
+    out = io.BytesIO()
+    client = CatalogClient("http://catalog.test", transport=httpx.MockTransport(answer))
+    with client, pytest.raises(ApiError, match="The export was cut short after 15 bytes"):
+        client.export("films", {"format": "csv"}, out)
+    assert out.getvalue() == b"id,title\n1,One\n"
