@@ -292,7 +292,7 @@ def test_the_read_model_answers_as_documented(stack, auth_headers):
 
     contents = f"{url}/datasets/{name}/contents"
     page = checked(requests.get(contents, params={"filter[year][gte]": "1990", "sort": "-year"}, timeout=10), 200)
-    assert ([item["id"] for item in page.json()], page.headers["X-Total-Count"]) == (["2", "1"], "2")
+    assert ([item["id"] for item in page.json()], page.headers["X-Total-Count"]) == ([2, 1], "2")
     checked(requests.get(contents, params={"filter[title][contains]": "T", "limit": 1}, timeout=10), 200)
     checked(requests.get(contents, params={"filter[year][isnull]": "maybe"}, timeout=10), 400)
     checked(requests.get(contents, params={"dataset": name}, timeout=10), 400)
