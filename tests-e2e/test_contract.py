@@ -2,6 +2,7 @@
 stack gives them through the gateway, match what it documents (status, media type, body, headers)."""
 
 import io
+import json
 import socket
 import uuid
 from urllib.parse import urlsplit
@@ -278,6 +279,49 @@ def test_datasets_answer_as_documented(stack, auth_headers):
     checked(requests.delete(f"{url}/datasets/{name}", timeout=10), 401)
     checked(requests.delete(f"{url}/datasets/no-such-dataset", headers=auth_headers, timeout=10), 404)
     checked(requests.delete(f"{url}/datasets/{name}", headers=auth_headers, timeout=10), 202)
+
+
+@documents("GET /datasets/{name}/contents", "GET /datasets/{name}/facets", "GET /datasets/{name}/export")
+def test_the_read_model_answers_as_documented(stack, auth_headers):
+    url = stack.url
+    name = f"ct-rm-{uuid.uuid4().hex[:8]}"
+    files = {"file": ("films.csv", io.BytesIO(b"id,title,year\n1,One,1994\n2,Two,2001\n3,Three,\n"), "text/csv")}
+    upload = requests.post(f"{url}/upload_csv", headers=auth_headers, files=files, data={"dataset": name}, timeout=30)
+    wait_finished(url, auth_headers, checked(upload, 202).json()["task_id"])
+    assert checked(requests.get(f"{url}/datasets/{name}", timeout=10), 200).json()["search_column"] == "title"
+
+    contents = f"{url}/datasets/{name}/contents"
+    page = checked(requests.get(contents, params={"filter[year][gte]": "1990", "sort": "-year"}, timeout=10), 200)
+    assert ([item["id"] for item in page.json()], page.headers["X-Total-Count"]) == ([2, 1], "2")
+    checked(requests.get(contents, params={"filter[title][contains]": "T", "limit": 1}, timeout=10), 200)
+    checked(requests.get(contents, params={"filter[year][isnull]": "maybe"}, timeout=10), 400)
+    checked(requests.get(contents, params={"dataset": name}, timeout=10), 400)
+    checked(requests.get(f"{url}/datasets/no-such-dataset/contents", timeout=10), 404)
+
+    facets = f"{url}/datasets/{name}/facets"
+    counted = checked(requests.get(facets, params={"facet": ["title", "year"], "facet_bins": 2}, timeout=10), 200)
+    assert counted.json()["total"] == 3
+    assert counted.json()["facets"][1] == {
+        "column": "year",
+        "min": 1994,
+        "max": 2001,
+        "bins": [{"from": 1994, "to": 1997.5, "count": 1}, {"from": 1997.5, "to": 2001, "count": 1}],
+        "nulls": 1,
+    }
+    checked(requests.get(facets, params={"facet": "year", "q": "o", "facet_size": 1}, timeout=10), 200)
+    checked(requests.get(facets, timeout=10), 400)
+    checked(requests.get(facets, params={"facet": "year", "facet_size": 0}, timeout=10), 400)
+    checked(requests.get(facets, params={"facet": "year", "limit": 1}, timeout=10), 400)
+    checked(requests.get(f"{url}/datasets/no-such-dataset/facets", params={"facet": "year"}, timeout=10), 404)
+
+    export = f"{url}/datasets/{name}/export"
+    csv_file = checked(requests.get(export, timeout=10), 200)
+    assert csv_file.text == "id,title,year\n1,One,1994\n2,Two,2001\n3,Three,\n"
+    assert csv_file.headers["Content-Disposition"] == f'attachment; filename="{name}.csv"'
+    lines = checked(requests.get(export, params={"format": "ndjson", "sort": "title"}, timeout=10), 200)
+    assert [json.loads(line)["title"] for line in lines.text.splitlines()] == ["One", "Three", "Two"]
+    checked(requests.get(export, params={"format": "xml"}, timeout=10), 400)
+    checked(requests.get(f"{url}/datasets/no-such-dataset/export", timeout=10), 404)
 
 
 @documents("POST /uploads/{task_id}/revert")

@@ -23,6 +23,9 @@ UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=5.0, write=120.0)
 TERMINAL_STATUSES = frozenset({"Success", "Failure", "Cancelled", "Reverted"})
 # The catalog's largest page: fewer round trips when walking everything.
 MAX_PAGE_SIZE = 100
+# An export streams as long as it has rows; the server sends each chunk of them within its time budget
+# (at most 55 s), so a longer silence means it is gone.
+EXPORT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
 
 
 class ApiError(Exception):
@@ -176,6 +179,41 @@ class CatalogClient:
 
     def datasets(self) -> list[dict[str, Any]]:
         return self._page("/datasets", {}).items
+
+    def facets(self, dataset: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{_path_segment(dataset)}/facets", params=params).json()
+
+    def export(self, dataset: str, params: Mapping[str, Any], out: BinaryIO) -> int:
+        """Streams ``/datasets/{dataset}/export`` into ``out`` as it arrives; returns the bytes written.
+        An answer the server cut short (its time budget, a broken connection) is an ``ApiError``."""
+        path = f"/datasets/{_path_segment(dataset)}/export"
+        written, started = 0, False
+        try:
+            with self._http.stream(
+                "GET", path, params=params, timeout=EXPORT_TIMEOUT, headers={"Accept": "*/*"}
+            ) as response:
+                started = True
+                if response.is_error:
+                    response.read()
+                    raise ApiError(
+                        describe_error(response),
+                        response.status_code,
+                        with_token="Authorization" in self._http.headers,
+                    )
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+        except httpx.TimeoutException:
+            raise ApiError(f"{self.base_url} did not answer in time (GET {path}) after {written:,} bytes") from None
+        except httpx.TransportError as exc:
+            if started:
+                raise ApiError(
+                    f"The export was cut short after {written:,} bytes (the server stopped it, or the connection "
+                    "broke); narrow it with filters and try again"
+                ) from None
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(f"Cannot reach {self.base_url}: {reason}") from None
+        return written
 
     def all_contents(self, params: Mapping[str, Any]) -> Iterator[Page]:
         """Every page of a listing, following ``X-Next-Cursor``: the cost of a page does not grow with depth."""

@@ -18,6 +18,7 @@ from catalog_cli.output import (
     JsonArrayWriter,
     columns_of,
     print_datasets,
+    print_facets,
     print_job,
     print_jobs,
     print_row_errors,
@@ -449,13 +450,46 @@ def _exit_for(job: dict[str, Any]) -> None:
 # The catalog
 
 
+# --filter COLUMN<op>VALUE: the API's filter[COLUMN][<op>]=VALUE. Two-character operators first.
+FILTER_OPERATORS = {"!=": "ne", ">=": "gte", "<=": "lte", "=": "eq", ">": "gt", "<": "lt", "~": "contains"}
+FILTER_HELP = (
+    "COLUMN<op>VALUE, repeatable; all must hold. <op>: = equals, != differs, > >= < <= compare (numbers with "
+    "numbers, other text with text), ~ contains (case-insensitive). E.g. 'startYear>=1990', titleType=movie, "
+    "'genres~drama'. The column ends at the first operator."
+)
+
+
+def parse_filter(text: str) -> tuple[str, str, str] | None:
+    """``startYear>=1990`` as (column, op, value); None when ``text`` holds no operator after a column."""
+    for index, char in enumerate(text):
+        two = text[index : index + 2]
+        if two in FILTER_OPERATORS:
+            op, value = FILTER_OPERATORS[two], text[index + 2 :]
+        elif char in FILTER_OPERATORS:
+            op, value = FILTER_OPERATORS[char], text[index + 1 :]
+        else:
+            continue
+        column = text[:index].strip()
+        return (column, op, value) if column else None
+    return None
+
+
 def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    filters = {}
+    """The query parameters of the --filter options: ``filter[COLUMN]`` for =, ``filter[COLUMN][op]`` else."""
+    filters: dict[str, str] = {}
     for value in values:
-        column, separator, wanted = value.partition("=")
-        if not separator or not column.strip():
-            raise click.BadParameter(f"{value!r} is not COLUMN=VALUE", ctx=ctx, param=param)
-        filters[column.strip()] = wanted
+        parsed = parse_filter(value)
+        if parsed is None:
+            raise click.BadParameter(
+                f"{value!r} is not COLUMN=VALUE (or COLUMN with !=, >, >=, <, <=, ~ before the value)",
+                ctx=ctx,
+                param=param,
+            )
+        column, op, wanted = parsed
+        name = f"filter[{column}]" if op == "eq" else f"filter[{column}][{op}]"
+        if name in filters:
+            raise click.BadParameter(f"{value!r}: {column} {op} is given twice", ctx=ctx, param=param)
+        filters[name] = wanted
     return filters
 
 
@@ -465,17 +499,23 @@ def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str
 @click.option("--cursor", help="Continue after the page that gave this cursor (deep pages stay fast).")
 @click.option("--dataset", metavar="NAME", help="The dataset to read (default: default).")
 @click.option("--type", "item_type", metavar="TYPE", help="Only items of this type, e.g. Movie or 'TV Show'.")
-@click.option(
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="COLUMN=VALUE",
-    callback=_parse_filters,
-    help="Exact match on a column; repeatable.",
-)
-@click.option("--q", help="Case-insensitive text the title contains.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR", callback=_parse_filters, help=FILTER_HELP)
+@click.option("--q", help="Case-insensitive text the title (or primaryTitle, or name) contains.")
 @click.option("--sort", metavar="[-]COLUMN", help="Sort by a column, '-' for descending (default: import order).")
 @click.option("--all", "fetch_all", is_flag=True, help="Every matching item, page after page.")
+@click.option(
+    "--facet",
+    "facets",
+    multiple=True,
+    metavar="COLUMN",
+    help="Count the values of COLUMN over the matching items instead of listing them; repeatable.",
+)
+@click.option(
+    "--facet-size", type=click.IntRange(1, 100), help="With --facet: how many values to list per column (default 10)."
+)
+@click.option(
+    "--bins", type=click.IntRange(1, 100), help="With --facet: a histogram of N bins for a column of numbers."
+)
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--columns", metavar="A,B,...", help="The columns to show in a table or CSV (default: all).")
 @pass_session
@@ -490,10 +530,25 @@ def content(
     q: str | None,
     sort: str | None,
     fetch_all: bool,
+    facets: tuple[str, ...],
+    facet_size: int | None,
+    bins: int | None,
     output_format: str,
     columns: str | None,
 ) -> None:
-    """Browse the catalog: one page, or with --all every matching item."""
+    """Browse the catalog: one page, or with --all every matching item, or with --facet the counts of
+    a column's values."""
+    if facets:
+        given = {"--limit": limit, "--offset": offset, "--cursor": cursor, "--sort": sort, "--all": fetch_all}
+        paging = [name for name, value in {**given, "--columns": columns}.items() if value]
+        if paging:
+            raise click.UsageError(f"--facet counts over every matching item: leave out {', '.join(paging)}")
+        if output_format == "csv":
+            raise click.UsageError("--facet prints a table or json, not csv")
+        _facets(session, dataset, item_type, filters, q, facets, facet_size, bins, output_format)
+        return
+    if facet_size is not None or bins is not None:
+        raise click.UsageError("--facet-size and --bins go with --facet")
     if fetch_all and (offset or cursor):
         raise click.UsageError("--all walks every page itself: leave out --offset and --cursor")
     if offset and cursor:
@@ -511,7 +566,7 @@ def content(
         )
         if value is not None
     }
-    params.update({f"filter[{column}]": value for column, value in filters.items()})
+    params.update(filters)
     chosen = [column.strip() for column in columns.split(",") if column.strip()] if columns else None
 
     with session.client() as client:
@@ -543,6 +598,84 @@ def content(
                 f"Columns left out to fit the terminal: {', '.join(left_out)} (choose with --columns, "
                 "or use --format csv or json)"
             )
+
+
+def _facets(
+    session: Session,
+    dataset: str | None,
+    item_type: str | None,
+    filters: dict[str, str],
+    q: str | None,
+    columns: tuple[str, ...],
+    size: int | None,
+    bins: int | None,
+    output_format: str,
+) -> None:
+    params: dict[str, Any] = {"facet": list(columns), **filters}
+    for name, value in (("facet_size", size), ("facet_bins", bins), ("type", item_type), ("q", q)):
+        if value is not None:
+            params[name] = value
+    with session.client() as client:
+        body = client.facets(dataset or "default", params)
+    if output_format == "json":
+        write_json(session.out.file, body)
+        return
+    print_facets(session.out, body)
+    total = body.get("total")
+    session.err.print("No items match" if total == 0 else f"Counted over {total:,} matching items")
+
+
+@cli.command()
+@click.option("--dataset", metavar="NAME", default="default", show_default=True, help="The dataset to export.")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["csv", "ndjson"]),
+    default="csv",
+    show_default=True,
+    help="csv: the dataset's columns, a file an upload takes back; ndjson: one item per line.",
+)
+@click.option("--type", "item_type", metavar="TYPE", help="Only items of this type.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR", callback=_parse_filters, help=FILTER_HELP)
+@click.option("--q", help="Case-insensitive text the title (or primaryTitle, or name) contains.")
+@click.option("--sort", metavar="[-]COLUMN", help="Sort by a column, '-' for descending (default: import order).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file (default: standard output); it appears only once the export is complete.",
+)
+@pass_session
+def export(
+    session: Session,
+    dataset: str,
+    export_format: str,
+    item_type: str | None,
+    filters: dict[str, str],
+    q: str | None,
+    sort: str | None,
+    output: Path | None,
+) -> None:
+    """Stream every matching item of a dataset, as CSV or NDJSON, however many there are."""
+    params: dict[str, Any] = {"format": export_format, **filters}
+    for name, value in (("type", item_type), ("q", q), ("sort", sort)):
+        if value is not None:
+            params[name] = value
+    with session.client() as client:
+        if output is None:
+            stdout = click.get_binary_stream("stdout")
+            client.export(dataset, params, stdout)
+            stdout.flush()
+            return
+        partial = output.with_name(f"{output.name}.part")
+        try:
+            with partial.open("wb") as file:
+                written = client.export(dataset, params, file)
+            partial.replace(output)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    session.err.print(f"Wrote {written:,} bytes to {output}")
 
 
 @cli.command()

@@ -118,6 +118,33 @@ def print_datasets(console: Console, datasets: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def print_facets(console: Console, body: dict[str, Any]) -> None:
+    """Each facet as a small table: its values and counts, or its histogram's bins."""
+    for facet in body.get("facets") or []:
+        table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+        if "bins" in facet:
+            title = f"{facet.get('column')}: {_count(facet.get('nulls'))} null, from {cell(facet.get('min'))} "
+            title += f"to {cell(facet.get('max'))}"
+            table.add_column("from", justify="right", no_wrap=True)
+            table.add_column("to", justify="right", no_wrap=True)
+            table.add_column("count", justify="right", no_wrap=True)
+            for span in facet["bins"]:
+                table.add_row(cell(span.get("from")), cell(span.get("to")), _count(span.get("count")))
+        else:
+            title = f"{facet.get('column')}: {_count(facet.get('distinct'))} distinct, "
+            title += f"{_count(facet.get('nulls'))} null, {_count(facet.get('other'))} in other values"
+            table.add_column("value", overflow="ellipsis", no_wrap=True, max_width=MAX_CELL_WIDTH)
+            table.add_column("count", justify="right", no_wrap=True)
+            for value in facet.get("values") or []:
+                table.add_row(cell(value.get("value")), _count(value.get("count")))
+        console.print(title)
+        console.print(table)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else cell(value)
+
+
 def local_minute(timestamp: str | None) -> str:
     """An API timestamp (UTC, ISO 8601) in the user's own time zone, to the minute."""
     if not timestamp:

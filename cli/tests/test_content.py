@@ -71,6 +71,77 @@ def test_content_filters_search_and_sort_like_the_api(catalogctl, seeded):
         assert shown, options
 
 
+def test_content_filter_operators_map_to_the_api_s(catalogctl, seeded):
+    for options, params in [
+        (("--filter", "release_year>=2019"), {"filter[release_year][gte]": "2019"}),
+        (("--filter", "release_year>1990", "--filter", "release_year<2000"), {
+            "filter[release_year][gt]": "1990", "filter[release_year][lt]": "2000"
+        }),
+        (("--filter", "release_year<=1975", "--sort", "-release_year"), {
+            "filter[release_year][lte]": "1975", "sort": "-release_year"
+        }),
+        (("--filter", "type!=Movie"), {"filter[type][ne]": "Movie"}),
+        (("--filter", "title~GLOVE"), {"filter[title][contains]": "GLOVE"}),
+        (("--filter", "type=Movie", "--filter", "release_year>=2000"), {
+            "filter[type]": "Movie", "filter[release_year][gte]": "2000"
+        }),
+    ]:  # fmt: skip
+        shown = json.loads(catalogctl("content", *options, "--limit", "50", "--format", "json").stdout)
+        expected = api_page(seeded, limit=50, **params).json()
+        assert shown == expected, options
+        assert shown, options
+    assert all(
+        item["release_year"] >= 2019 for item in api_page(seeded, **{"filter[release_year][gte]": "2019"}).json()
+    )
+
+    for options, message in [
+        (("--filter", ">=1990"), "'>=1990' is not COLUMN=VALUE"),
+        (("--filter", "a>=1", "--filter", "a>=2"), "a gte is given twice"),
+    ]:
+        result = catalogctl("content", *options)
+        assert (result.exit_code, result.stdout) == (2, ""), options
+        assert message in result.stderr, (options, result.stderr)
+
+
+def test_content_facets_count_values_and_bins_like_the_api(catalogctl, seeded):
+    result = catalogctl("content", "--facet", "type", "--facet", "release_year", "--bins", "4", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    params = {"facet": ["type", "release_year"], "facet_bins": "4"}
+    expected = requests.get(f"{seeded}/datasets/default/facets", params=params, timeout=10)
+    assert expected.status_code == 200, expected.text
+    assert json.loads(result.stdout) == expected.json()
+    assert expected.json()["facets"][1]["bins"]
+
+    filtered = {"facet": "type", "facet_size": "1", "filter[release_year][gte]": "2000", "q": "a"}
+    result = catalogctl(
+        "content", "--facet", "type", "--facet-size", "1", "--filter", "release_year>=2000", "--q", "a", "--format",
+        "json",
+    )  # fmt: skip
+    assert (
+        json.loads(result.stdout)
+        == requests.get(f"{seeded}/datasets/default/facets", params=filtered, timeout=10).json()
+    )
+
+    table = catalogctl("content", "--facet", "type")
+    counted = requests.get(f"{seeded}/datasets/default/facets", params={"facet": "type"}, timeout=10).json()
+    assert table.exit_code == 0, table.stderr
+    assert table.stdout.startswith(f"type: {counted['facets'][0]['distinct']} distinct, ")
+    for value in counted["facets"][0]["values"]:
+        assert re.search(rf"^{re.escape(value['value'])}\s+{value['count']:,}$", table.stdout, re.M), table.stdout
+    assert table.stderr == f"Counted over {counted['total']:,} matching items\n"
+
+    for options, message in [
+        (("--facet", "type", "--limit", "5"), "leave out --limit"),
+        (("--facet", "type", "--format", "csv"), "not csv"),
+        (("--bins", "5"), "--facet-size and --bins go with --facet"),
+    ]:
+        result = catalogctl("content", *options)
+        assert (result.exit_code, result.stdout) == (2, ""), options
+        assert message in result.stderr, (options, result.stderr)
+    result = catalogctl("content", "--facet", "no such column")
+    assert result.exit_code == 1 and "facet" in result.stderr and "[HTTP 400]" in result.stderr
+
+
 def test_off_a_terminal_the_table_keeps_every_column(catalogctl, cli_env, seeded):
     # Piped into a file or a pager, nothing is cut to a pretended 80 columns (test_terminal covers a real one).
     cli_env["COLUMNS"] = "60"
