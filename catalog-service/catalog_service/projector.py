@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # How many blocks (about 1,000 items each) a request applies itself before answering; a table further
 # behind is caught up by the background loop, which applies this many blocks per transaction.
-INLINE_BLOCKS = 8
+INLINE_BLOCKS = 100
 BLOCKS_PER_STEP = 20
 # Blocks carry their rows: a few per read keep each answer of the store small.
 BLOCKS_PER_READ = 10
