@@ -152,8 +152,7 @@ async def _engine_page(
     """A page of a sorted, filtered or searched query, from the read model, with its exact count."""
 
     def work(table: DatasetTable, cursor: Any) -> tuple[list[tuple[int, str]], int | None]:
-        kinds = queries.column_kinds(cursor, table, query.sort.column) if query.sort.column else set()
-        order = queries.ordering(table, query.sort, kinds)
+        order = queries.sort_order(cursor, table, query.sort)
         position = None if after is None else queries.after(order, after, query.sort.column is not None)
         selection = _selection(table, view, query)
         return queries.page(
@@ -265,11 +264,7 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     export_format = parse_export_format(own)
     settings = request.app[SETTINGS]
 
-    def start(table: DatasetTable, cursor: Any) -> queries.Ordering:
-        kinds = queries.column_kinds(cursor, table, query.sort.column) if query.sort.column else set()
-        return queries.ordering(table, query.sort, kinds)
-
-    order = await _answer(request, view, start)
+    order = await _answer(request, view, lambda table, cursor: queries.sort_order(cursor, table, query.sort))
     table = request.app[READ_MODEL].tables[view.name]
     columns = dataset_columns(view)
     response = web.StreamResponse(
@@ -291,7 +286,8 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     chunk = first
     try:
         while chunk:
-            await response.write(encode.rows(row for (row,) in chunk))
+            # Encoding a chunk (a CSV one decodes every row) is off the event loop: other requests go on.
+            await response.write(await asyncio.to_thread(encode.rows, [row for (row,) in chunk]))
             chunk = await anext(chunks, [])
     except QueryBudgetExceeded:
         # The answer has begun: the client learns it is cut short by the connection closing early.

@@ -148,6 +148,12 @@ def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering
     return Ordering(by, key, order.descending)
 
 
+def sort_order(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, order: SortOrder) -> Ordering:
+    """``ordering`` for the sort asked for, with the kinds its column holds read from the table."""
+    kinds = column_kinds(cursor, table, order.column) if order.column is not None else set()
+    return ordering(table, order, kinds)
+
+
 def after(ordering: Ordering, position: CursorPosition, by_column: bool) -> tuple[str, list[Any]]:
     """Rows strictly after ``position`` in ``ordering``."""
     sign = "<" if ordering.descending else ">"
