@@ -4,9 +4,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
@@ -56,11 +54,9 @@ def read_model_context(settings: CatalogSettings):
     """Opens this process's read model and runs the loop that keeps it in step with the store."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        # Unset: a file of this process's own, gone at shutdown. On disk, not in memory, so that the
-        # engine's memory_limit bounds what a large catalog costs this process.
-        scratch = None if settings.read_model_dir is not None else tempfile.TemporaryDirectory(prefix="read-model-")
-        folder = settings.read_model_dir if scratch is None else Path(scratch.name)
-        path = folder / f"catalog-{settings.port}.duckdb"
+        path = None
+        if settings.read_model_dir is not None:
+            path = settings.read_model_dir / f"catalog-{settings.port}.duckdb"
         model = await asyncio.to_thread(
             ReadModel,
             path,
@@ -78,8 +74,6 @@ def read_model_context(settings: CatalogSettings):
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
             model.close()
-            if scratch is not None:
-                scratch.cleanup()
 
     return context
 

@@ -3,7 +3,7 @@ every question but import-order pages and point reads (sorts, filters, ``q``, co
 
 Derived and disposable: MongoDB is the source of truth, and ``projector.py`` keeps each table in step
 with the catalog layout block by block (a block's rows travel with it, ``catalog_layout.pack_rows``).
-The database is this process's own (a file per process): replicas never share one.
+The database is this process's own (a file per process, or memory): replicas never share one.
 
 A row's columns are stored three ways so that one table serves every type a column may mix: ``t<i>``
 is the value's kind (0 null or missing, 1 number, 2 text, which is also MongoDB's sort order of
@@ -86,10 +86,11 @@ def kind_of(value: Any) -> tuple[int, float | None, str | None]:
 class ReadModel:
     """The DuckDB database of one catalog-service process."""
 
-    def __init__(self, path: Path, *, memory_limit: str, threads: int, max_queries: int) -> None:
+    def __init__(self, path: Path | None, *, memory_limit: str, threads: int, max_queries: int) -> None:
         config = {"memory_limit": memory_limit, "threads": threads}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = duckdb.connect(str(path), config=config)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
         self._slots = asyncio.Semaphore(max_queries)
         # Exports hold their query for as long as the client reads: slots of their own.
         self._export_slots = asyncio.Semaphore(max_queries)

@@ -17,8 +17,8 @@ class CatalogSettings(CommonSettings):
     # Every read's time budget: past it the answer is a 503 naming it, and the work stops (the
     # engine's query interrupted, every MongoDB query sent with it as maxTimeMS).
     query_budget_ms: int = Field(5_000, ge=100, le=55_000, validation_alias="CATALOG_QUERY_BUDGET_MS")
-    # Where this process keeps its read model (a DuckDB file named after its port); unset: a temporary
-    # folder of its own, rebuilt from MongoDB at every start.
+    # Where this process keeps its read model (a DuckDB file named after its port); unset: in memory,
+    # rebuilt from MongoDB at every start.
     read_model_dir: Path | None = Field(None, validation_alias="CATALOG_READ_MODEL_DIR")
     # The engine's memory cap (DuckDB's memory_limit): past it, sorts and groups spill or fail, never grow.
     engine_memory: str = Field("1GB", pattern=r"^[0-9]+(\.[0-9]+)?[KMGT]i?B$", validation_alias="CATALOG_ENGINE_MEMORY")
