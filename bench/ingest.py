@@ -166,9 +166,19 @@ def run_pipeline(stack: LocalStack, upload_path: Path) -> float:
 
 def upload_and_wait(base_url: str, headers: dict[str, str], upload_path: Path) -> float:
     """Uploads a file through the gateway and waits for its import to succeed; the seconds it took."""
+    return upload_until_done(base_url, headers, upload_path)[0]
+
+
+def upload_until_done(
+    base_url: str, headers: dict[str, str], upload_path: Path, fields: dict[str, str] | None = None
+) -> tuple[float, dict]:
+    """Uploads a file (with these form fields) and waits for its import to succeed: the seconds it
+    took, and the job's final status."""
     started = time.perf_counter()
     with upload_path.open("rb") as file:
-        response = requests.post(f"{base_url}/upload_csv", headers=headers, files={"file": file}, timeout=600)
+        response = requests.post(
+            f"{base_url}/upload_csv", headers=headers, files={"file": file}, data=fields or {}, timeout=600
+        )
     response.raise_for_status()
     task_id = response.json()["task_id"]
     while True:
@@ -180,7 +190,7 @@ def upload_and_wait(base_url: str, headers: dict[str, str], upload_path: Path) -
     elapsed = time.perf_counter() - started
     if status["status"] != "Success":
         raise RuntimeError(f"the import ended {status['status']}: {status.get('error')}")
-    return elapsed
+    return elapsed, status
 
 
 def run_ceiling(mongo_url: str, csv_path: Path) -> float:

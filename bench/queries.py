@@ -56,7 +56,7 @@ from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from ingest import login, peak_rss_mb, process_tree  # noqa: E402
+from ingest import login, peak_rss_mb, process_tree, upload_until_done  # noqa: E402
 
 DATASET = "imdb"
 PAGE = 20
@@ -121,22 +121,7 @@ def write_title_basics(path: Path, rows: int, seed: int = SEED) -> None:
 
 def import_file(base_url: str, headers: dict[str, str], path: Path) -> tuple[float, dict]:
     """Uploads the file into ``DATASET`` through the gateway; the seconds to Success, and the final status."""
-    started = time.perf_counter()
-    with path.open("rb") as file:
-        response = requests.post(
-            f"{base_url}/upload_csv", headers=headers, files={"file": file}, data={"dataset": DATASET}, timeout=600
-        )
-    response.raise_for_status()
-    task_id = response.json()["task_id"]
-    while True:
-        status = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
-        if status["status"] not in ("Pending", "Progress", "Paused"):
-            break
-        time.sleep(0.2)
-    elapsed = time.perf_counter() - started
-    if status["status"] != "Success":
-        raise RuntimeError(f"the import ended {status['status']}: {status.get('error')}")
-    return elapsed, status
+    return upload_until_done(base_url, headers, path, {"dataset": DATASET})
 
 
 def wait_for_read_model(session: requests.Session, url: str, timeout: float = 900) -> tuple[float, int]:
