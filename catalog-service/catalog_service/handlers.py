@@ -1,7 +1,7 @@
 """Thin handlers: parse and check the query, call storage, shape the response."""
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 import orjson
@@ -11,7 +11,7 @@ from catalog_service import queries, storage
 from catalog_service.cursors import CursorPosition, InvalidCursor
 from catalog_service.export import EXPORT_TYPES, dataset_columns, export_encoder
 from catalog_service.index import DatasetView
-from catalog_service.keys import CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
+from catalog_service.keys import ANSWERS, CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
 from catalog_service.projector import ReadModelBehind
 from catalog_service.read_model import DatasetTable, QueryBudgetExceeded, TableChanged
 from catalog_service.schemas import (
@@ -64,9 +64,16 @@ def _behind_error(behind: ReadModelBehind) -> ApiError:
     )
 
 
-async def _answer(request: web.Request, view: DatasetView, work: Callable[[DatasetTable, Any], T]) -> T:
+async def _answer(
+    request: web.Request,
+    view: DatasetView,
+    work: Callable[[DatasetTable, Any], T],
+    *,
+    question: list[Any] | None = None,
+) -> T:
     """``work(table, cursor)`` on the dataset's table, brought up to date with ``view`` first,
-    within the request's time budget."""
+    within the request's time budget. With ``question`` (JSON: what ``work`` computes), the answer
+    is shared with the requests asking the same of the same state of the table."""
     settings = request.app[SETTINGS]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.query_budget_ms / 1000
@@ -76,7 +83,14 @@ async def _answer(request: web.Request, view: DatasetView, work: Callable[[Datas
             # rest is the query's.
             patience = settings.query_budget_ms / 2000
             table = await request.app[PROJECTOR].table_for(request.app[MONGO_DB], view, patience=patience)
-        return await request.app[READ_MODEL].run(lambda cursor: work(table, cursor), deadline)
+
+        def compute() -> Awaitable[T]:
+            return request.app[READ_MODEL].run(lambda cursor: work(table, cursor), deadline)
+
+        if question is None:
+            return await compute()
+        key = orjson.dumps([table.name, table.created_at, table.version, *question], default=repr)
+        return await request.app[ANSWERS].get(key, compute)
     except ReadModelBehind as behind:
         raise _behind_error(behind) from None
     except (QueryBudgetExceeded, TimeoutError):
@@ -86,8 +100,12 @@ async def _answer(request: web.Request, view: DatasetView, work: Callable[[Datas
         raise ApiError(503, message, headers={"Retry-After": "1"}) from None
 
 
+def _search_column(view: DatasetView) -> str | None:
+    return queries.search_column(view.column_names)
+
+
 def _selection(table: DatasetTable, view: DatasetView, query: ContentQuery) -> queries.Selection:
-    return queries.selection(table, query.filters, query.q, queries.search_column(view.column_names))
+    return queries.selection(table, query.filters, query.q, _search_column(view))
 
 
 async def get_content(request: web.Request) -> web.Response:
@@ -159,7 +177,9 @@ async def _engine_page(
             cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True
         )
 
-    rows, total = await _answer(request, view, work)
+    position = None if after is None else [after.sort_value, after.seq]
+    question = ["page", query.fingerprint(), _search_column(view), query.limit, skip, position]
+    rows, total = await _answer(request, view, work, question=question)
     documents = [orjson.loads(row) for _, row in rows[: query.limit]]
     sort_values = [item.get(query.sort.column) if query.sort.column else None for item in documents]
     return documents, total or 0, len(rows) > query.limit, sort_values, [seq for seq, _ in rows[: query.limit]]
@@ -256,7 +276,8 @@ async def get_facets(request: web.Request) -> web.Response:
         selection = _selection(table, view, query)
         return queries.facets(cursor, table, selection, facet.columns, size=facet.size, bins=facet.bins)
 
-    return web.json_response(await _answer(request, view, work))
+    question = ["facets", query.fingerprint(), _search_column(view), facet.columns, facet.size, facet.bins]
+    return web.json_response(await _answer(request, view, work, question=question))
 
 
 async def get_export(request: web.Request) -> web.StreamResponse:

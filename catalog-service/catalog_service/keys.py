@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from catalog_service.answers import SharedAnswers
 from catalog_service.cursors import CursorCodec
 from catalog_service.index import CatalogIndex
 from catalog_service.projector import Projector
@@ -13,3 +14,4 @@ CURSORS = web.AppKey("cursors", CursorCodec)
 INDEX = web.AppKey("index", CatalogIndex)
 READ_MODEL = web.AppKey("read_model", ReadModel)
 PROJECTOR = web.AppKey("projector", Projector)
+ANSWERS = web.AppKey("answers", SharedAnswers)

@@ -10,9 +10,10 @@ from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service import storage
+from catalog_service.answers import SharedAnswers
 from catalog_service.cursors import CursorCodec
 from catalog_service.index import CatalogIndex
-from catalog_service.keys import CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
+from catalog_service.keys import ANSWERS, CURSORS, INDEX, PROJECTOR, READ_MODEL, SETTINGS
 from catalog_service.projector import Projector
 from catalog_service.read_model import ReadModel
 from catalog_service.routes import setup_routes
@@ -40,6 +41,7 @@ def create_app(settings: CatalogSettings) -> web.Application:
     app[SETTINGS] = settings
     app[CURSORS] = CursorCodec(_cursor_secret(settings))
     app[INDEX] = CatalogIndex(budget_ms=settings.query_budget_ms)
+    app[ANSWERS] = SharedAnswers()
 
     async def setup(db: AsyncDatabase) -> None:
         await storage.drop_legacy_indexes(db)

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
@@ -360,6 +361,34 @@ async def test_a_query_past_its_budget_is_a_503_naming_it_and_the_engine_stops(s
         started = time.monotonic()
         assert (await client.get("/datasets/mix/contents?sort=rating&limit=3")).status == 200
         assert time.monotonic() - started < 1.0
+
+
+async def test_the_same_question_asked_at_once_runs_once_and_a_change_is_answered_anew(
+    settings, mix, monkeypatch, mongo_url, mongo_db_name
+):
+    page, runs = queries.page, []
+
+    def counted_page(*args, **kwargs):
+        runs.append(1)
+        time.sleep(0.2)  # long enough for every request below to arrive while it runs
+        return page(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "page", counted_page)
+    query = "/datasets/mix/contents?sort=-rating&filter[startYear][gte]=1990&limit=5"
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await caught_up(client)
+        runs.clear()
+        responses = await asyncio.gather(*(client.get(query) for _ in range(20)))
+        bodies = {orjson.dumps([await r.json(), r.headers["X-Total-Count"]]) for r in responses}
+        assert len(bodies) == 1 and len(runs) == 1
+        assert (await client.get(query)).status == 200 and len(runs) == 1  # kept while the table holds
+
+        with MongoClient(mongo_url, tz_aware=True) as store:
+            db = store[mongo_db_name]
+            db[ITEMS].update_one({"_id": "mix:tt00001"}, {"$set": {"row.rating": 99.5, "row.startYear": 1999}})
+            refresh(db, blocks_of(db, DATASET, ["tt00001"]))
+        response = await client.get(query)
+        assert (await response.json())[0]["tconst"] == "tt00001" and len(runs) == 2
 
 
 @pytest.mark.parametrize(
