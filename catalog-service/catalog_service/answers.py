@@ -1,12 +1,12 @@
-"""Answers of the read model shared between requests.
+"""Answers shared between requests: pages (from the layout or the read model) and facets.
 
-The same question on the same state of a dataset's table has the same answer, and a catalog is
-read far more often than it changes: a dashboard's charts, the first page of a sort, a search
-many people type. So while one request computes an answer, the requests asking the same question of
-the same table state wait for it instead of running it again, and a finished answer is kept until
-the table changes (its key names the table's version) or it is the least recently used one past a
-byte budget. Nothing is ever answered from an older state than the one the request brought the
-table to.
+The same question on the same state of a dataset (its view, or its table in the read model) has
+the same answer, and a catalog is read far more often than it changes: a dashboard's charts, the
+first page of a sort, a search many people type. So while one request computes an answer, the
+requests asking the same question of the same state wait for it instead of running it again, and a
+finished answer is kept until that state changes (its key names the view's number or the table's
+version) or it is the least recently used one past a byte budget. Nothing is ever answered from an
+older state than the one the request read.
 """
 
 import asyncio

@@ -136,10 +136,16 @@ async def _content(request: web.Request, query: ContentQuery) -> web.Response:
     if view is None:
         documents, total, has_more = [], 0, False
     elif in_import_order:
-        page = await storage.read_page(
-            request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
-            after=after,
-        )  # fmt: skip
+
+        def read_page() -> Awaitable[storage.Page]:
+            return storage.read_page(
+                request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
+                after=after,
+            )  # fmt: skip
+
+        # The same page of the same view is one read of the store, however many ask for it at once.
+        question = [view.name, view.number, fingerprint, query.limit, skip, None if after is None else after.seq]
+        page = await request.app[ANSWERS].get(orjson.dumps(question), read_page)
         documents, total, has_more = [public_item(d) for d in page.documents], page.total, page.has_more
         sort_values = [storage.sort_value(query.sort, d, known) for d in page.documents]
         seqs = [d["seq"] for d in page.documents]

@@ -7,8 +7,10 @@ chunks whose revision moved, and maps a position to blocks by prefix sums. A pag
 block documents it touches (cached while their version holds) and one ``$in`` of its item ids.
 """
 
+import asyncio
 import bisect
 import itertools
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ CACHED_TYPES = 64
 TypeMatch = Callable[[Any], bool]
 
 
+_VIEW_NUMBERS = itertools.count(1)
+
+
 @dataclass
 class DatasetView:
     """One dataset's block summaries in import order, with the prefix sums that place a position."""
@@ -39,6 +44,8 @@ class DatasetView:
     starts: list[int] = field(init=False)
     before: list[int] = field(init=False)  # before[i]: items in the blocks ahead of block i
     _by_type: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict, init=False)
+    # Unique in this process: answers computed from this view may be kept under it.
+    number: int = field(default_factory=lambda: next(_VIEW_NUMBERS), init=False)
 
     def __post_init__(self) -> None:
         self.entries = sorted(itertools.chain.from_iterable(self.chunks.values()), key=lambda entry: entry["s"])
@@ -81,15 +88,43 @@ class DatasetView:
 Part = tuple[dict[str, Any], int, int]
 
 
+class _Reads:
+    """One dataset's view reads: how many began, which one last ended, and what it read."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.started = self.finished = 0
+        self.view: DatasetView | None = None
+
+
 class CatalogIndex:
     def __init__(self, *, budget_ms: int) -> None:
         # Every query this sends carries it as maxTimeMS: the store stops what a request gave up on.
         self._budget_ms = budget_ms
         self._views: dict[str, DatasetView] = {}
+        # Held only while a call is on it: a name nobody asks for any more is forgotten.
+        self._reads: weakref.WeakValueDictionary[str, _Reads] = weakref.WeakValueDictionary()
         self._blocks: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def view(self, db: AsyncDatabase, dataset: str) -> DatasetView | None:
-        """The dataset's current view, or None when there is no such dataset."""
+        """The dataset's current view, or None when there is no such dataset: read after this call
+        began. Calls for one dataset at once share reads: those that arrive while a read is under way
+        wait for it to end and share the next one, so many readers cost the store one read at a time
+        and none is answered from a read that began before it arrived."""
+        reads = self._reads.get(dataset)
+        if reads is None:
+            reads = self._reads[dataset] = _Reads()
+        arrived = reads.started
+        async with reads.lock:
+            if reads.finished > arrived:
+                return reads.view
+            reads.started += 1
+            number = reads.started
+            view = await self._read_view(db, dataset)
+            reads.finished, reads.view = number, view
+            return view
+
+    async def _read_view(self, db: AsyncDatabase, dataset: str) -> DatasetView | None:
         head = await db[DATASETS].find_one({"_id": dataset}, max_time_ms=self._budget_ms)
         if head is None:
             self._views.pop(dataset, None)

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 from yarl import URL
 
-from catalog_service import projector, queries
+from catalog_service import projector, queries, storage
+from catalog_service.index import CatalogIndex
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
 from service_common.catalog_blocks import append_items, blocks_of, item_document, refresh, revert_job
@@ -389,6 +390,29 @@ async def test_the_same_question_asked_at_once_runs_once_and_a_change_is_answere
             refresh(db, blocks_of(db, DATASET, ["tt00001"]))
         response = await client.get(query)
         assert (await response.json())[0]["tconst"] == "tt00001" and len(runs) == 2
+
+
+async def test_many_readers_of_one_page_at_once_cost_the_store_a_few_reads(settings, mix, monkeypatch):
+    view_reads, page_reads = [], []
+    read_view, read_page = CatalogIndex._read_view, storage.read_page
+
+    async def counted_view(self, db, dataset):
+        view_reads.append(dataset)
+        return await read_view(self, db, dataset)
+
+    async def counted_page(*args, **kwargs):
+        page_reads.append(1)
+        await asyncio.sleep(0.1)
+        return await read_page(*args, **kwargs)
+
+    monkeypatch.setattr(CatalogIndex, "_read_view", counted_view)
+    monkeypatch.setattr(storage, "read_page", counted_page)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        responses = await asyncio.gather(*(client.get("/datasets/mix/contents?limit=7&offset=2") for _ in range(50)))
+        assert {response.status for response in responses} == {200}
+        assert len({orjson.dumps(await response.json()) for response in responses}) == 1
+        # One read under way when most arrive, one more for them all; the projector's loop reads too.
+        assert len(page_reads) == 1 and len(view_reads) <= 6, (page_reads, view_reads)
 
 
 @pytest.mark.parametrize(
