@@ -1,5 +1,6 @@
 """The ``catalogctl`` commands: thin wrappers that parse options, call the API and print the answer."""
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -452,15 +453,25 @@ def _exit_for(job: dict[str, Any]) -> None:
 
 # --filter COLUMN<op>VALUE: the API's filter[COLUMN][<op>]=VALUE. Two-character operators first.
 FILTER_OPERATORS = {"!=": "ne", ">=": "gte", "<=": "lte", "=": "eq", ">": "gt", "<": "lt", "~": "contains"}
+# --filter COLUMN:<name>:VALUE names any of the API's operators.
+NAMED_FILTER = re.compile(
+    r"(?P<column>[^:=!<>~]+):(?P<op>eq|ne|gt|gte|lt|lte|in|notin|contains|startswith|endswith|isnull):(?P<value>.*)",
+    re.DOTALL,
+)
 FILTER_HELP = (
     "COLUMN<op>VALUE, repeatable; all must hold. <op>: = equals, != differs, > >= < <= compare (numbers with "
     "numbers, other text with text), ~ contains (case-insensitive). E.g. 'startYear>=1990', titleType=movie, "
-    "'genres~drama'. The column ends at the first operator."
+    "'genres~drama'. The column ends at the first operator. Any of the API's operators by name: "
+    "COLUMN:in:a,b (also notin, startswith, endswith, isnull:true|false, and the ones above: eq ne gt gte lt "
+    "lte contains), e.g. titleType:in:movie,short."
 )
 
 
 def parse_filter(text: str) -> tuple[str, str, str] | None:
-    """``startYear>=1990`` as (column, op, value); None when ``text`` holds no operator after a column."""
+    """``startYear>=1990`` or ``titleType:in:movie,short`` as (column, op, value); None when ``text``
+    holds no operator after a column."""
+    if (named := NAMED_FILTER.fullmatch(text)) is not None and named["column"].strip():
+        return named["column"].strip(), named["op"], named["value"]
     for index, char in enumerate(text):
         two = text[index : index + 2]
         if two in FILTER_OPERATORS:

@@ -85,6 +85,10 @@ def test_content_filter_operators_map_to_the_api_s(catalogctl, seeded):
         (("--filter", "type=Movie", "--filter", "release_year>=2000"), {
             "filter[type]": "Movie", "filter[release_year][gte]": "2000"
         }),
+        (("--filter", "release_year:in:2019,2020"), {"filter[release_year][in]": "2019,2020"}),
+        (("--filter", "country:notin:India,United States"), {"filter[country][notin]": "India,United States"}),
+        (("--filter", "title:startswith:the"), {"filter[title][startswith]": "the"}),
+        (("--filter", "director:isnull:true"), {"filter[director][isnull]": "true"}),
     ]:  # fmt: skip
         shown = json.loads(catalogctl("content", *options, "--limit", "50", "--format", "json").stdout)
         expected = api_page(seeded, limit=50, **params).json()
