@@ -21,13 +21,23 @@ from catalog_service import projector, queries, storage
 from catalog_service.index import CatalogIndex
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
-from service_common.catalog_blocks import append_items, blocks_of, item_document, refresh, revert_job
+from service_common.catalog_blocks import (
+    append_items,
+    audit,
+    blocks_of,
+    item_document,
+    recover_job,
+    refresh,
+    revert_job,
+    write_pending,
+)
 from service_common.catalog_layout import DATASETS, ITEMS, new_dataset, public_row
 from service_common.catalog_values import matches, stored_number
 from tests.helpers import JOB_ID, bson_rank, links
 
 DATASET = "mix"
 OTHER_JOB = "00000000-0000-4000-8000-00000000000b"
+CANCELLED_JOB = "00000000-0000-4000-8000-00000000000c"
 TYPES = ["movie", "short", "tvSeries", "Movie", None]
 WORDS = ["Love", "love", "War", "peace", "Ünïcode", "a.b*", "ß"]
 OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "notin", "contains", "startswith", "endswith", "isnull"]
@@ -71,7 +81,7 @@ def _store(db, rng: random.Random, numbers: range, *, job_id: str, block_size: i
 @pytest.fixture
 def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
     """A dataset with nulls, mixed types in one column, ties, rows updated in place (their blocks
-    refreshed as the worker does) and a reverted import; returns its items as the store holds them."""
+    refreshed as the worker does), a reverted import and a cancelled one; returns its items as the store holds them."""
     rng = random.Random(11)
     with MongoClient(mongo_url, tz_aware=True) as client:
         db = client[mongo_db_name]
@@ -89,6 +99,21 @@ def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
             )
         refresh(db, blocks_of(db, DATASET, changed))
         revert_job(db, OTHER_JOB)
+        # A cancelled import: its last batch's block written pending, half of its items inserted (one
+        # candidate a key the dataset already holds), then finished by the recovery that follows.
+        documents = [
+            item_document(DATASET, f"tt{n:05d}", seq=10_000 + n, block="", row=_row(rng, n), job_id=CANCELLED_JOB,
+                          line=n, now=now)
+            for n in range(400, 430)
+        ] + [item_document(DATASET, "tt00003", seq=10_430, block="", row={"tconst": "tt00003"}, job_id=CANCELLED_JOB,
+                           line=430, now=now)]  # fmt: skip
+        block = write_pending(
+            db, DATASET, CANCELLED_JOB, 10_400, [d["key"] for d in documents], [d["seq"] for d in documents],
+            [d["row"] for d in documents], now,
+        )  # fmt: skip
+        db[ITEMS].insert_many([{**document, "block": block["_id"]} for document in documents[:15]])
+        recover_job(db, CANCELLED_JOB)
+        assert not audit(db, DATASET)
         return list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
 
 
