@@ -176,7 +176,7 @@ async def _engine_page(
     """A page of a sorted, filtered or searched query, from the read model, with its exact count."""
 
     def work(table: DatasetTable, cursor: Any) -> tuple[list[tuple[int, str]], int | None]:
-        order = queries.sort_order(cursor, table, query.sort)
+        order = queries.sort_order(table, query.sort)
         position = None if after is None else queries.after(order, after, query.sort.column is not None)
         selection = _selection(table, view, query)
         return queries.page(
@@ -291,7 +291,7 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     export_format = parse_export_format(own)
     settings = request.app[SETTINGS]
 
-    order = await _answer(request, view, lambda table, cursor: queries.sort_order(cursor, table, query.sort))
+    order = await _answer(request, view, lambda table, cursor: queries.sort_order(table, query.sort))
     table = request.app[READ_MODEL].tables[view.name]
     columns = dataset_columns(view)
     response = web.StreamResponse(

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from catalog_service.cursors import CursorPosition
-from catalog_service.read_model import NULL, NUMBER, TEXT, DatasetTable, kind_of
+from catalog_service.read_model import HAS_NUMBER, HAS_TEXT, NULL, NUMBER, TEXT, DatasetTable, kind_of
 from catalog_service.schemas import KEY_COLUMN, Filter, FilterOp, SortOrder
 from service_common.catalog_values import matching_values, stored_number
 
@@ -148,9 +148,16 @@ def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering
     return Ordering(by, key, order.descending)
 
 
-def sort_order(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, order: SortOrder) -> Ordering:
-    """``ordering`` for the sort asked for, with the kinds its column holds read from the table."""
-    kinds = column_kinds(cursor, table, order.column) if order.column is not None else set()
+def sort_order(table: DatasetTable, order: SortOrder) -> Ordering:
+    """``ordering`` for the sort asked for, with the kinds of value its column has held (a superset of
+    those it holds: a column that held text once sorts as a mixed one, which is right for any values)."""
+    if order.column is None:
+        return ordering(table, order, set())
+    where = column(table, order.column)
+    if where in (KEY, MISSING):
+        return ordering(table, order, {TEXT} if where is KEY else set())
+    bits = table.kinds.get(order.column, HAS_NUMBER | HAS_TEXT)
+    kinds = {kind for kind, bit in ((NUMBER, HAS_NUMBER), (TEXT, HAS_TEXT)) if bits & bit}
     return ordering(table, order, kinds)
 
 
@@ -164,6 +171,7 @@ def after(ordering: Ordering, position: CursorPosition, by_column: bool) -> tupl
 
 
 def column_kinds(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str) -> set[int]:
+    """Which of number and text the column holds now (a scan: facets read the column anyway)."""
     where = column(table, name)
     if where in (KEY, MISSING):
         return {TEXT} if where is KEY else set()

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Bumped when the tables' shape changes: a database of another version is dropped and rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NULL, NUMBER, TEXT = 0, 1, 2
+# The bits of ``DatasetTable.kinds``: a column has held a number, a text.
+HAS_NUMBER, HAS_TEXT = 1, 2
 # Rows an export fetches at a time: its memory stays flat whatever the number of rows.
 EXPORT_CHUNK_ROWS = 5_000
 
@@ -64,6 +66,9 @@ class DatasetTable:
     name: str
     created_at: str
     columns: dict[str, int] = field(default_factory=dict)  # column -> its number i (t<i>, n<i>, s<i>)
+    # Column -> HAS_NUMBER | HAS_TEXT: which kinds of value it has held. Only ever grows, and is set
+    # before the rows that grow it are committed, so a reader sees at least what its snapshot holds.
+    kinds: dict[str, int] = field(default_factory=dict)
     blocks: dict[str, int] = field(default_factory=dict)  # block id -> the version applied
     # Bumped by every change, so that answers derived from the table may be cached against it.
     version: int = 0
@@ -114,7 +119,7 @@ class ReadModel:
         db.execute("CREATE TABLE IF NOT EXISTS rm_datasets (name VARCHAR PRIMARY KEY, created_at VARCHAR)")
         db.execute(
             "CREATE TABLE IF NOT EXISTS rm_columns (dataset VARCHAR, name VARCHAR, number INTEGER, "
-            "PRIMARY KEY (dataset, name))"
+            "kinds UTINYINT, PRIMARY KEY (dataset, name))"
         )
         db.execute(
             "CREATE TABLE IF NOT EXISTS rm_blocks (dataset VARCHAR, block VARCHAR, v BIGINT, "
@@ -122,8 +127,11 @@ class ReadModel:
         )
         for name, created_at in db.execute("SELECT name, created_at FROM rm_datasets").fetchall():
             self.tables[name] = DatasetTable(name, created_at)
-        for dataset, name, number in db.execute("SELECT dataset, name, number FROM rm_columns").fetchall():
+        for dataset, name, number, kinds in db.execute(
+            "SELECT dataset, name, number, kinds FROM rm_columns"
+        ).fetchall():
             self.tables[dataset].columns[name] = number
+            self.tables[dataset].kinds[name] = kinds
         for dataset, block, version in db.execute("SELECT dataset, block, v FROM rm_blocks").fetchall():
             self.tables[dataset].blocks[block] = version
 
@@ -189,6 +197,9 @@ class ReadModel:
                     if column not in table.columns and column not in new_columns:
                         new_columns[column] = len(table.columns) + len(new_columns)
         columns = {**table.columns, **new_columns}
+        rows, kinds = _arrow_rows(blocks, columns)
+        grown = {name: kinds[name] | table.kinds.get(name, 0) for name in kinds}
+        grown = {name: bits for name, bits in grown.items() if bits != table.kinds.get(name, 0)}
         cursor = self._db.cursor()
         try:
             cursor.begin()
@@ -196,12 +207,15 @@ class ReadModel:
                 cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN t{number} UTINYINT DEFAULT 0")
                 cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN n{number} DOUBLE")
                 cursor.execute(f"ALTER TABLE {table.table} ADD COLUMN s{number} VARCHAR")
-                cursor.execute("INSERT INTO rm_columns VALUES (?, ?, ?)", [name, column, number])
+                cursor.execute("INSERT INTO rm_columns VALUES (?, ?, ?, 0)", [name, column, number])
             first_seqs = [block.first_seq for block in blocks]
             first_seqs += [int(block.rsplit(":", 1)[1]) for block in removed]
             if first_seqs:
                 cursor.execute(f"DELETE FROM {table.table} WHERE blk IN (SELECT unnest(?))", [first_seqs])
-            rows = _arrow_rows(blocks, columns)
+            for column, bits in grown.items():
+                cursor.execute("UPDATE rm_columns SET kinds = ? WHERE dataset = ? AND name = ?", [bits, name, column])
+            # Before the rows are visible: a reader may see more kinds than its snapshot holds, never fewer.
+            table.kinds.update(grown)
             if rows.num_rows:
                 cursor.register("incoming", rows)
                 cursor.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM incoming")
@@ -306,8 +320,10 @@ def _close_quietly(cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.close()
 
 
-def _arrow_rows(blocks: list[AppliedBlock], columns: Mapping[str, int]) -> pa.Table:
+def _arrow_rows(blocks: list[AppliedBlock], columns: Mapping[str, int]) -> tuple[pa.Table, dict[str, int]]:
+    """The blocks' rows as the table holds them, and per column the kinds of value they hold."""
     data: dict[str, list[Any]] = {"seq": [], "blk": [], "key": [], "row": []}
+    kinds = dict.fromkeys(columns, 0)
     for number in columns.values():
         data[f"t{number}"], data[f"n{number}"], data[f"s{number}"] = [], [], []
     count = 0
@@ -320,6 +336,8 @@ def _arrow_rows(blocks: list[AppliedBlock], columns: Mapping[str, int]) -> pa.Ta
             data["row"].append(orjson.dumps(item).decode("utf-8"))
             for column, number in columns.items():
                 kind, numeric, text = kind_of(row.get(column))
+                if kind != NULL:
+                    kinds[column] |= HAS_NUMBER if kind == NUMBER else HAS_TEXT
                 data[f"t{number}"].append(kind)
                 data[f"n{number}"].append(numeric)
                 data[f"s{number}"].append(text)
@@ -327,4 +345,6 @@ def _arrow_rows(blocks: list[AppliedBlock], columns: Mapping[str, int]) -> pa.Ta
     schema = [("seq", pa.int64()), ("blk", pa.int64()), ("key", pa.string()), ("row", pa.string())]
     for number in columns.values():
         schema += [(f"t{number}", pa.uint8()), (f"n{number}", pa.float64()), (f"s{number}", pa.string())]
-    return pa.table({name: pa.array(data[name], type=kind) for name, kind in schema}) if count else pa.table({})
+    if not count:
+        return pa.table({}), kinds
+    return pa.table({name: pa.array(data[name], type=kind) for name, kind in schema}), kinds
