@@ -1,10 +1,10 @@
 """The query string of ``GET /get_content``, validated into a ``ContentQuery`` or refused with a 400."""
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any

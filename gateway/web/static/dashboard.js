@@ -5,15 +5,19 @@
 // and back/forward give the same view. Chart.js (window.Chart) is vendored by `make setup`.
 
 const PAGE_SIZE = 20;
-// The rule that picks charts, also in the README: a numeric column with more than BAR_MAX_NUMBERS distinct
-// values is a histogram of HISTOGRAM_BINS bins; a text column whose top values are mostly comma-separated
-// lists is split item by item; any other column with at most BAR_MAX_DISTINCT distinct values is a bar chart of
-// its TOP_VALUES most frequent values. The key and the search column are never charted.
+// The rule that picks charts, also in the README (from one facets request of every column over the whole
+// dataset): a column of numbers alone with more than BAR_MAX_NUMBERS distinct values is a histogram of
+// HISTOGRAM_BINS bins (with at most that many, a bar chart of its values); a column at least LIST_SHARE of
+// whose TOP_VALUES most frequent values hold a comma, with at most LIST_MAX_DISTINCT_SHARE as many distinct
+// values as filled rows, is a list column, counted item by item (facet_split); any other column with at
+// most BAR_MAX_DISTINCT distinct values is a bar chart of its TOP_VALUES most frequent values. The key, the
+// search column (title) and columns with no value are never charted.
 const TOP_VALUES = 15;
 const HISTOGRAM_BINS = 20;
 const BAR_MAX_NUMBERS = 20;
 const BAR_MAX_DISTINCT = 200;
 const LIST_SHARE = 0.2;
+const LIST_MAX_DISTINCT_SHARE = 0.5;
 const MAX_CHARTS = 16;
 const NULL_LABEL = "(null)";
 const OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "notin", "contains", "startswith", "endswith", "isnull", "has"];
@@ -108,7 +112,7 @@ async function chartPlan(dataset) {
     for (const name of columns.slice(start, start + 16)) params.append("facet", name);
     const { body } = await getJson(`/datasets/${dataset.name}/facets?${params}`);
     for (const facet of body.facets) {
-      const kind = chartKind(facet);
+      const kind = chartKind(facet, dataset.items);
       if (kind && plan.length < MAX_CHARTS) plan.push({ column: facet.column, kind });
     }
   }
@@ -116,18 +120,18 @@ async function chartPlan(dataset) {
   return plan;
 }
 
-function chartKind(facet) {
+function chartKind(facet, items) {
   if (!facet.distinct) return null;
-  const listed = facet.values.reduce((sum, value) => sum + value.count, 0) + facet.other;
   const numeric = facet.values.every((value) => typeof value.value === "number");
   if (numeric && facet.other === 0 && facet.distinct <= BAR_MAX_NUMBERS) return "bar";
   if (numeric && facet.distinct > BAR_MAX_NUMBERS) return "histogram";
-  const lists = facet.values
-    .filter((value) => typeof value.value === "string" && value.value.includes(","))
-    .reduce((sum, value) => sum + value.count, 0);
-  const shown = facet.values.reduce((sum, value) => sum + value.count, 0);
-  if (shown && lists / shown >= LIST_SHARE) return "list";
-  if (facet.distinct <= BAR_MAX_DISTINCT && listed) return "bar";
+  // A list column: many of its top values are lists, and lists repeat (free text with commas does not).
+  const lists = facet.values.filter((value) => typeof value.value === "string" && value.value.includes(","));
+  const filled = items - facet.nulls;
+  if (lists.length >= LIST_SHARE * facet.values.length && facet.distinct <= LIST_MAX_DISTINCT_SHARE * filled) {
+    return "list";
+  }
+  if (facet.distinct <= BAR_MAX_DISTINCT) return "bar";
   return null;
 }
 
