@@ -49,7 +49,7 @@ endif
 # TOOL=DEBIAN_PACKAGE, installed by `make setup` when the tool is missing; the tests also need the second list.
 SYSTEM_PACKAGES      := redis-server=redis-server nginx=nginx-light envsubst=gettext-base npm=npm
 TEST_SYSTEM_PACKAGES := chromium=chromium docker-compose=docker-compose
-# Swagger UI for the gateway's /docs, from the npm registry at setup time (never a CDN at run time).
+# Swagger UI for the gateway's /docs and Chart.js for the dashboard, from the npm registry at setup time (never a CDN at run time).
 DOCS_ASSETS     := gateway/web/node_modules/.installed
 
 .PHONY: help setup system-packages test-system-packages dev admin test unit e2e chaos compose-check lint up down keys bench rebuild-read-model

@@ -280,9 +280,11 @@ async def get_facets(request: web.Request) -> web.Response:
 
     def work(table: DatasetTable, cursor: Any) -> dict[str, Any]:
         selection = _selection(table, view, query)
-        return queries.facets(cursor, table, selection, facet.columns, size=facet.size, bins=facet.bins)
+        return queries.facets(
+            cursor, table, selection, facet.columns, size=facet.size, bins=facet.bins, split=facet.split
+        )
 
-    question = ["facets", query.fingerprint(), _search_column(view), facet.columns, facet.size, facet.bins]
+    question = ["facets", query.fingerprint(), _search_column(view), facet.columns, facet.size, facet.bins, facet.split]
     return web.json_response(await _answer(request, view, work, question=question))
 
 

@@ -7,6 +7,7 @@ missing) first, then numbers, then text, ties in import order.
 """
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import duckdb
 
 from catalog_service.cursors import CursorPosition
 from catalog_service.read_model import HAS_NUMBER, HAS_TEXT, NULL, NUMBER, TEXT, DatasetTable, kind_of
-from catalog_service.schemas import KEY_COLUMN, Filter, FilterOp, SortOrder
+from catalog_service.schemas import ITEM_SEPARATOR, KEY_COLUMN, Filter, FilterOp, SortOrder
 from service_common.catalog_values import matching_values, stored_number
 
 # Columns ``q`` searches, the first one the dataset has: the seed's ``title``, IMDB's ``primaryTitle``.
@@ -103,6 +104,8 @@ def _condition(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]]
         return (sql if op is FilterOp.IN else f"(NOT {sql})"), parameters
     if op is FilterOp.ISNULL:
         return (f"({where.kind} = {NULL})" if value == "true" else f"({where.kind} <> {NULL})"), []
+    if op is FilterOp.HAS:
+        return f"({where.kind} = {TEXT} AND list_contains({_items(where)}, ?))", [value]
     if op in _COMPARISONS:
         number = stored_number(value)
         if number is not None:
@@ -117,6 +120,13 @@ def _text_match(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]
     literal = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {FilterOp.CONTAINS: "%{}%", FilterOp.STARTSWITH: "{}%", FilterOp.ENDSWITH: "%{}"}[op].format(literal)
     return f"({where.kind} = {TEXT} AND {where.text} ILIKE ? ESCAPE '\\')", [pattern]
+
+
+def _items(where: Column) -> str:
+    """A text value's distinct items: split on the separator, spaces around each trimmed, empty ones
+    dropped (``' Drama, Comedy,,Drama'`` is ``['Drama', 'Comedy']``)."""
+    trimmed = f"list_transform(string_split({where.text}, '{ITEM_SEPARATOR}'), lambda item: trim(item, ' '))"
+    return f"list_distinct(list_filter({trimmed}, lambda item: item <> ''))"
 
 
 _COMPARISONS = {FilterOp.GT: ">", FilterOp.GTE: ">=", FilterOp.LT: "<", FilterOp.LTE: "<="}
@@ -217,13 +227,19 @@ def facets(
     *,
     size: int,
     bins: int | None,
+    split: Collection[str] = (),
 ) -> dict[str, Any]:
     """Per column: the top ``size`` values with their counts, how many rows are null and how many hold
-    another value; with ``bins``, a column of numbers alone gets a histogram instead."""
+    another value; with ``bins``, a column of numbers alone gets a histogram instead. A ``split``
+    column's text values count item by item, each item once per row (``_items``); a number stays one
+    value. Its ``other`` then counts the (row, item) pairs beyond the listed ones."""
     matched = None
     answers = []
     for name in names:
         where = column(table, name)
+        if name in split:
+            answers.append({"column": name, **_split_facet(cursor, table, chosen, where, size)})
+            continue
         if bins is not None and column_kinds(cursor, table, name) == {NUMBER}:
             facet = _histogram(cursor, table, chosen, where, bins)
             answers.append({"column": name, **{key: value for key, value in facet.items() if key != "matched"}})
@@ -244,7 +260,30 @@ def facets(
         answers.append(
             {"column": name, "values": values, "nulls": nulls, "other": matched - nulls - listed, "distinct": distinct}
         )
+    if matched is None:
+        found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
+        matched = found.fetchone()[0]
     return {"total": matched, "facets": answers}
+
+
+def _split_facet(
+    cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection, where: Column, size: int
+) -> dict[str, Any]:
+    grouped = cursor.execute(
+        f"SELECT k, n, s, c, count(*) FILTER (WHERE k <> {NULL}) OVER (), sum(c) OVER (), "
+        f"coalesce(max(c) FILTER (WHERE k = {NULL}) OVER (), 0) FROM ("
+        f"SELECT k, n, s, count(*) AS c FROM ("
+        f"SELECT {where.kind} AS k, NULL::DOUBLE AS n, unnest({_items(where)}) AS s FROM {table.table} "
+        f"WHERE ({chosen.condition}) AND {where.kind} = {TEXT} "
+        f"UNION ALL SELECT {where.kind}, {where.number}, {where.text} FROM {table.table} "
+        f"WHERE ({chosen.condition}) AND {where.kind} <> {TEXT}) GROUP BY ALL) "
+        f"ORDER BY k = {NULL}, c DESC, k, n, s LIMIT ?",
+        [*chosen.parameters, *chosen.parameters, size + 1],
+    ).fetchall()
+    distinct, counted, nulls = (grouped[0][4], int(grouped[0][5]), grouped[0][6]) if grouped else (0, 0, 0)
+    values = [{"value": _value(k, n, t), "count": c} for k, n, t, c, *_ in grouped[:size] if k != NULL]
+    listed = sum(value["count"] for value in values)
+    return {"values": values, "nulls": nulls, "other": counted - nulls - listed, "distinct": distinct, "split": True}
 
 
 def _histogram(
@@ -258,11 +297,15 @@ def _histogram(
     if low is None:
         return {"min": None, "max": None, "bins": [], "nulls": nulls or 0, "matched": matched}
     width = (high - low) / bins if high > low else 1.0
+    # The division places a value to within one bin of rounding; comparing it with the edges as the
+    # answer gives them (``low + width * index``) settles it, so that a bin holds exactly the values
+    # ``from <= v < to`` (the last one also ``max``): what a gte/lt filter of the bin selects.
     counts = dict(
         cursor.execute(
-            f"SELECT least(floor(({where.number} - ?) / ?)::BIGINT, ?) AS b, count(*) FROM {table.table} "
-            f"WHERE ({chosen.condition}) AND {where.kind} = {NUMBER} GROUP BY b",
-            [low, width, bins - 1, *chosen.parameters],
+            f"SELECT b - (v < ? + ? * b)::BIGINT + (b < ? AND v >= ? + ? * (b + 1))::BIGINT AS bin, count(*) "
+            f"FROM (SELECT {where.number} AS v, least(floor(({where.number} - ?) / ?)::BIGINT, ?) AS b "
+            f"FROM {table.table} WHERE ({chosen.condition}) AND {where.kind} = {NUMBER}) GROUP BY bin",
+            [low, width, bins - 1, low, width, low, width, bins - 1, *chosen.parameters],
         ).fetchall()
     )
     edges = [low + width * index for index in range(bins)] + [high]

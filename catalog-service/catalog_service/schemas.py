@@ -1,5 +1,6 @@
 """The query string of ``GET /get_content``, validated into a ``ContentQuery`` or refused with a 400."""
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -45,6 +46,13 @@ class FilterOp(StrEnum):
     STARTSWITH = "startswith"
     ENDSWITH = "endswith"
     ISNULL = "isnull"
+    # One of the value's comma-separated items (spaces around each trimmed) is exactly this one: what a
+    # list column (IMDB's genres, ``Drama,Comedy``) is filtered by, and what ``facet_split`` counts.
+    HAS = "has"
+
+
+# The separator of a list column's items, for ``filter[<column>][has]`` and ``facet_split``.
+ITEM_SEPARATOR = ","
 
 
 _OPERATOR_SUFFIX = re.compile(r"(.*)\]\[(" + "|".join(op.value for op in FilterOp) + r")", re.DOTALL)
@@ -166,6 +174,8 @@ def _filter(parameter: str, inside: str, value: str) -> Filter:
         raise bad_parameter(parameter, f"At most {MAX_IN_VALUES} comma-separated values")
     if op in (FilterOp.CONTAINS, FilterOp.STARTSWITH, FilterOp.ENDSWITH) and not value:
         raise bad_parameter(parameter, "Must not be empty")
+    if op is FilterOp.HAS and (value.strip(" ") != value or not value or ITEM_SEPARATOR in value):
+        raise bad_parameter(parameter, "Must be one item: not empty, no comma, no leading or trailing space")
     return Filter(column=column, op=op, value=value)
 
 
@@ -186,7 +196,7 @@ def check_columns(query: ContentQuery, known: Collection[str]) -> None:
         raise bad_parameter(parameter, f"No column {column!r} in this dataset")
 
 
-FACET_PARAMETERS = frozenset({"facet", "facet_size", "facet_bins"})
+FACET_PARAMETERS = frozenset({"facet", "facet_size", "facet_bins", "facet_split"})
 EXPORT_PARAMETERS = frozenset({"format"})
 MAX_FACETS = 16
 MAX_FACET_SIZE = 100
@@ -198,10 +208,13 @@ class FacetQuery:
     columns: list[str]
     size: int
     bins: int | None
+    # Columns whose text values count as comma-separated lists: each item once per row.
+    split: list[str] = dataclasses.field(default_factory=list)
 
 
 def parse_facet_query(own: Mapping[str, list[str]], known: Collection[str]) -> FacetQuery:
-    """``facet`` (repeated: one per column), ``facet_size`` and ``facet_bins``."""
+    """``facet`` (repeated: one per column), ``facet_size``, ``facet_bins`` and ``facet_split`` (repeated:
+    a ``facet`` column to count item by item)."""
     columns = list(dict.fromkeys(own.get("facet", [])))
     if not columns:
         raise bad_parameter("facet", "Name at least one column: facet=<column>")
@@ -212,8 +225,13 @@ def parse_facet_query(own: Mapping[str, list[str]], known: Collection[str]) -> F
             raise bad_parameter("facet", COLUMN_NAME_RULE)
         if column not in known and column not in (KEY_COLUMN, TYPE_COLUMN):
             raise bad_parameter("facet", f"No column {column!r} in this dataset")
+    split = list(dict.fromkeys(own.get("facet_split", [])))
+    for column in split:
+        if column not in columns:
+            raise bad_parameter("facet_split", f"Must name a facet column; {column!r} is not one")
     size = _whole_number(own, "facet_size", MAX_FACET_SIZE)
-    return FacetQuery(columns, 10 if size is None else size, _whole_number(own, "facet_bins", MAX_FACET_BINS))
+    bins = _whole_number(own, "facet_bins", MAX_FACET_BINS)
+    return FacetQuery(columns, 10 if size is None else size, bins, split)
 
 
 def _whole_number(own: Mapping[str, list[str]], name: str, highest: int) -> int | None:

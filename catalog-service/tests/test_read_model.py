@@ -40,7 +40,7 @@ OTHER_JOB = "00000000-0000-4000-8000-00000000000b"
 CANCELLED_JOB = "00000000-0000-4000-8000-00000000000c"
 TYPES = ["movie", "short", "tvSeries", "Movie", None]
 WORDS = ["Love", "love", "War", "peace", "Ünïcode", "a.b*", "ß"]
-OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "notin", "contains", "startswith", "endswith", "isnull"]
+OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "notin", "contains", "startswith", "endswith", "isnull", "has"]
 COLUMNS = ["tconst", "titleType", "primaryTitle", "startYear", "rating", "genres", "note"]
 
 
@@ -59,7 +59,8 @@ def _row(rng: random.Random, n: int) -> dict[str, Any]:
         "primaryTitle": None if rng.random() < 0.05 else f"{rng.choice(WORDS)} {n % 13}",
         "startYear": year,
         "rating": None if rng.random() < 0.3 else round(rng.uniform(1, 10), 1),
-        "genres": rng.choice(["Drama", "Drama,Comedy", "Comedy", None]),
+        # A list column: items repeated, spaced, empty, a prefix of another ("Music", "Musical"), a number.
+        "genres": rng.choice(["Drama", "Drama,Comedy", "Comedy", None, "Music, Musical", "Musical,,Drama,Musical", 7]),
     }
     if n % 17 == 0:
         del row["genres"]  # a file without that column
@@ -127,6 +128,8 @@ def _holds(op: str, text: str, value: Any) -> bool:
         return found if op == "in" else not found
     if op == "isnull":
         return (value is None) == (text == "true")
+    if op == "has":
+        return isinstance(value, str) and text in _items(value)
     if op in ("gt", "gte", "lt", "lte"):
         number = stored_number(text)
         if number is not None:
@@ -157,6 +160,8 @@ def _random_query(rng: random.Random, items: list[dict[str, Any]]) -> tuple[dict
             text = rng.choice(["true", "false"])
         elif op in ("in", "notin"):
             text = ",".join({text, str(rng.choice(rows).get(column) or "")})
+        elif op == "has":
+            text = rng.choice(["Drama", "Music", "Musical", "Comedy", "7"])
         elif op in ("contains", "startswith", "endswith"):
             text = (text or "love")[: rng.randint(1, 3)].upper()
         params[f"filter[{column}][{op}]"] = text
@@ -276,18 +281,82 @@ async def test_facets_count_every_value_exactly_under_the_filters(mix_client, mi
             assert facet == expected, (params, facet["column"])
 
 
+def _items(text: str) -> list[str]:
+    """A list cell's distinct items, as ``filter[][has]`` and ``facet_split`` read them."""
+    return list(dict.fromkeys(item.strip(" ") for item in text.split(",") if item.strip(" ")))
+
+
+def _split_facet_expected(items: list[dict[str, Any]], column: str, size: int) -> dict[str, Any]:
+    counts: dict[tuple, list] = {}
+    nulls = 0
+    for item in items:
+        value = public_row(item["row"]).get(column)
+        if value is None:
+            nulls += 1
+            continue
+        for part in _items(value) if isinstance(value, str) else [value]:
+            marker = bson_rank(float(part) if isinstance(part, int | float) else part)
+            counts.setdefault(marker, [part, 0])[1] += 1
+    ordered = sorted(counts.items(), key=lambda pair: (-pair[1][1], pair[0]))
+    values = [{"value": value, "count": count} for _, (value, count) in ordered[:size]]
+    return {
+        "column": column,
+        "values": values,
+        "nulls": nulls,
+        "other": sum(count for _, count in counts.values()) - sum(v["count"] for v in values),
+        "distinct": len(counts),
+        "split": True,
+    }
+
+
+async def test_a_split_facet_counts_each_item_once_per_row_exactly_under_the_filters(mix_client, mix):
+    rng = random.Random(21)
+    for _ in range(15):
+        params, checks = _random_query(rng, mix)
+        params.pop("sort", None)
+        selected = set(_expected(mix, params, checks))
+        chosen = [item for item in mix if item["key"] in selected]
+        for size in (2, 10):
+            query = URL("/datasets/mix/facets").with_query(
+                [*params.items(), ("facet", "genres"), ("facet_split", "genres"), ("facet_size", str(size))]
+            )
+            response = await mix_client.get(query)
+            assert response.status == 200, await response.text()
+            body = await response.json()
+            assert body["total"] == len(chosen), params
+            assert body["facets"] == [_split_facet_expected(chosen, "genres", size)], params
+    # Each listed item, used as a has filter, selects exactly the rows counted for it.
+    body = await (await mix_client.get("/datasets/mix/facets?facet=genres&facet_split=genres&facet_size=10")).json()
+    for value in body["facets"][0]["values"]:
+        if isinstance(value["value"], str):
+            response = await mix_client.get(
+                URL("/datasets/mix/contents").with_query({"filter[genres][has]": value["value"]})
+            )
+            assert int(response.headers["X-Total-Count"]) == value["count"], value
+
+
 async def test_a_histogram_covers_every_number_of_a_numeric_column(mix_client, mix):
-    response = await mix_client.get("/datasets/mix/facets?facet=rating&facet_bins=4")
+    for bins in (4, 7, 20):
+        await _check_histogram(mix_client, mix, bins)
+
+
+async def _check_histogram(mix_client, mix, bins: int) -> None:
+    response = await mix_client.get(f"/datasets/mix/facets?facet=rating&facet_bins={bins}")
     (facet,) = (await response.json())["facets"]
     ratings = [public_row(item["row"]).get("rating") for item in mix]
     numbers = [value for value in ratings if value is not None]
     assert facet["min"] == min(numbers) and facet["max"] == max(numbers)
     assert [b["count"] for b in facet["bins"]] and sum(b["count"] for b in facet["bins"]) == len(numbers)
     assert facet["nulls"] == ratings.count(None)
-    width = (max(numbers) - min(numbers)) / 4
     for index, bin_ in enumerate(facet["bins"]):
-        inside = [v for v in numbers if min(int((v - min(numbers)) / width), 3) == index]
+        last = index == len(facet["bins"]) - 1
+        inside = [v for v in numbers if bin_["from"] <= v and (v < bin_["to"] or (last and v == bin_["to"]))]
         assert bin_["count"] == len(inside)
+        # The bin as filters: exactly its count, whatever the rounding of its edges.
+        upper = "lte" if last else "lt"
+        query = {"filter[rating][gte]": str(bin_["from"]), f"filter[rating][{upper}]": str(bin_["to"])}
+        response = await mix_client.get(URL("/datasets/mix/contents").with_query(query))
+        assert int(response.headers["X-Total-Count"]) == bin_["count"]
 
 
 async def test_the_export_streams_every_selected_row_in_order_as_ndjson_and_csv(mix_client, mix):
@@ -448,11 +517,19 @@ async def test_many_readers_of_one_page_at_once_cost_the_store_a_few_reads(setti
         ("filter[startYear][in]", ",".join(["1"] * 101), "filter[startYear][in]"),
         ("facet_size", "0", "facet_size"),
         ("facet", "nope", "facet"),
+        ("facet_split", "genres", "facet_split"),
+        ("filter[genres][has]", "Drama,Comedy", "filter[genres][has]"),
+        ("filter[genres][has]", "", "filter[genres][has]"),
     ],
 )
 async def test_bad_operators_and_facets_are_a_400_naming_the_parameter(mix_client, parameter, value, field):
     path = "/datasets/mix/facets" if parameter.startswith("facet") else "/datasets/mix/contents"
-    query = {parameter: value} if parameter != "facet_size" else {"facet": "titleType", parameter: value}
+    # facet_size and facet_split come with a facet (titleType): facet_split must name one of them.
+    query = (
+        {parameter: value}
+        if parameter not in ("facet_size", "facet_split")
+        else {"facet": "titleType", parameter: value}
+    )
     response = await mix_client.get(URL(path).with_query(query))
     assert response.status == 400
     assert (await response.json())["details"][0]["field"] == field
