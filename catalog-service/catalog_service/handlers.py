@@ -175,17 +175,29 @@ async def _engine_page(
 ) -> tuple[list[dict[str, Any]], int, bool, list[Any], list[int]]:
     """A page of a sorted, filtered or searched query, from the read model, with its exact count."""
 
-    def work(table: DatasetTable, cursor: Any) -> tuple[list[tuple[int, str]], int | None]:
+    # The whole dataset in a column's order: its order table answers at any depth, once it is built.
+    by_order = query.sort.column is not None and not query.filters and query.q is None
+
+    def work(table: DatasetTable, cursor: Any) -> tuple[list[tuple[int, str]], int | None, bool]:
         order = queries.sort_order(table, query.sort)
+        if by_order:
+            found = queries.ordered_page(
+                cursor, table, query.sort.column, order, limit=query.limit + 1, skip=skip, position=after
+            )
+            if found is not None:
+                return *found, True
         position = None if after is None else queries.after(order, after, query.sort.column is not None)
         selection = _selection(table, view, query)
-        return queries.page(
+        rows, total = queries.page(
             cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True
         )
+        return rows, total, False
 
     position = None if after is None else [after.sort_value, after.seq]
     question = ["page", query.fingerprint(), _search_column(view), query.limit, skip, position]
-    rows, total = await _answer(request, view, work, question=question)
+    rows, total, ordered = await _answer(request, view, work, question=question)
+    if by_order and not ordered:
+        request.app[PROJECTOR].want_order(view.name, query.sort.column)
     documents = [orjson.loads(row) for _, row in rows[: query.limit]]
     sort_values = [item.get(query.sort.column) if query.sort.column else None for item in documents]
     return documents, total or 0, len(rows) > query.limit, sort_values, [seq for seq, _ in rows[: query.limit]]

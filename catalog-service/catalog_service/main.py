@@ -68,14 +68,19 @@ def read_model_context(settings: CatalogSettings):
         )
         projector = Projector(model, app[INDEX], store_budget_ms=settings.query_budget_ms)
         app[READ_MODEL], app[PROJECTOR] = model, projector
-        loop = asyncio.create_task(projector.run(app[MONGO_DB]), name="read-model")
+        loops = [
+            asyncio.create_task(projector.run(app[MONGO_DB]), name="read-model"),
+            asyncio.create_task(projector.keep_orders(), name="read-model-orders"),
+        ]
         try:
             yield
         finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
-            model.close()
+            for loop in loops:
+                loop.cancel()
+            for loop in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+            await asyncio.to_thread(model.close)
 
     return context
 

@@ -21,9 +21,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from catalog_service import storage
+from catalog_service import queries, storage
 from catalog_service.index import CatalogIndex, DatasetView
 from catalog_service.read_model import AppliedBlock, DatasetTable, ReadModel
+from catalog_service.schemas import KEY_COLUMN, SortOrder
 from service_common.catalog_layout import BLOCKS, IDS_PER_READ, ITEMS, item_id, unpack_rows
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ BLOCKS_PER_STEP = 20
 BLOCKS_PER_READ = 10
 POLL_SECONDS = 1.0
 WAIT_STEP_SECONDS = 0.05
+# A dataset's order tables are built once its rows have not changed for this long: not during an
+# import, whose every batch would leave them stale.
+ORDER_SETTLE_SECONDS = 5.0
 
 
 class ReadModelBehind(Exception):
@@ -59,6 +63,9 @@ class Projector:
         # Per dataset, the chunk revisions the table was last seen complete at: nothing to compare.
         self._synced: dict[str, tuple[str, dict[str, int]]] = {}
         self._wake = asyncio.Event()
+        # Per dataset, the columns a sorted page asked an order table of, and when its rows last changed.
+        self._wanted: dict[str, set[str]] = {}
+        self._changed_at: dict[str, float] = {}
 
     def _lock(self, dataset: str) -> asyncio.Lock:
         return self._locks.setdefault(dataset, asyncio.Lock())
@@ -107,6 +114,7 @@ class Projector:
             step, stale = stale[:BLOCKS_PER_STEP], stale[BLOCKS_PER_STEP:]
             blocks, gone = await self._read_blocks(db, view.name, step)
             await asyncio.to_thread(self._model.apply, view.name, blocks, [*removed, *gone])
+            self._changed_at[view.name] = asyncio.get_running_loop().time()
             removed = []
             done += 1
             if steps is not None and done >= steps and stale:
@@ -163,6 +171,48 @@ class Projector:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
                     await self._wake.wait()
+
+    def want_order(self, dataset: str, column: str) -> None:
+        """A page sorted by ``column`` over the whole dataset found no current order table: build one."""
+        self._wanted.setdefault(dataset, set()).add(column)
+
+    async def keep_orders(self) -> None:
+        """The order tables' loop: builds those asked for, and rebuilds those the rows have changed
+        since, of each dataset whose rows have settled; one at a time, beside the catch-up loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            for name in list(self._model.tables):
+                if loop.time() - self._changed_at.get(name, -ORDER_SETTLE_SECONDS) < ORDER_SETTLE_SECONDS:
+                    continue
+                try:
+                    await self._build_orders(name)
+                except Exception:
+                    log.exception("Read model: building the order tables of %s failed; trying again", name)
+
+    async def _build_orders(self, name: str) -> None:
+        table = self._model.tables.get(name)
+        if table is None:
+            return
+        names = {queries.order_column(table, column): column for column in [*table.columns, KEY_COLUMN]}
+        stale = {names[chosen] for chosen in await asyncio.to_thread(self._model.stale_orders, name) if chosen in names}
+        current = await asyncio.to_thread(self._model.current_orders, name)
+        wanted = {column for column in self._wanted.pop(name, set()) if queries.order_column(table, column) is not None}
+        for column in sorted(stale | (wanted - {names.get(chosen) for chosen in current})):
+            if self._model.tables.get(name) is not table:
+                return  # the dataset was created anew meanwhile
+            order = queries.sort_order(table, SortOrder(column=column))
+            started = asyncio.get_running_loop().time()
+            built = await asyncio.to_thread(
+                self._model.build_order,
+                name,
+                queries.order_column(table, column),
+                queries.order_key(table, column),
+                order.order_by,
+            )
+            if built:
+                took = asyncio.get_running_loop().time() - started
+                log.info("Read model: %s in the order of %s kept (%.1f s)", name, column, took)
 
     async def _pass(self, db: AsyncDatabase) -> None:
         names = await storage.list_datasets(db)

@@ -14,7 +14,16 @@ from typing import Any
 import duckdb
 
 from catalog_service.cursors import CursorPosition
-from catalog_service.read_model import HAS_NUMBER, HAS_TEXT, NULL, NUMBER, TEXT, DatasetTable, kind_of
+from catalog_service.read_model import (
+    HAS_NUMBER,
+    HAS_TEXT,
+    NULL,
+    NUMBER,
+    TEXT,
+    DatasetTable,
+    kind_of,
+    order_table,
+)
 from catalog_service.schemas import ITEM_SEPARATOR, KEY_COLUMN, Filter, FilterOp, SortOrder
 from service_common.catalog_values import matching_values, stored_number
 
@@ -178,6 +187,88 @@ def after(ordering: Ordering, position: CursorPosition, by_column: bool) -> tupl
         return f"seq {sign} ?", [position.seq]
     kind, number, text = kind_of(position.sort_value)
     return f"{ordering.key} {sign} (?, ?, ?, ?)", [kind, number or 0.0, text or "", position.seq]
+
+
+def order_column(table: DatasetTable, name: str) -> str | None:
+    """How the order table of a sort by ``name`` is named (``read_model.order_table``); None for a
+    column no item holds, whose order is import order."""
+    number = table.columns.get(name)
+    if number is not None:
+        return str(number)
+    return "key" if name == KEY_COLUMN else None
+
+
+def order_key(table: DatasetTable, name: str) -> tuple[str, str, str]:
+    where = column(table, name)
+    return where.kind, where.number, where.text
+
+
+def ordered_page(
+    cursor: duckdb.DuckDBPyConnection,
+    table: DatasetTable,
+    name: str,
+    order: Ordering,
+    *,
+    limit: int,
+    skip: int,
+    position: CursorPosition | None,
+) -> tuple[list[tuple[int, str]], int] | None:
+    """A page of the whole dataset sorted by column ``name``, read from its order table: a range of
+    positions, then the rows of those ``seq``, so any depth costs the same. None when the table has
+    none, or one the rows have changed since (in this snapshot): the caller scans instead."""
+    chosen = order_column(table, name)
+    if chosen is None:
+        return None
+    current = cursor.execute(
+        "SELECT o.changes = d.changes FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
+        "WHERE o.dataset = ? AND o.col = ?",
+        [table.name, chosen],
+    ).fetchone()
+    if current is None or not current[0]:
+        return None
+    ordered = order_table(table.name, chosen)
+    total = cursor.execute(f"SELECT count(*) FROM {ordered}").fetchone()[0]
+    # How many rows of the order asked for come before the page.
+    first = skip if position is None else _rank_after(cursor, ordered, total, _position_key(position), order.descending)
+    if order.descending:  # rank r of the descending order is position total - 1 - r of the ascending
+        low, high = total - first - limit, total - first - 1
+    else:
+        low, high = first, first + limit - 1
+    seqs = [
+        seq
+        for (seq,) in cursor.execute(
+            f"SELECT seq FROM {ordered} WHERE pos BETWEEN ? AND ? ORDER BY pos {'DESC' if order.descending else 'ASC'}",
+            [max(low, 0), high],
+        ).fetchall()
+    ]
+    if not seqs:
+        return [], total
+    rows = dict(
+        cursor.execute(f"SELECT seq, row FROM {table.table} WHERE seq IN (SELECT unnest(?))", [seqs]).fetchall()
+    )
+    return [(seq, rows[seq]) for seq in seqs], total
+
+
+def _position_key(position: CursorPosition) -> tuple[int, float, str, int]:
+    kind, number, text = kind_of(position.sort_value)
+    return kind, number or 0.0, text or "", position.seq
+
+
+def _rank_after(
+    cursor: duckdb.DuckDBPyConnection, ordered: str, total: int, key: tuple[int, float, str, int], descending: bool
+) -> int:
+    """How many rows come up to and including ``key`` in the order asked for: a binary search over the
+    order table's positions, one row per probe."""
+    low, high = 0, total  # the first ascending position whose key is greater (ascending) or not smaller
+    while low < high:
+        middle = (low + high) // 2
+        k, n, s, seq = cursor.execute(f"SELECT k, n, s, seq FROM {ordered} WHERE pos = ?", [middle]).fetchone()
+        found = (k, n or 0.0, s or "", seq)
+        if found < key or (found == key and not descending):
+            low = middle + 1
+        else:
+            high = middle
+    return low if not descending else total - low
 
 
 def column_kinds(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str) -> set[int]:

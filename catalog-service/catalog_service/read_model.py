@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Bumped when the tables' shape changes: a database of another version is dropped and rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 NULL, NUMBER, TEXT = 0, 1, 2
 # The bits of ``DatasetTable.kinds``: a column has held a number, a text.
 HAS_NUMBER, HAS_TEXT = 1, 2
@@ -79,6 +79,12 @@ class DatasetTable:
         return f'"items_{self.name}"'
 
 
+def order_table(name: str, column: str) -> str:
+    """The table holding a dataset's rows in a column's order (the column by its number in the items
+    table, or ``key``): a safe identifier, as dataset names are [a-z0-9-]."""
+    return f'"order_{name}_{column}"'
+
+
 def kind_of(value: Any) -> tuple[int, float | None, str | None]:
     """A stored value as the read model keeps it: (kind, number, text)."""
     if value is None:
@@ -102,6 +108,9 @@ class ReadModel:
         self.tables: dict[str, DatasetTable] = {}
         # Held by each write (one at a time, from the projector's threads) and by ``close``.
         self._writing = threading.Lock()
+        # Held while an order table is built (one at a time), whose cursor ``close`` interrupts.
+        self._building = threading.Lock()
+        self._building_cursor: duckdb.DuckDBPyConnection | None = None
         self._open()
 
     def _open(self) -> None:
@@ -116,7 +125,15 @@ class ReadModel:
             found = None
         if found is None:
             db.execute("INSERT INTO rm_meta VALUES (?)", [SCHEMA_VERSION])
-        db.execute("CREATE TABLE IF NOT EXISTS rm_datasets (name VARCHAR PRIMARY KEY, created_at VARCHAR)")
+        # ``changes`` counts the transactions that changed the dataset's rows: an order table built at
+        # the same count holds the order of the very rows a snapshot sees.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rm_datasets (name VARCHAR PRIMARY KEY, created_at VARCHAR, changes BIGINT)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rm_orders (dataset VARCHAR, col VARCHAR, changes BIGINT, "
+            "PRIMARY KEY (dataset, col))"
+        )
         db.execute(
             "CREATE TABLE IF NOT EXISTS rm_columns (dataset VARCHAR, name VARCHAR, number INTEGER, "
             "kinds UTINYINT, PRIMARY KEY (dataset, name))"
@@ -136,7 +153,10 @@ class ReadModel:
             self.tables[dataset].blocks[block] = version
 
     def close(self) -> None:
-        with self._writing:  # a write still running in its thread (its task cancelled) ends first
+        building = self._building_cursor
+        if building is not None:
+            building.interrupt()  # an order table being built is not waited for
+        with self._writing, self._building:  # a write still running in its thread (its task cancelled) ends first
             self._db.close()
 
     # Writing: only the projector, one dataset at a time, each call one transaction.
@@ -151,7 +171,7 @@ class ReadModel:
         try:
             cursor.begin()
             self._drop(cursor, name)
-            cursor.execute("INSERT INTO rm_datasets VALUES (?, ?)", [name, created_at])
+            cursor.execute("INSERT INTO rm_datasets VALUES (?, ?, 0)", [name, created_at])
             table = DatasetTable(name, created_at)
             cursor.execute(f"CREATE TABLE {table.table} (seq BIGINT, blk BIGINT, key VARCHAR, row VARCHAR)")
             cursor.commit()
@@ -177,7 +197,9 @@ class ReadModel:
     @staticmethod
     def _drop(cursor: duckdb.DuckDBPyConnection, name: str) -> None:
         cursor.execute(f'DROP TABLE IF EXISTS "items_{name}"')
-        for meta in ("rm_columns", "rm_blocks"):
+        for (column,) in cursor.execute("SELECT col FROM rm_orders WHERE dataset = ?", [name]).fetchall():
+            cursor.execute(f"DROP TABLE IF EXISTS {order_table(name, column)}")
+        for meta in ("rm_columns", "rm_blocks", "rm_orders"):
             cursor.execute(f"DELETE FROM {meta} WHERE dataset = ?", [name])
         cursor.execute("DELETE FROM rm_datasets WHERE name = ?", [name])
 
@@ -220,6 +242,7 @@ class ReadModel:
                 cursor.register("incoming", rows)
                 cursor.execute(f"INSERT INTO {table.table} BY NAME SELECT * FROM incoming")
                 cursor.unregister("incoming")
+            cursor.execute("UPDATE rm_datasets SET changes = changes + 1 WHERE name = ?", [name])
             versions = [[name, block.block_id, block.version] for block in blocks]
             cursor.execute(
                 "DELETE FROM rm_blocks WHERE dataset = ? AND block IN (SELECT unnest(?))",
@@ -239,6 +262,71 @@ class ReadModel:
         for block in removed:
             table.blocks.pop(block, None)
         table.version += 1
+
+    def build_order(self, name: str, column: str, key: tuple[str, str, str], ascending: str) -> bool:
+        """Writes the table's rows in the column's ascending order (``ascending``: SQL over the items
+        table), with their sort key (``key``: its kind, number and text), as an order table of their
+        own, and records the dataset's change count it was built at; all in one transaction, so the
+        order is exactly that of the rows at that count. False when the table changed shape or went
+        away meanwhile (build it again later)."""
+        with self._building:
+            return self._build_order(name, column, key, ascending)
+
+    def _build_order(self, name: str, column: str, key: tuple[str, str, str], ascending: str) -> bool:
+        table = self.tables.get(name)
+        if table is None:
+            return False
+        cursor = self._building_cursor = self._db.cursor()
+        try:
+            cursor.begin()
+            found = cursor.execute("SELECT changes FROM rm_datasets WHERE name = ?", [name]).fetchone()
+            if found is None:
+                return False
+            kind, number, text = key
+            cursor.execute(
+                f"CREATE OR REPLACE TABLE {order_table(name, column)} AS SELECT "
+                f"(row_number() OVER (ORDER BY {ascending}) - 1)::BIGINT AS pos, seq, {kind}::UTINYINT AS k, "
+                f"{number}::DOUBLE AS n, {text}::VARCHAR AS s FROM {table.table} ORDER BY pos"
+            )
+            cursor.execute("INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column, found[0]])
+            cursor.commit()
+            return True
+        except (duckdb.TransactionException, duckdb.CatalogException, duckdb.BinderException) as exc:
+            log.info("Read model: the order of %s by %s was not kept (%s); later", name, column, exc)
+            with contextlib.suppress(duckdb.Error):
+                cursor.rollback()
+            return False
+        except duckdb.InterruptException:
+            return False
+        finally:
+            self._building_cursor = None
+            cursor.close()
+
+    def current_orders(self, name: str) -> list[str]:
+        """The columns whose order table holds the dataset's rows as they are."""
+        cursor = self._db.cursor()
+        try:
+            found = cursor.execute(
+                "SELECT o.col FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
+                "WHERE o.dataset = ? AND o.changes = d.changes",
+                [name],
+            )
+            return [column for (column,) in found.fetchall()]
+        finally:
+            cursor.close()
+
+    def stale_orders(self, name: str) -> list[str]:
+        """The columns whose order table the dataset's rows have changed since."""
+        cursor = self._db.cursor()
+        try:
+            found = cursor.execute(
+                "SELECT o.col FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
+                "WHERE o.dataset = ? AND o.changes <> d.changes",
+                [name],
+            )
+            return [column for (column,) in found.fetchall()]
+        finally:
+            cursor.close()
 
     # Reading: any number of requests at once, each with its own cursor and a time budget.
 
