@@ -19,6 +19,7 @@ what is timed is the engine's work, not an answer the catalog shares between req
   q           q=love (substring of primaryTitle);
   facets x3   facet=titleType&facet=startYear&facet=genres&facet_size=10;
   histogram   facet=runtimeMinutes&facet_bins=20;
+  plan        the dashboard's first question: facets of every column but tconst and primaryTitle;
 and once each: the whole dataset exported as NDJSON and as CSV (rows/s, and the catalog process's
 peak RSS during the export), the import time (upload to Success) and the read-model lag (Success to
 the first 200 of a sorted query; until then those queries answer 503 with Retry-After).
@@ -318,6 +319,11 @@ def bench(rows: int, repeat: int) -> dict:
                     f"/datasets/{DATASET}/facets?facet=titleType&facet=startYear&facet=genres&facet_size={10 + i}"
                 ),
                 "histogram": lambda i: f"/datasets/{DATASET}/facets?facet=runtimeMinutes&facet_bins={20 + i}",
+                # The dashboard's first question: the top values of every column but the key and title.
+                "plan": lambda i: (
+                    f"/datasets/{DATASET}/facets?facet_size={15 + i}&"
+                    + "&".join(f"facet={name}" for name in COLUMNS if name not in ("tconst", "primaryTitle"))
+                ),
                 "repeat": lambda i: f"{contents}?sort=-startYear&limit={PAGE}",
             }
             # One untimed round first: every hop warm, and any answer that is not 200 shown now.
@@ -370,7 +376,7 @@ def report(result: dict) -> list[str]:
         failed = ", ".join(f"{count}x{code}" for code, count in q["failures"].items()) or "-"
         if name == "floor":
             target, met = "", True
-        elif name in ("facets x3", "histogram"):
+        elif name in ("facets x3", "histogram", "plan"):
             target, met = f"<= {FACET_TARGET_MS:.0f} ms", q["p50"] <= FACET_TARGET_MS
         else:
             target = f"<= {PAGE_TARGET_MS:.0f} ms, <= {PAGE_TARGET_RATIO:.0f}x"
