@@ -175,6 +175,8 @@ class JobImport:
         import_storage.ensure_dataset(self._db, self._job, utcnow())
         if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
+        if self._reconcile and (patched := import_storage.finish_in_place(self._db, self._job_id)):
+            log.info("Import %s: patched the blocks of %d batch(es) an earlier run updated", self._job_id, patched)
         records = self._records(stream)
         import_storage.record_column_types(self._db, self._dataset, self._column_types, utcnow())
         converter = RowConverter(
@@ -260,6 +262,11 @@ class JobImport:
         now = utcnow()
         if self._reconcile and batch:
             batch = self._skip_rows_already_written(batch)
+        in_place = None
+        if batch and self._mode is not ImportMode.INSERT:
+            # Before any item changes in place: should this run die before their blocks follow, the
+            # next run (or the periodic check, or a revert) patches them from this mark.
+            in_place = import_storage.mark_in_place(self._db, self._job_id, [row.key for _, row in batch])
         if batch:
             self._write(batch, errors, now)
         errors.sort(key=lambda error: error["line"])
@@ -278,11 +285,12 @@ class JobImport:
             checkpoint={"offset": last.end_offset, "line": last.next_line},
             column_types=self._column_types,
             new_errors=errors,
+            in_place=in_place,
         )
         if saved:
             return True
         self._status_after_interruption()  # raises LeaseLost unless the job was cancelled
-        import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors)
+        import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors, in_place)
         return False
 
     def _write(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
@@ -314,8 +322,8 @@ class JobImport:
         )
         blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
         if outcome.updated:
-            # Updated in place, those items keep their place; their blocks' type and column counts may change.
-            blocks.refresh(self._db, blocks.blocks_of(self._db, self._dataset, [items[i].key for i in outcome.updated]))
+            # Updated in place, those items keep their place; their blocks' rows and counts follow.
+            blocks.patch_in_place(self._db, self._dataset, [items[i].key for i in outcome.updated])
         self._counts.rows_inserted += len(outcome.inserted)
         self._counts.rows_updated += len(outcome.updated)
         self._counts.rows_duplicate += outcome.duplicates
@@ -325,9 +333,10 @@ class JobImport:
         """The file's columns set on the items that exist, which keep their place and other columns."""
         items = [ItemWrite(key=row.key, seq=0, row=row.values, line=line) for line, row in batch]
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
-        # New columns (and perhaps a new type) on items in place: their blocks' counts change.
-        blocks.refresh(self._db, outcome.blocks)
-        self._counts.rows_updated += len(outcome.updated)
+        # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
+        if outcome.merged:
+            blocks.patch_in_place(self._db, self._dataset, [item.key for item in items])
+        self._counts.rows_updated += outcome.merged
         self._counts.rows_unmatched += outcome.unmatched
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 
@@ -350,7 +359,7 @@ class JobImport:
             self._db, self._dataset, self._job_id, [row.key for _, row in batch]
         )
         remaining = []
-        updated_blocks = set()
+        updated = []
         for line, row in batch:
             document = written.get(row.key)
             if document is None or document["source"]["line"] != line:
@@ -359,7 +368,8 @@ class JobImport:
                 self._counts.rows_inserted += 1
             else:
                 self._counts.rows_updated += 1
-                updated_blocks.add(document.get("block"))
-        # The dead run may have updated these items without recomputing their blocks.
-        blocks.refresh(self._db, [block for block in updated_blocks if block])
+                updated.append(row.key)
+        # The dead run may have updated these items without patching their blocks.
+        if updated:
+            blocks.patch_in_place(self._db, self._dataset, updated)
         return remaining

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -37,6 +38,8 @@ from service_common.catalog_layout import (
 log = logging.getLogger(__name__)
 
 MAX_RACES = 50
+# Blocks per ``$in`` read when patching: each carries its rows, a few dozen kB.
+BLOCKS_PER_READ = 20
 
 
 def read_items(
@@ -303,6 +306,119 @@ def _refresh_one(db: Database, block: str) -> None:
             sync_summary(db, block)
             return
     raise RuntimeError(f"block {block} kept changing while being refreshed")
+
+
+def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
+    """Brings the blocks of items just updated in place (these keys, after their writes) up to the
+    items: each block's stored ``rows`` patched at those keys' positions, its ``type`` positions and
+    column counts recounted from them, under the compare-and-set on ``v``; then their summaries.
+
+    A block's rows are exact as of its ``v``, so a block costs one read of itself, one of the batch's
+    items it holds and one write, however many items it has and however large the dataset. The items
+    are read after their block, so that a concurrent writer of the same items, whose compare-and-set
+    lands between the two reads, makes this one fail and read both again: the last writer's rows win.
+    """
+    located: dict[str, list[str]] = {}
+    for key, item in read_items(db, dataset, keys, {"block": 1}).items():
+        if item.get("block"):
+            located.setdefault(item["block"], []).append(key)
+    patched: list[dict[str, Any]] = []
+    for start in range(0, len(located), BLOCKS_PER_READ):
+        wanted = list(located)[start : start + BLOCKS_PER_READ]
+        documents = {document["_id"]: document for document in db[BLOCKS].find({"_id": {"$in": wanted}})}
+        items = read_items(db, dataset, [key for block in wanted for key in located[block]], {"seq": 1, "row": 1})
+        for block in wanted:
+            document = documents.get(block)
+            if document is None:
+                continue  # dropped for holding none of its keys: these items are in another block now
+            outcome = _patch_once(db, document, {key: items[key] for key in located[block] if key in items})
+            if outcome is None:
+                _patch_one(db, dataset, block, located[block])  # it moved on meanwhile: read it again
+            elif outcome:
+                patched.append(outcome)
+    _sync_summaries(db, dataset, patched)
+
+
+def _patch_one(db: Database, dataset: str, block: str, keys: Sequence[str]) -> None:
+    for _ in range(MAX_RACES):
+        document = db[BLOCKS].find_one({"_id": block})
+        if document is None:
+            return
+        outcome = _patch_once(db, document, read_items(db, dataset, keys, {"seq": 1, "row": 1}))
+        if outcome is not None:
+            if outcome:
+                sync_summary(db, block)
+            return
+    raise RuntimeError(f"block {block} kept changing while being patched")
+
+
+def _patch_once(db: Database, document: dict[str, Any], items: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Patches the block as read with the items read after it: the block as written (``{}`` when
+    nothing in it changed, or when its summary is not this writer's to sync), None when it changed
+    since it was read."""
+    version = {"_id": document["_id"], "v": document["v"]}
+    if document["state"] == BlockState.PENDING:
+        # Its writer is still on it: moving the version makes the writer recompute it from the items.
+        return {} if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count else None
+    rows = unpack_rows(document)
+    if rows is None:  # written before blocks carried their rows: recounted from all its items once
+        items = read_items(db, document["dataset"], document["keys"], {"seq": 1, "row": 1})
+        rows = [items.get(key, {}).get("row", {}) for key in document["keys"]]
+        changed = True
+    else:
+        changed = False
+        positions = {key: position for position, key in enumerate(document["keys"])}
+        for key, item in items.items():
+            position = positions.get(key)
+            # An item the block lists under another seq was re-created elsewhere after a revert took
+            # the block's one out; that revert takes it out of this block too.
+            if position is None or document["seqs"][position] != item["seq"]:
+                continue
+            # Compared as stored: 1 and 1.0 are equal in Python, not in the rows the read model applies.
+            if orjson.dumps(rows[position]) != orjson.dumps(item["row"]):
+                rows[position] = item["row"]
+                changed = True
+    if not changed:
+        # Its summary may still lag, behind a run that died between this write and its summary's.
+        return document if document["state"] == BlockState.INDEXED and document.get("chunk") is not None else {}
+    contents = block_contents(rows)
+    if not db[BLOCKS].update_one(version, {"$set": contents, "$inc": {"v": 1}}).matched_count:
+        return None
+    written = {**document, **contents, "v": document["v"] + 1}
+    if document["state"] != BlockState.INDEXED or document.get("chunk") is None:
+        # Committed, not yet indexed: its indexer places the summary, and syncs it if ``v`` moved meanwhile.
+        sync_summary(db, document["_id"])
+        return {}
+    return written
+
+
+def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]) -> None:
+    """``sync_summary`` for many indexed blocks at once: one compare-and-set per chunk holding them."""
+    by_chunk: dict[int, list[dict[str, Any]]] = {}
+    for block in blocks:
+        by_chunk.setdefault(block["chunk"], []).append(block)
+    for number, members in by_chunk.items():
+        for _ in range(MAX_RACES):
+            chunk = db[CHUNKS].find_one({"_id": chunk_id(dataset, number)})
+            if chunk is None:
+                break
+            update = {}
+            for block in members:
+                if block["_id"] not in chunk["ids"]:
+                    continue
+                position = chunk["ids"].index(block["_id"])
+                if chunk["entries"][position]["v"] < block["v"]:  # else a later writer's is there already
+                    update[f"entries.{position}"] = block_summary(block)
+            if not update:
+                break
+            replaced = db[CHUNKS].update_one(
+                {"_id": chunk["_id"], "rev": chunk["rev"]}, {"$set": update, "$inc": {"rev": 1}}
+            )
+            if replaced.matched_count:
+                _bump(db, dataset, number)
+                break
+        else:
+            raise RuntimeError(f"summary chunk {number} of {dataset} kept changing")
 
 
 def blocks_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
