@@ -288,6 +288,7 @@ def write_items(
                 {"_id": item_id(dataset, item.key)},
                 {
                     "$set": {"row": item.row, "source": {"job_id": job_id, "line": item.line}, "updated_at": now},
+                    "$inc": {"w": 1},  # the item's in-place writes, which orders its rows (patch_in_place)
                     "$setOnInsert": {
                         "dataset": dataset,
                         "key": item.key,
@@ -404,7 +405,7 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
     for item in items:
         update = {f"row.{field}": value for field, value in item.row.items()}
         update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
-        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update}))
+        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update, "$inc": {"w": 1}}))
     if not operations:
         return outcome
     try:

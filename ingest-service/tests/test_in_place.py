@@ -189,3 +189,19 @@ async def test_a_merge_and_an_upsert_of_the_same_keys_at_once_leave_blocks_as_th
     # Whichever write landed last for a key stands, and its block shows exactly that.
     assert_exact(db)
     assert dataset_counts(db)[0] == BASE_ROWS + NEW_KEYS
+
+
+async def test_a_row_read_before_a_later_write_of_its_item_never_replaces_the_later_row(api, auth, db):
+    """Two writers of one item patch its block in the opposite order to their writes: the block keeps
+    the second write's row, as the item does."""
+    await base_import(api, auth, db)
+    item = {"_id": "default:s7"}
+    db.catalog_items.update_one(item, {"$set": {"row.type": "First"}, "$inc": {"w": 1}})
+    first = db.catalog_items.find_one(item)  # what the first writer read back, before the second write
+    db.catalog_items.update_one(item, {"$set": {"row.type": "Second"}, "$inc": {"w": 1}})
+    catalog_blocks.patch_in_place(db, "default", ["s7"])  # the second writer, first
+
+    block = db.catalog_blocks.find_one({"_id": first["block"]})
+    assert catalog_blocks._patch_once(db, block, {"s7": first}) == block  # nothing to write: only a sync
+    assert_exact(db)
+    assert dataset_counts(db)[1]["Second"] == 1
