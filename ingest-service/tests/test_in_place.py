@@ -116,6 +116,25 @@ async def test_an_in_place_import_whose_worker_dies_in_any_step_ends_exact(api, 
 
 
 @pytest.mark.parametrize("mode", ["merge", "upsert"])
+async def test_a_worker_dying_before_patching_a_batch_written_in_several_bulks_loses_nothing(
+    api, auth, db, monkeypatch, mode
+):
+    await base_import(api, auth, db)
+    task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
+    dies_on_call(catalog_blocks, "patch_in_place", 2, monkeypatch)
+    # Batches of 300 rows, each written 100 at a time (upsert: three blocks for the rows it inserts).
+    run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=3 * IN_PLACE_BATCH)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", **run)
+    monkeypatch.undo()
+    assert audit(db, "default") != []
+
+    importer.run_import(db, task_id, worker_id="w1", **run)
+
+    assert_in_place_done(db, task_id, mode)
+
+
+@pytest.mark.parametrize("mode", ["merge", "upsert"])
 async def test_an_in_place_import_cancelled_while_its_worker_is_dead_is_finished_by_the_check_and_reverted(
     api, auth, db, monkeypatch, mode
 ):
@@ -145,12 +164,14 @@ async def test_an_in_place_import_cancelled_while_its_worker_is_dead_is_finished
 
 
 def run_side_by_side(db, *job_ids: str) -> None:
-    """The jobs' imports in threads at once, each in batches of 100, as two workers would run them."""
+    """The jobs' imports in threads at once, as two workers would run them: written 100 rows at a
+    time, an upsert or merge patching its blocks every 200."""
     errors = []
 
     def run_one(job_id: str) -> None:
         try:
-            importer.run_import(db, job_id, worker_id=f"w-{job_id}", **dict(RUN, batch_size=IN_PLACE_BATCH))
+            run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=2 * IN_PLACE_BATCH)
+            importer.run_import(db, job_id, worker_id=f"w-{job_id}", **run)
         except Exception as exc:  # the assertion below names it
             errors.append(exc)
 
