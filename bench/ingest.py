@@ -13,6 +13,13 @@ Shapes: ``narrow``, the seed's 12 text-heavy columns; ``wide``, 25 columns shape
     python bench/ingest.py                        # both shapes, 200,000 rows, 3 runs of each side
     python bench/ingest.py --rows 50000 500000    # memory must not grow with the file
     python bench/ingest.py --shape wide --gzip    # also the same rows uploaded gzipped: within 10% of plain?
+    python bench/ingest.py --modes --rows 1000000 # rows that change items in place, against inserts
+
+With ``--modes``: one IMDB-shaped dataset of ``--rows`` titles (``title.basics``' columns, tab-separated,
+``\\N`` for missing values), then, alternated ``--repeat`` times on the same stack: (a) ``mode=upsert``
+of a fifth of its keys, drawn at random, with a changed ``titleType``; (b) ``mode=merge`` of a
+``title.ratings``-shaped file over every 7th key; (c) an insert of as many new titles as (a) has rows.
+Reported: each one's rows/s (median) and the ratio of (a) and (b) to (c).
 
 Each side runs ``--repeat`` times, alternated on the same stack (the catalog emptied before each
 pipeline run); the table shows the medians (ratio: the median of the runs' ratios). With ``--gzip``
@@ -24,12 +31,15 @@ import argparse
 import csv
 import gzip
 import io
+import random
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 from pymongo import MongoClient
@@ -46,6 +56,11 @@ WIDE_COLUMNS = ["id", "title", "year", "length", "budget", "rating", "votes", "r
                 "Romance", "Short"]  # fmt: skip
 BATCH = 1000
 TARGET_RATIO = 0.6
+IMDB_COLUMNS = ["tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear",
+                "runtimeMinutes", "genres"]  # fmt: skip
+TITLE_TYPES = ["movie", "short", "tvEpisode", "tvSeries", "video"]
+# Merge and upsert against insert, on the same stack and dataset (issue 21).
+TARGET_MODES_RATIO = 0.6
 TARGET_RSS_MB = 150
 # A gzipped upload of the same rows may cost at most this much of the plain upload's throughput.
 TARGET_GZIP_SHARE = 0.9
@@ -290,6 +305,87 @@ def bench(rows: int, repeat: int, *, shape: str, with_gzip: bool = False) -> dic
         return result
 
 
+def write_titles(path: Path, numbers: Iterable[int], *, title_type: str | None = None) -> int:
+    """``title.basics``-shaped rows for these title numbers (each its own ``titleType``, or this one);
+    how many there are."""
+    count = 0
+    with path.open("w") as out:
+        out.write("\t".join(IMDB_COLUMNS) + "\n")
+        for n in numbers:
+            kind = title_type or TITLE_TYPES[n % len(TITLE_TYPES)]
+            year, end = 1900 + n % 125, "\\N" if n % 11 else str(1950 + n % 70)
+            runtime = "\\N" if n % 13 == 0 else str(20 + n % 160)
+            out.write(f"tt{n:08d}\t{kind}\tTitle {n}\tOriginal title {n}\t0\t{year}\t{end}\t{runtime}\tDrama,Comedy\n")
+            count += 1
+    return count
+
+
+def write_ratings(path: Path, numbers: Iterable[int], run: int) -> int:
+    """``title.ratings``-shaped rows (key, ``averageRating``, ``numVotes``) for these title numbers."""
+    count = 0
+    with path.open("w") as out:
+        out.write("tconst\taverageRating\tnumVotes\n")
+        for n in numbers:
+            out.write(f"tt{n:08d}\t{1 + (n + run) % 90 / 10:.1f}\t{5 + (n * 31 + run) % 100_000}\n")
+            count += 1
+    return count
+
+
+def bench_modes(rows: int, repeat: int) -> dict[str, Any]:
+    """(a) upsert, (b) merge, (c) insert into one IMDB-shaped dataset of ``rows`` titles, alternated
+    (a b c, c b a, ...) ``repeat`` times; rows/s of each run."""
+    share = max(1, rows // 5)
+    results: dict[str, list[float]] = {"upsert": [], "merge": [], "insert": []}
+    fields = {"dataset": "imdb", "key": "tconst"}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-modes-") as scratch:
+        scratch_dir = Path(scratch)
+        stack = LocalStack(ROOT, scratch_dir / "stack")
+        try:
+            stack.start()
+            headers = login(stack.url)
+            base = scratch_dir / "titles.tsv"
+            write_titles(base, range(rows))
+            seconds, _ = upload_until_done(stack.url, headers, base, fields)
+            print(f"  dataset: {rows:,} titles inserted at {rows / seconds:,.0f} r/s", flush=True)
+            next_title = rows
+            for run in range(repeat):
+                order = ["upsert", "merge", "insert"] if run % 2 == 0 else ["insert", "merge", "upsert"]
+                for mode in order:
+                    path = scratch_dir / f"{mode}-{run}.tsv"
+                    if mode == "upsert":
+                        keys = random.Random(run).sample(range(rows), share)
+                        count = write_titles(path, keys, title_type=f"changed{run}")
+                    elif mode == "merge":
+                        count = write_ratings(path, range(0, rows, 7), run)
+                    else:
+                        count = write_titles(path, range(next_title, next_title + share))
+                        next_title += share
+                    seconds, status = upload_until_done(stack.url, headers, path, {**fields, "mode": mode})
+                    changed = status["rows_updated"] if mode != "insert" else status["rows_inserted"]
+                    if changed != count:
+                        raise RuntimeError(f"{mode} run {run + 1}: {changed:,} of {count:,} rows written")
+                    results[mode].append(count / seconds)
+                print(
+                    f"  run {run + 1}: "
+                    + ", ".join(f"{mode} {results[mode][-1]:,.0f} r/s" for mode in ("upsert", "merge", "insert")),
+                    flush=True,
+                )
+        finally:
+            stack.stop()
+    return {mode: statistics.median(values) for mode, values in results.items()} | {"rows": rows, "share": share}
+
+
+def print_modes(result: dict[str, Any]) -> None:
+    insert = result["insert"]
+    print(f"\ndataset of {result['rows']:,} titles; upsert and insert of {result['share']:,} rows, merge of every 7th")
+    print(f"{'mode':<8} {'r/s':>9} {'of insert':>10}")
+    for mode in ("upsert", "merge", "insert"):
+        print(f"{mode:<8} {result[mode]:>9,.0f} {result[mode] / insert:>10.2f}")
+    worst = min(result["upsert"], result["merge"]) / insert
+    verdict = "met" if worst >= TARGET_MODES_RATIO else "MISSED"
+    print(f"\ntarget: upsert and merge >= {TARGET_MODES_RATIO} of insert ({verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000], help="rows per run (default 200000)")
@@ -298,7 +394,15 @@ def main() -> None:
         "--shape", choices=["narrow", "wide"], nargs="+", default=["narrow", "wide"], help="file shapes (default both)"
     )
     parser.add_argument("--gzip", action="store_true", help="also upload the same rows gzipped, and compare")
+    parser.add_argument(
+        "--modes", action="store_true", help="upsert and merge against insert on an IMDB-shaped dataset of --rows"
+    )
     args = parser.parse_args()
+    if args.modes:
+        for rows in args.rows:
+            print(f"Upsert, merge and insert on {rows:,} IMDB-shaped titles ...", flush=True)
+            print_modes(bench_modes(rows, args.repeat))
+        return
 
     results = []
     for shape in args.shape:

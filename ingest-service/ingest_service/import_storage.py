@@ -4,6 +4,7 @@ a Celery task runs in a plain process.
 """
 
 import contextlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ from service_common.catalog_layout import (
 SEQ_COUNTER = "catalog_items.seq"
 DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 100
+# On a job: the keys of batches being updated in place whose blocks may not be patched yet.
+IN_PLACE = "in_place"
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _RUNNING = {"$in": [s.value for s in RUNNING_STATUSES]}
@@ -54,7 +57,7 @@ class BatchOutcome:
     duplicates: int = 0
     unmatched: int = 0  # mode=merge: rows whose key no item has
     failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> why
-    blocks: set[str] = field(default_factory=set)  # mode=merge: the blocks of the items updated
+    merged: int = 0  # mode=merge: rows whose item was updated
 
 
 def find_job(db: Database, job_id: str) -> dict[str, Any] | None:
@@ -100,11 +103,14 @@ def save_progress(
     checkpoint: dict[str, int],
     column_types: dict[str, str],
     new_errors: list[dict[str, Any]],
+    in_place: str | None = None,
 ) -> bool:
-    """Records a committed batch and renews the lease; False if the job was cancelled or taken over."""
+    """Records a committed batch and renews the lease; False if the job was cancelled or taken over.
+    ``in_place``: the batch's mark (``mark_in_place``), its blocks patched."""
     result = db[JOBS].update_one(
         {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
         {
+            **({"$pull": {IN_PLACE: {"id": in_place}}} if in_place else {}),
             "$set": {
                 **counts,
                 "status": JobStatus.PROGRESS.value,
@@ -149,13 +155,14 @@ def _set_running_status(
 
 
 def save_counts_after_cancel(
-    db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
+    db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]], in_place: str | None = None
 ) -> None:
     """The rows written before the worker noticed a cancellation stay, so they are counted. Its lease
     ends here: a revert asked for meanwhile (``Reverting``) waits for that before it starts."""
     db[JOBS].update_one(
         {"_id": job_id, "status": {"$in": [JobStatus.CANCELLED.value, JobStatus.REVERTING.value]}},
         {
+            **({"$pull": {IN_PLACE: {"id": in_place}}} if in_place else {}),
             "$set": {**counts, "lease_owner": None, "lease_expires_at": None},
             "$push": {"errors": {"$each": new_errors, "$slice": MAX_KEPT_ERRORS}},
         },
@@ -281,6 +288,7 @@ def write_items(
                 {"_id": item_id(dataset, item.key)},
                 {
                     "$set": {"row": item.row, "source": {"job_id": job_id, "line": item.line}, "updated_at": now},
+                    "$inc": {"w": 1},  # the item's in-place writes, which orders its rows (patch_in_place)
                     "$setOnInsert": {
                         "dataset": dataset,
                         "key": item.key,
@@ -337,6 +345,9 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
         job = db[JOBS].find_one({"_id": job_id}, {"status": 1})
         if job is None or job["status"] not in _ACTIVE:
             finished += blocks.recover_job(db, job_id)
+    # Batches updated in place by runs that died before patching their items' blocks.
+    for job in db[JOBS].find({f"{IN_PLACE}.0": {"$exists": True}, "status": {"$nin": _ACTIVE}}, {"_id": 1}):
+        finished += finish_in_place(db, job["_id"])
     return finished
 
 
@@ -387,19 +398,14 @@ def job_dataset(job: dict[str, Any]) -> str:
 def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:
     """Sets each row's columns on the item with its key, if there is one; never creates an item.
 
-    Columns the item has keep their place, new ones are added after them, and the others stay."""
-    existing = blocks.read_items(db, dataset, [item.key for item in items], {"block": 1})
+    Columns the item has keep their place, new ones are added after them, and the others stay. One
+    unordered bulk write, without reading the items first: a row that matches no item writes nothing."""
     outcome = BatchOutcome()
-    operations, indexes = [], []
-    for index, item in enumerate(items):
-        if item.key not in existing:
-            outcome.unmatched += 1
-            continue
+    operations = []
+    for item in items:
         update = {f"row.{field}": value for field, value in item.row.items()}
         update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
-        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update}))
-        indexes.append(index)
-        outcome.blocks.add(existing[item.key]["block"])
+        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update, "$inc": {"w": 1}}))
     if not operations:
         return outcome
     try:
@@ -407,10 +413,30 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
     except BulkWriteError as exc:
         summary = exc.details
     for error in summary.get("writeErrors", []):
-        message = f"The row could not be stored: {error.get('errmsg', 'write error')}"
-        outcome.failed[indexes[error["index"]]] = message
-    outcome.updated = [index for index in indexes if index not in outcome.failed]
+        outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
+    outcome.merged = summary["nMatched"]
+    outcome.unmatched = len(operations) - outcome.merged - len(outcome.failed)
     return outcome
+
+
+def mark_in_place(db: Database, job_id: str, keys: list[str]) -> str:
+    """Records, before a batch updates items in place, the keys it may update, so that the blocks of
+    those items are brought up to them even if this run dies before it does (``finish_in_place``);
+    ``save_progress`` (or the cancellation's count) clears the mark. Returns the mark's id."""
+    mark = uuid.uuid4().hex
+    db[JOBS].update_one({"_id": job_id}, {"$push": {IN_PLACE: {"id": mark, "keys": keys}}})
+    return mark
+
+
+def finish_in_place(db: Database, job_id: str) -> int:
+    """Patches the blocks of the items that runs of this job updated in place and died before
+    patching (their marks, ``mark_in_place``); how many batches there were."""
+    job = db[JOBS].find_one({"_id": job_id}, {IN_PLACE: 1, "dataset": 1})
+    marks = (job or {}).get(IN_PLACE) or []
+    for mark in marks:
+        blocks.patch_in_place(db, job_dataset(job), mark["keys"])
+        db[JOBS].update_one({"_id": job_id}, {"$pull": {IN_PLACE: {"id": mark["id"]}}})
+    return len(marks)
 
 
 def open_upload(db: Database, job_id: str) -> GridOut:

@@ -81,8 +81,10 @@ def run_import(
     lease_seconds: int,
     max_decompressed_bytes: int,
     room: disk.ImportRoom,
+    in_place_batch_size: int | None = None,
 ) -> None:
-    """Imports the job's file, or does nothing if the job has ended or is missing.
+    """Imports the job's file, or does nothing if the job has ended or is missing. An upsert or merge
+    reads ``in_place_batch_size`` rows per batch (default ``batch_size``), written ``batch_size`` at a time.
 
     Raises ``JobLeased`` when another live worker holds the job, and lets MongoDB connection
     errors through (``is_store_unavailable``) so that the task can retry later.
@@ -100,7 +102,7 @@ def run_import(
                 encoding=job.get("encoding", UTF8),
                 max_content_bytes=max_decompressed_bytes,
             )
-            status = JobImport(db, job, worker_id, batch_size, lease_seconds, room).run(stream)
+            status = JobImport(db, job, worker_id, batch_size, lease_seconds, room, in_place_batch_size).run(stream)
     except (NoFile, CorruptGridFile, UnreadableUpload) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
         # UnreadableUpload says what is wrong with the file in words meant for its uploader.
@@ -153,14 +155,19 @@ class JobImport:
         batch_size: int,
         lease_seconds: int,
         room: disk.ImportRoom,
+        in_place_batch_size: int | None = None,
     ) -> None:
         self._db = db
         self._job = job
         self._job_id: str = job["_id"]
         self._worker_id = worker_id
-        self._batch_size = batch_size
         self._lease_seconds = lease_seconds
         self._mode = ImportMode(job["mode"])
+        # Rows per bulk write and per block; an upsert or merge reads more per batch, so that the blocks
+        # its updates touch are patched once for all of them.
+        self._write_size = batch_size
+        in_place = self._mode is not ImportMode.INSERT and in_place_batch_size
+        self._batch_size = max(batch_size, in_place_batch_size) if in_place else batch_size
         self._dataset = import_storage.job_dataset(job)
         self._counts = ImportCounts.from_job(job)
         # A run after the first may find rows that an interrupted run wrote but never recorded.
@@ -175,6 +182,8 @@ class JobImport:
         import_storage.ensure_dataset(self._db, self._job, utcnow())
         if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
+        if self._reconcile and (patched := import_storage.finish_in_place(self._db, self._job_id)):
+            log.info("Import %s: patched the blocks of %d batch(es) an earlier run updated", self._job_id, patched)
         records = self._records(stream)
         import_storage.record_column_types(self._db, self._dataset, self._column_types, utcnow())
         converter = RowConverter(
@@ -260,6 +269,11 @@ class JobImport:
         now = utcnow()
         if self._reconcile and batch:
             batch = self._skip_rows_already_written(batch)
+        in_place = None
+        if batch and self._mode is not ImportMode.INSERT:
+            # Before any item changes in place: should this run die before their blocks follow, the
+            # next run (or the periodic check, or a revert) patches them from this mark.
+            in_place = import_storage.mark_in_place(self._db, self._job_id, [row.key for _, row in batch])
         if batch:
             self._write(batch, errors, now)
         errors.sort(key=lambda error: error["line"])
@@ -278,11 +292,12 @@ class JobImport:
             checkpoint={"offset": last.end_offset, "line": last.next_line},
             column_types=self._column_types,
             new_errors=errors,
+            in_place=in_place,
         )
         if saved:
             return True
         self._status_after_interruption()  # raises LeaseLost unless the job was cancelled
-        import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors)
+        import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors, in_place)
         return False
 
     def _write(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
@@ -294,6 +309,17 @@ class JobImport:
         if self._mode is ImportMode.MERGE:
             self._merge(batch, errors, now)
             return
+        updated: list[str] = []
+        for start in range(0, len(batch), self._write_size):
+            updated += self._write_block(batch[start : start + self._write_size], errors, now)
+        if updated:
+            # Updated in place, those items keep their place; their blocks' rows and counts follow.
+            blocks.patch_in_place(self._db, self._dataset, updated)
+
+    def _write_block(
+        self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime
+    ) -> list[str]:
+        """Up to ``batch_size`` rows with their block; the keys of the items updated in place."""
         first_seq = import_storage.allocate_seq_block(self._db, len(batch))
         items = [
             ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
@@ -313,21 +339,20 @@ class JobImport:
             self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
         )
         blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
-        if outcome.updated:
-            # Updated in place, those items keep their place; their blocks' type and column counts may change.
-            blocks.refresh(self._db, blocks.blocks_of(self._db, self._dataset, [items[i].key for i in outcome.updated]))
         self._counts.rows_inserted += len(outcome.inserted)
         self._counts.rows_updated += len(outcome.updated)
         self._counts.rows_duplicate += outcome.duplicates
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+        return [items[index].key for index in outcome.updated]
 
     def _merge(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
         """The file's columns set on the items that exist, which keep their place and other columns."""
         items = [ItemWrite(key=row.key, seq=0, row=row.values, line=line) for line, row in batch]
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
-        # New columns (and perhaps a new type) on items in place: their blocks' counts change.
-        blocks.refresh(self._db, outcome.blocks)
-        self._counts.rows_updated += len(outcome.updated)
+        # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
+        if outcome.merged:
+            blocks.patch_in_place(self._db, self._dataset, [item.key for item in items])
+        self._counts.rows_updated += outcome.merged
         self._counts.rows_unmatched += outcome.unmatched
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 
@@ -350,7 +375,7 @@ class JobImport:
             self._db, self._dataset, self._job_id, [row.key for _, row in batch]
         )
         remaining = []
-        updated_blocks = set()
+        updated = []
         for line, row in batch:
             document = written.get(row.key)
             if document is None or document["source"]["line"] != line:
@@ -359,7 +384,8 @@ class JobImport:
                 self._counts.rows_inserted += 1
             else:
                 self._counts.rows_updated += 1
-                updated_blocks.add(document.get("block"))
-        # The dead run may have updated these items without recomputing their blocks.
-        blocks.refresh(self._db, [block for block in updated_blocks if block])
+                updated.append(row.key)
+        # The dead run may have updated these items without patching their blocks.
+        if updated:
+            blocks.patch_in_place(self._db, self._dataset, updated)
         return remaining

@@ -35,6 +35,7 @@ def run_revert(db: Database, job_id: str, *, now: datetime) -> None:
         remaining = (job["lease_expires_at"] - now).total_seconds()
         raise JobLeased(min(remaining, LEASE_POLL_SECONDS))
     import_storage.delete_upload(db, job_id)  # a job that failed early may have left its file
+    import_storage.finish_in_place(db, job_id)  # blocks of items a dead run updated but did not patch
     removed, kept_created = blocks.revert_job(db, job_id)
     # Rows it updated in place (upsert, merge) keep the values they have now: counted, never changed back.
     kept = kept_created + job.get("rows_updated", 0)

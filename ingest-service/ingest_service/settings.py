@@ -25,6 +25,9 @@ class IngestSettings(CommonSettings):
     # embedded SecantusDB; see the README's "Disk space"). MongoDB compresses, so it may be set lower there.
     disk_expansion: float = Field(7.0, ge=1, le=100, validation_alias="INGEST_DISK_EXPANSION")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
+    # Rows per batch of an upsert or merge (written in bulks and blocks of batch_size): the blocks its
+    # updates touch are patched once per batch, and random keys touch most of a large dataset's blocks.
+    in_place_batch_size: int = Field(10_000, ge=1, le=100_000, validation_alias="INGEST_IN_PLACE_BATCH_SIZE")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")
     # A job belongs to the worker that last renewed its lease (every batch); once the lease runs

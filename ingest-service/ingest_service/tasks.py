@@ -37,6 +37,7 @@ def register_import_task(
                 job_id,
                 worker_id=worker_id(),
                 batch_size=settings.batch_size,
+                in_place_batch_size=settings.in_place_batch_size,
                 lease_seconds=settings.job_lease_seconds,
                 max_decompressed_bytes=settings.max_decompressed_bytes,
                 room=disk.ImportRoom(store_volume(), settings.disk_expansion),

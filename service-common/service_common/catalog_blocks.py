@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -37,6 +38,8 @@ from service_common.catalog_layout import (
 log = logging.getLogger(__name__)
 
 MAX_RACES = 50
+# Blocks per ``$in`` read when patching: each carries its rows, a few dozen kB.
+BLOCKS_PER_READ = 20
 
 
 def read_items(
@@ -51,12 +54,25 @@ def read_items(
     return found
 
 
-def block_contents(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def block_contents(rows: Sequence[dict[str, Any]], writes: Sequence[int] = ()) -> dict[str, Any]:
     """The fields a block derives from the stored rows of its keys, in order: the ``type`` positions
     and column counts pages and counts need, and the rows themselves, which feed the read model.
-    Every write that changes a block's keys or their items sets all three with its new version."""
+    Every write that changes a block's keys or their items sets them all with its new version.
+
+    ``writes``: each row's item's count of in-place writes (``w``) as read with it, kept as ``ws``
+    (``[[position, w], ...]``, the positions whose item was ever updated in place) so that a row
+    read earlier never replaces one read later (``patch_in_place``)."""
     types, columns = block_index(rows)
-    return {"types": types, "columns": columns, "rows": pack_rows(rows)}
+    return {
+        "types": types,
+        "columns": columns,
+        "rows": pack_rows(rows),
+        "ws": [[position, w] for position, w in enumerate(writes) if w],
+    }
+
+
+def _writes(items: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[int]:
+    return [items[key].get("w", 0) if key in items else 0 for key in keys]
 
 
 def write_pending(
@@ -167,12 +183,12 @@ def _adopt(db: Database, block: dict[str, Any], inserted: list[tuple[str, int]])
 def _membership(db: Database, dataset: str, candidates: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """The block fields for the candidates (key, seq) the block inserted: a candidate was inserted by
     the block exactly when its item carries the ``seq`` the block gave it."""
-    items = read_items(db, dataset, [key for key, _ in candidates], {"seq": 1, "row": 1})
+    items = read_items(db, dataset, [key for key, _ in candidates], {"seq": 1, "row": 1, "w": 1})
     kept = [(key, seq) for key, seq in candidates if key in items and items[key]["seq"] == seq]
     return {
         "keys": [key for key, _ in kept],
         "seqs": [seq for _, seq in kept],
-        **block_contents([items[key]["row"] for key, _ in kept]),
+        **block_contents([items[key]["row"] for key, _ in kept], _writes(items, [key for key, _ in kept])),
     }
 
 
@@ -296,13 +312,127 @@ def _refresh_one(db: Database, block: str) -> None:
             if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count:
                 return
             continue
-        items = read_items(db, document["dataset"], document["keys"], {"row": 1})
-        contents = block_contents([items.get(key, {}).get("row", {}) for key in document["keys"]])
+        items = read_items(db, document["dataset"], document["keys"], {"row": 1, "w": 1})
+        contents = block_contents(
+            [items.get(key, {}).get("row", {}) for key in document["keys"]], _writes(items, document["keys"])
+        )
         update = {"$set": contents, "$inc": {"v": 1}}
         if db[BLOCKS].update_one(version, update).matched_count:
             sync_summary(db, block)
             return
     raise RuntimeError(f"block {block} kept changing while being refreshed")
+
+
+def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
+    """Brings the blocks of items just updated in place (these keys, after their writes) up to the
+    items: each block's stored ``rows`` patched at those keys' positions, its ``type`` positions and
+    column counts recounted from them, under the compare-and-set on ``v``; then their summaries.
+
+    A block's rows are exact as of its ``v``, so a batch costs one read of its items and, per block
+    it touches, one read and one write, however many items the block has and however large the
+    dataset. Every in-place write of an item counts itself in the item's ``w``, and a block keeps the
+    ``w`` of each row it took (``ws``): a row replaces the block's only when it is newer, so writers
+    of the same items may apply their reads in any order (a writer whose compare-and-set loses reads
+    the block again, not the items) and the block ends with the last write's row.
+    """
+    items = read_items(db, dataset, keys, {"block": 1, "seq": 1, "row": 1, "w": 1})
+    located: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, item in items.items():
+        if item.get("block"):
+            located.setdefault(item["block"], {})[key] = item
+    touched = list(located)
+    patched: list[dict[str, Any]] = []
+    for start in range(0, len(touched), BLOCKS_PER_READ):
+        wanted = touched[start : start + BLOCKS_PER_READ]
+        documents = {document["_id"]: document for document in db[BLOCKS].find({"_id": {"$in": wanted}})}
+        for block in wanted:
+            document = documents.get(block)
+            for _ in range(MAX_RACES):
+                if document is None:
+                    break  # dropped for holding none of its keys: these items are in another block now
+                outcome = _patch_once(db, document, located[block])
+                if outcome is not None:
+                    if outcome:
+                        patched.append(outcome)
+                    break
+                document = db[BLOCKS].find_one({"_id": block})  # it moved on meanwhile
+            else:
+                raise RuntimeError(f"block {block} kept changing while being patched")
+    _sync_summaries(db, dataset, patched)
+
+
+def _patch_once(db: Database, document: dict[str, Any], items: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Patches the block as read with these items: the block as written when its summary is this
+    writer's to sync (``{}`` otherwise), None when the block changed since it was read."""
+    version = {"_id": document["_id"], "v": document["v"]}
+    if document["state"] == BlockState.PENDING:
+        # Its writer is still on it: moving the version makes the writer recompute it from the items.
+        return {} if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count else None
+    rows = unpack_rows(document)
+    if rows is None:  # written before blocks carried their rows: recounted from all its items, read now
+        current = read_items(db, document["dataset"], document["keys"], {"row": 1, "w": 1})
+        rows = [current.get(key, {}).get("row", {}) for key in document["keys"]]
+        writes = _writes(current, document["keys"])
+        changed = True
+    else:
+        writes = [0] * len(rows)
+        for position, w in document.get("ws", []):
+            writes[position] = w
+        changed = False
+        positions = {key: position for position, key in enumerate(document["keys"])}
+        for key, item in items.items():
+            position = positions.get(key)
+            # An item the block lists under another seq was re-created elsewhere after a revert took
+            # the block's one out; that revert takes it out of this block too.
+            if position is None or document["seqs"][position] != item["seq"]:
+                continue
+            w = item.get("w", 0)
+            # Compared as stored: 1 and 1.0 are equal in Python, not in the rows the read model applies.
+            differs = orjson.dumps(rows[position]) != orjson.dumps(item["row"])
+            if w > writes[position] or (w == writes[position] == 0 and differs):
+                rows[position], writes[position] = item["row"], w
+                changed = True
+    indexed = document["state"] == BlockState.INDEXED and document.get("chunk") is not None
+    if not changed:
+        # Its summary may still lag, behind a run that died between this write and its summary's.
+        return document if indexed else {}
+    contents = block_contents(rows, writes)
+    if not db[BLOCKS].update_one(version, {"$set": contents, "$inc": {"v": 1}}).matched_count:
+        return None
+    if not indexed:
+        # Committed, not yet indexed: its indexer places the summary, and syncs it if ``v`` moved meanwhile.
+        sync_summary(db, document["_id"])
+        return {}
+    return {**document, **contents, "v": document["v"] + 1}
+
+
+def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]) -> None:
+    """``sync_summary`` for many indexed blocks at once: one compare-and-set per chunk holding them."""
+    by_chunk: dict[int, list[dict[str, Any]]] = {}
+    for block in blocks:
+        by_chunk.setdefault(block["chunk"], []).append(block)
+    for number, members in by_chunk.items():
+        for _ in range(MAX_RACES):
+            chunk = db[CHUNKS].find_one({"_id": chunk_id(dataset, number)})
+            if chunk is None:
+                break
+            update = {}
+            for block in members:
+                if block["_id"] not in chunk["ids"]:
+                    continue
+                position = chunk["ids"].index(block["_id"])
+                if chunk["entries"][position]["v"] < block["v"]:  # else a later writer's is there already
+                    update[f"entries.{position}"] = block_summary(block)
+            if not update:
+                break
+            replaced = db[CHUNKS].update_one(
+                {"_id": chunk["_id"], "rev": chunk["rev"]}, {"$set": update, "$inc": {"rev": 1}}
+            )
+            if replaced.matched_count:
+                _bump(db, dataset, number)
+                break
+        else:
+            raise RuntimeError(f"summary chunk {number} of {dataset} kept changing")
 
 
 def blocks_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
@@ -355,7 +485,7 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
         document = db[BLOCKS].find_one({"_id": block})
         if document is None:
             return 0, 0
-        items = read_items(db, dataset, document["keys"], {"seq": 1, "row": 1})
+        items = read_items(db, dataset, document["keys"], {"seq": 1, "row": 1, "w": 1})
         remaining = [
             (key, seq)
             for key, seq in zip(document["keys"], document["seqs"], strict=True)
@@ -371,7 +501,9 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
             "$set": {
                 "keys": [key for key, _ in remaining],
                 "seqs": [seq for _, seq in remaining],
-                **block_contents([items[key]["row"] for key, _ in remaining]),
+                **block_contents(
+                    [items[key]["row"] for key, _ in remaining], _writes(items, [key for key, _ in remaining])
+                ),
             },
             "$inc": {"v": 1, "reverted": gone},
         }
@@ -427,7 +559,7 @@ def audit(db: Database, dataset: str) -> list[str]:
     Reads everything: for tests and for checking a store by hand, never for serving.
     """
     problems: list[str] = []
-    items = {item["key"]: item for item in db[ITEMS].find({"dataset": dataset}, {"key": 1, "seq": 1, "row": 1})}
+    items = {item["key"]: item for item in db[ITEMS].find({"dataset": dataset}, {"key": 1, "seq": 1, "row": 1, "w": 1})}
     chunks = list(db[CHUNKS].find({"dataset": dataset}))
     head = db[DATASETS].find_one({"_id": dataset}) or {}
     for chunk in chunks:
@@ -453,6 +585,9 @@ def audit(db: Database, dataset: str) -> list[str]:
             problems.append(f"block {entry['b']} type or column counts differ from its items")
         if unpack_rows(block) != rows:
             problems.append(f"block {entry['b']} carries rows that differ from its items")
+        for position, w in block.get("ws", []):
+            if w > items.get(block["keys"][position], {}).get("w", 0):
+                problems.append(f"block {entry['b']} took a write of {block['keys'][position]!r} its item never had")
     seqs = [items[key]["seq"] for key in placed if key in items]
     if seqs != sorted(seqs):
         problems.append("blocks are not in import order")

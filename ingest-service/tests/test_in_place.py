@@ -1,0 +1,228 @@
+"""Rows that change items in place (``mode=merge``, ``mode=upsert``) keep the catalog's layout exact:
+each touched block's rows, ``type`` positions and column counts are patched from the items, whatever
+the spread of the keys, when a worker dies in any step of a batch, when the job ends while its worker
+is dead, and when another import writes the same dataset (or the same keys) at the same time.
+``audit`` compares the layout with the items; the summaries' counts are compared with the items'."""
+
+import random
+import threading
+
+import pytest
+
+from ingest_service import import_storage, importer, recovery, revert
+from service_common import catalog_blocks
+from service_common.catalog_blocks import audit
+from service_common.testing import movies_csv
+
+from .helpers import upload_ok
+from .test_catalog_layout import RUN, Killed, assert_exact, dataset_counts
+
+BASE_ROWS = 3_000  # six blocks of 500
+SPREAD = [n for n in range(0, BASE_ROWS, 7)]  # every 7th key, 429 of them ...
+random.Random(7).shuffle(SPREAD)  # ... in an order that has every batch of 100 touch every block
+NEW_KEYS = 150
+IN_PLACE_BATCH = 100
+
+
+def merge_file(numbers: list[int]) -> bytes:
+    """A ratings-shaped file: the key, a changed type, and a column the items do not have yet."""
+    lines = ["show_id,type,score"] + [f"s{n},{'Was Movie' if n % 3 else 'Was Show'},{n % 100 / 10}" for n in numbers]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def upsert_file(numbers: list[int]) -> bytes:
+    """The rows of these keys with their type changed, then ``NEW_KEYS`` rows no item has."""
+    changed = movies_csv(numbers).replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Was Show,")
+    return changed + b"".join(movies_csv(NEW_KEYS, prefix="n").splitlines(keepends=True)[1:])
+
+
+def in_place_file(mode: str) -> bytes:
+    return merge_file(SPREAD) if mode == "merge" else upsert_file(SPREAD)
+
+
+async def base_import(api, auth, db) -> None:
+    task_id = await upload_ok(api, auth, movies_csv(BASE_ROWS))
+    importer.run_import(db, task_id, worker_id="w0", **RUN)
+    assert_exact(db)
+
+
+def assert_in_place_done(db, job_id: str, mode: str) -> None:
+    """The job's counts, every changed row in the items, and the layout exact."""
+    job = db.import_jobs.find_one({"_id": job_id})
+    inserted = NEW_KEYS if mode == "upsert" else 0
+    assert (job["status"], job["rows_updated"], job["rows_inserted"]) == ("Success", len(SPREAD), inserted)
+    assert job.get("in_place") == []
+    assert_exact(db)
+    total, types = dataset_counts(db)
+    assert total == BASE_ROWS + inserted
+    changed = sum(1 for n in SPREAD if n % 3)
+    assert (types["Was Movie"], types["Was Show"]) == (changed, len(SPREAD) - changed)
+    if mode == "merge":
+        assert db.catalog_items.count_documents({"row.score": {"$exists": True}}) == len(SPREAD)
+
+
+def dies_on_call(module, name: str, call: int, monkeypatch, *, partly=None) -> None:
+    """``module.name`` dies on its ``call``-th call (after doing ``partly`` of the work, if given)."""
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            if partly:
+                partly(real, *args, **kwargs)
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, dying)
+
+
+def half_of_the_batch(real, db, dataset, *args):
+    """The bulk write dies half-way: half of the batch's rows reach the items."""
+    *rest, items, now = args
+    real(db, dataset, *rest, items[: len(items) // 2], now)
+
+
+# Where the worker dies, on the second batch (or its blocks): in the bulk write of the items, after it
+# and before any block is patched, after some of the batch's blocks are patched, after all of them and
+# before their summaries, and after the summaries but before the batch's progress is saved.
+STEPS = {
+    "write": lambda mode: (import_storage, "merge_items" if mode == "merge" else "write_items", 2, half_of_the_batch),
+    "patch_in_place": lambda mode: (catalog_blocks, "patch_in_place", 2, None),
+    "_patch_once": lambda mode: (catalog_blocks, "_patch_once", 9, None),
+    "_sync_summaries": lambda mode: (catalog_blocks, "_sync_summaries", 2, None),
+    "save_progress": lambda mode: (import_storage, "save_progress", 2, None),
+}
+
+
+@pytest.mark.parametrize("mode", ["merge", "upsert"])
+@pytest.mark.parametrize("dies_in", list(STEPS))
+async def test_an_in_place_import_whose_worker_dies_in_any_step_ends_exact(api, auth, db, monkeypatch, mode, dies_in):
+    await base_import(api, auth, db)
+    task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
+    module, name, call, partly = STEPS[dies_in](mode)
+    dies_on_call(module, name, call, monkeypatch, partly=partly)
+    run = dict(RUN, batch_size=IN_PLACE_BATCH)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", **run)
+    monkeypatch.undo()
+    if dies_in != "save_progress":
+        assert audit(db, "default") != []  # items changed that their blocks (or summaries) do not show yet
+
+    importer.run_import(db, task_id, worker_id="w1", **run)
+
+    assert db.import_jobs.find_one({"_id": task_id})["attempts"] == 2
+    assert_in_place_done(db, task_id, mode)
+
+
+@pytest.mark.parametrize("mode", ["merge", "upsert"])
+async def test_a_worker_dying_before_patching_a_batch_written_in_several_bulks_loses_nothing(
+    api, auth, db, monkeypatch, mode
+):
+    await base_import(api, auth, db)
+    task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
+    dies_on_call(catalog_blocks, "patch_in_place", 2, monkeypatch)
+    # Batches of 300 rows, each written 100 at a time (upsert: three blocks for the rows it inserts).
+    run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=3 * IN_PLACE_BATCH)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", **run)
+    monkeypatch.undo()
+    assert audit(db, "default") != []
+
+    importer.run_import(db, task_id, worker_id="w1", **run)
+
+    assert_in_place_done(db, task_id, mode)
+
+
+@pytest.mark.parametrize("mode", ["merge", "upsert"])
+async def test_an_in_place_import_cancelled_while_its_worker_is_dead_is_finished_by_the_check_and_reverted(
+    api, auth, db, monkeypatch, mode
+):
+    await base_import(api, auth, db)
+    task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
+    dies_on_call(catalog_blocks, "patch_in_place", 2, monkeypatch)
+    with pytest.raises(Killed):
+        importer.run_import(db, task_id, worker_id="w1", **dict(RUN, batch_size=IN_PLACE_BATCH))
+    monkeypatch.undo()
+    assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
+
+    result = recovery.recover_abandoned_jobs(
+        db, now=importer.utcnow(), send=lambda job_id: None, max_requeues=3, requeue_interval=60
+    )
+
+    assert result.blocks_finished >= 1
+    assert db.import_jobs.find_one({"_id": task_id})["in_place"] == []
+    assert_exact(db)
+    # Reverted: the values it set stay (a revert never brings values back), the rows it created go.
+    # The dead worker's lease runs out; only then may the revert start.
+    db.import_jobs.update_one({"_id": task_id}, {"$set": {"lease_owner": None, "lease_expires_at": None}})
+    assert (await api.post(f"/uploads/{task_id}/revert", headers=auth)).status == 202
+    revert.run_revert(db, task_id, now=importer.utcnow())
+    assert db.import_jobs.find_one({"_id": task_id})["status"] == "Reverted"
+    assert_exact(db)
+    assert dataset_counts(db)[0] == BASE_ROWS
+
+
+def run_side_by_side(db, *job_ids: str) -> None:
+    """The jobs' imports in threads at once, as two workers would run them: written 100 rows at a
+    time, an upsert or merge patching its blocks every 200."""
+    errors = []
+
+    def run_one(job_id: str) -> None:
+        try:
+            run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=2 * IN_PLACE_BATCH)
+            importer.run_import(db, job_id, worker_id=f"w-{job_id}", **run)
+        except Exception as exc:  # the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_one, args=(job_id,)) for job_id in job_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+
+
+async def test_a_merge_and_an_insert_into_the_same_dataset_at_once_keep_counts_exact(api, auth, db):
+    await base_import(api, auth, db)
+    merge = await upload_ok(api, auth, merge_file(SPREAD), mode="merge")
+    insert = await upload_ok(api, auth, movies_csv(1_000, prefix="i"))
+
+    run_side_by_side(db, merge, insert)
+
+    assert db.import_jobs.find_one({"_id": merge})["rows_updated"] == len(SPREAD)
+    assert db.import_jobs.find_one({"_id": insert})["rows_inserted"] == 1_000
+    assert_exact(db)
+    total, types = dataset_counts(db)
+    assert total == BASE_ROWS + 1_000
+    assert types["Was Movie"] + types["Was Show"] == len(SPREAD)
+
+
+async def test_a_merge_and_an_upsert_of_the_same_keys_at_once_leave_blocks_as_the_items_are(api, auth, db):
+    await base_import(api, auth, db)
+    merge = await upload_ok(api, auth, merge_file(SPREAD), mode="merge")
+    upsert = await upload_ok(api, auth, upsert_file(SPREAD[::-1]), mode="upsert")
+
+    run_side_by_side(db, merge, upsert)
+
+    assert db.import_jobs.find_one({"_id": merge})["rows_updated"] == len(SPREAD)
+    assert db.import_jobs.find_one({"_id": upsert})["rows_updated"] == len(SPREAD)
+    # Whichever write landed last for a key stands, and its block shows exactly that.
+    assert_exact(db)
+    assert dataset_counts(db)[0] == BASE_ROWS + NEW_KEYS
+
+
+async def test_a_row_read_before_a_later_write_of_its_item_never_replaces_the_later_row(api, auth, db):
+    """Two writers of one item patch its block in the opposite order to their writes: the block keeps
+    the second write's row, as the item does."""
+    await base_import(api, auth, db)
+    item = {"_id": "default:s7"}
+    db.catalog_items.update_one(item, {"$set": {"row.type": "First"}, "$inc": {"w": 1}})
+    first = db.catalog_items.find_one(item)  # what the first writer read back, before the second write
+    db.catalog_items.update_one(item, {"$set": {"row.type": "Second"}, "$inc": {"w": 1}})
+    catalog_blocks.patch_in_place(db, "default", ["s7"])  # the second writer, first
+
+    block = db.catalog_blocks.find_one({"_id": first["block"]})
+    assert catalog_blocks._patch_once(db, block, {"s7": first}) == block  # nothing to write: only a sync
+    assert_exact(db)
+    assert dataset_counts(db)[1]["Second"] == 1
