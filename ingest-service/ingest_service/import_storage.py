@@ -148,6 +148,15 @@ def _set_running_status(
     return result.matched_count == 1
 
 
+def renew_lease(db: Database, job_id: str, worker_id: str, now: datetime, lease_seconds: int) -> bool:
+    """The heartbeat of a worker still reading its next batch; False if the job was cancelled or taken over."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {"$set": {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease_seconds)}},
+    )
+    return result.matched_count == 1
+
+
 def save_counts_after_cancel(
     db: Database, job_id: str, counts: dict[str, int], new_errors: list[dict[str, Any]]
 ) -> None:

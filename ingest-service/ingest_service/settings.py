@@ -2,6 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ingest_service.parsing import MAX_ROW_BYTES
 from service_common.settings import CommonSettings
 
 
@@ -25,6 +26,9 @@ class IngestSettings(CommonSettings):
     # embedded SecantusDB; see the README's "Disk space"). MongoDB compresses, so it may be set lower there.
     disk_expansion: float = Field(7.0, ge=1, le=100, validation_alias="INGEST_DISK_EXPANSION")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
+    # A batch is also cut once it holds this many bytes of the file (a record longer than that is a
+    # batch of its own): a batch of long rows never takes a worker's memory, or its block, past a few rows.
+    batch_bytes: int = Field(MAX_ROW_BYTES, ge=1024, le=MAX_ROW_BYTES, validation_alias="INGEST_BATCH_BYTES")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")
     # A job belongs to the worker that last renewed its lease (every batch); once the lease runs

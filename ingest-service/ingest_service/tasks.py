@@ -37,6 +37,7 @@ def register_import_task(
                 job_id,
                 worker_id=worker_id(),
                 batch_size=settings.batch_size,
+                batch_bytes=settings.batch_bytes,
                 lease_seconds=settings.job_lease_seconds,
                 max_decompressed_bytes=settings.max_decompressed_bytes,
                 room=disk.ImportRoom(store_volume(), settings.disk_expansion),
