@@ -316,6 +316,9 @@ def write_items(
     duplicates = {error["index"] for error in summary.get("writeErrors", [])}
     if mode is ImportMode.INSERT:
         outcome.inserted = [index for index in range(len(items)) if index not in duplicates]
+        if outcome.duplicates:
+            matched = [items[error["index"]].key for error in summary["writeErrors"] if error["code"] == DUPLICATE_KEY]
+            blocks.mark_relied_on(db, dataset, job_id, matched)
     else:
         outcome.inserted = sorted(upserted["index"] for upserted in summary.get("upserted", []))
         new = set(outcome.inserted)
@@ -396,19 +399,26 @@ def job_dataset(job: dict[str, Any]) -> str:
 def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:
     """Sets each row's columns on the item with its key, if there is one; never creates an item.
 
-    Columns the item has keep their place, new ones are added after them, and the others stay."""
-    existing = blocks.read_items(db, dataset, [item.key for item in items], {"block": 1})
+    Columns the item has keep their place, new ones are added after them, and the others stay. An
+    item that already holds every value of its row is not written: it counts as a duplicate, and is
+    kept by a revert of the import that created it."""
+    existing = blocks.read_items(db, dataset, [item.key for item in items], {"block": 1, "row": 1})
     outcome = BatchOutcome()
-    operations, indexes = [], []
+    operations, indexes, unchanged = [], [], []
     for index, item in enumerate(items):
         if item.key not in existing:
             outcome.unmatched += 1
+            continue
+        if _holds(existing[item.key].get("row") or {}, item.row):
+            unchanged.append(item.key)
             continue
         update = {f"row.{field}": value for field, value in item.row.items()}
         update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
         operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update}))
         indexes.append(index)
         outcome.blocks.add(existing[item.key]["block"])
+    outcome.duplicates = len(unchanged)
+    blocks.mark_relied_on(db, dataset, job_id, unchanged)
     if not operations:
         return outcome
     try:
@@ -420,6 +430,14 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
         outcome.failed[indexes[error["index"]]] = message
     outcome.updated = [index for index in indexes if index not in outcome.failed]
     return outcome
+
+
+def _holds(stored: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether a stored row already has each of ``values``, of the same type (1 is not 1.0)."""
+    missing = object()
+    return all(
+        type(stored.get(field, missing)) is type(value) and stored[field] == value for field, value in values.items()
+    )
 
 
 def open_upload(db: Database, job_id: str) -> GridOut:

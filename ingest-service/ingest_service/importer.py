@@ -358,6 +358,7 @@ class JobImport:
         # New columns (and perhaps a new type) on items in place: their blocks' counts change.
         blocks.refresh(self._db, outcome.blocks)
         self._counts.rows_updated += len(outcome.updated)
+        self._counts.rows_duplicate += outcome.duplicates
         self._counts.rows_unmatched += outcome.unmatched
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 

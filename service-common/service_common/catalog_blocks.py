@@ -319,6 +319,19 @@ def recover_job(db: Database, job_id: str) -> int:
     return len(unfinished)
 
 
+def mark_relied_on(db: Database, dataset: str, job_id: str, keys: Sequence[str]) -> None:
+    """Items another import found as they are (a duplicate in ``insert`` mode, a ``merge`` that changed
+    nothing): that import relied on them, so a revert of the import that created them keeps them."""
+    for start in range(0, len(keys), IDS_PER_READ):
+        db[ITEMS].update_many(
+            {
+                "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
+                "source.job_id": {"$ne": job_id},
+            },
+            {"$set": {"relied_on_by": job_id}},
+        )
+
+
 def revert_job(db: Database, job_id: str) -> tuple[int, int]:
     """Removes the items this (ended) job created that are still as it wrote them, and takes them out
     of its blocks and their summaries: (items removed, items it created that others changed since).
@@ -343,12 +356,14 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
     # The block's seq proves the job created the item, ``source.job_id`` that no one wrote it since (the
     # job itself may have: a key twice in an upsert file). The conditions sit in the delete itself, so
     # an upsert by another job that lands first is never lost, and one that lands after inserts anew.
+    # An item another import relied on (``mark_relied_on``) stays too.
     for start in range(0, len(keys), IDS_PER_READ):
         db[ITEMS].delete_many(
             {
                 "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
                 "seq": {"$in": seqs[start : start + IDS_PER_READ]},
                 "source.job_id": job_id,
+                "relied_on_by": {"$exists": False},
             }
         )
     for _ in range(MAX_RACES):
