@@ -28,7 +28,12 @@ from service_common.catalog_layout import (
     merge_column_types,
     new_dataset,
 )
+from service_common.roles import Role, grants
 
+# auth-service's accounts: the worker reads an import's owner (roles, disabled) once per batch, nothing else.
+USERS = "users"
+# Every query the worker adds is bounded, point reads included.
+QUERY_TIME_MS = 5000
 SEQ_COUNTER = "catalog_items.seq"
 DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 100
@@ -153,6 +158,40 @@ def renew_lease(db: Database, job_id: str, worker_id: str, now: datetime, lease_
     result = db[JOBS].update_one(
         {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
         {"$set": {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease_seconds)}},
+    )
+    return result.matched_count == 1
+
+
+def owner_lost_access(db: Database, owner: str | None) -> str | None:
+    """Why the job's owner may no longer import (its account disabled, or without the ``editor`` role),
+    or None. An account the store does not hold, or one stored without roles (whose role the sign-up
+    setting decides, which only auth knows), is left to the checks its token passed at upload."""
+    if owner is None:
+        return None
+    user = db[USERS].find_one({"_id": owner}, {"roles": 1, "disabled": 1}, max_time_ms=QUERY_TIME_MS)
+    if user is None:
+        return None
+    if user.get("disabled") is True:
+        return "the owner's account was disabled"
+    roles = user.get("roles")
+    if isinstance(roles, list) and roles and not grants(roles, Role.EDITOR):
+        return "the owner's account no longer has the editor role"
+    return None
+
+
+def cancel_for_owner(db: Database, job_id: str, worker_id: str, reason: str, now: datetime) -> bool:
+    """Ends the running job ``Cancelled`` with the reason; False if it was cancelled or taken over meanwhile."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {
+            "$set": {
+                "status": JobStatus.CANCELLED.value,
+                "finished_at": now,
+                "error": f"Cancelled: {reason}",
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        },
     )
     return result.matched_count == 1
 

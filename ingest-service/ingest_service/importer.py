@@ -181,6 +181,8 @@ class JobImport:
 
     def run(self, stream: UploadStream) -> JobStatus:
         self._stream = stream
+        if self._owner_lost_access():  # queued before its owner was disabled or demoted
+            return JobStatus.CANCELLED
         import_storage.ensure_dataset(self._db, self._job, utcnow())
         if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
@@ -203,6 +205,8 @@ class JobImport:
                 every=disk.pause_interval(self._lease_seconds),
             ) as batches:
                 for batch in batches:
+                    if self._owner_lost_access():
+                        return JobStatus.CANCELLED
                     self._counts.rows_processed += batch.records
                     self._counts.warnings += batch.warnings
                     if not self._commit(batch.rows, batch.errors, batch.last):
@@ -213,6 +217,16 @@ class JobImport:
         if not import_storage.finish_job(self._db, self._job_id, self._worker_id, JobStatus.SUCCESS, utcnow()):
             return self._status_after_interruption()
         return JobStatus.SUCCESS
+
+    def _owner_lost_access(self) -> bool:
+        """Whether the job's owner may no longer import: the job is then ``Cancelled`` with the reason."""
+        reason = import_storage.owner_lost_access(self._db, self._job.get("owner"))
+        if reason is None:
+            return False
+        log.info("Import %s: cancelled, %s", self._job_id, reason)
+        if not import_storage.cancel_for_owner(self._db, self._job_id, self._worker_id, reason, utcnow()):
+            self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
+        return True
 
     def _keep_lease(self) -> None:
         if not import_storage.renew_lease(self._db, self._job_id, self._worker_id, utcnow(), self._lease_seconds):
