@@ -5,7 +5,7 @@ a Celery task runs in a plain process.
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridfs import GridFSBucket
@@ -391,14 +391,83 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
     return finished
 
 
-def delete_dataset(db: Database, name: str) -> int:
-    """A dataset marked ``deleting``: its items and layout, then the files its jobs may have left."""
-    dataset = db[DATASETS].find_one({"_id": name}, {"status": 1})
-    if dataset is None or dataset.get("status") != "deleting":
-        return 0
+class DeletionLeased(Exception):
+    """Another worker is deleting the dataset, or an import still holds a lease on it; retry later."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"the dataset is held for {retry_in:.0f}s more")
+        self.retry_in = retry_in
+
+
+class DeletionLost(Exception):
+    """This worker's lease on the deletion ran out and another run took it over (or finished it)."""
+
+
+def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, lease_seconds: int) -> int | None:
+    """A dataset marked ``deleting``: its items and layout, then the files its jobs may have left;
+    how many items it removed, or None when there is no such deletion (the dataset is gone, or was
+    made anew and is not being deleted).
+
+    The deletion holds a lease on the dataset, as an import holds one on its job, renewed before each
+    block: a second delivery of its message waits for it (``DeletionLeased``), and a run that stalled
+    past its lease stops at its next block (``DeletionLost``), so it never deletes a dataset made anew
+    under the name. It starts only once no import holds a lease on the dataset: a cancelled import
+    writes the batch it is on before it notices."""
+    busy = db[JOBS].find_one(
+        {"dataset": name, "lease_expires_at": {"$gt": now}}, {"lease_expires_at": 1}, max_time_ms=QUERY_TIME_MS
+    )
+    if busy is not None:
+        raise DeletionLeased(max(1.0, (busy["lease_expires_at"] - now).total_seconds()))
+    free = [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]
+    claimed = db[DATASETS].find_one_and_update(
+        {"_id": name, "status": "deleting", "$or": [*free, {"deletion_lease_owner": worker_id}]},
+        {
+            "$set": {
+                "deletion_lease_owner": worker_id,
+                "deletion_lease_expires_at": now + timedelta(seconds=lease_seconds),
+            }
+        },
+        {"_id": 1},
+    )
+    if claimed is None:
+        held = db[DATASETS].find_one({"_id": name, "status": "deleting"}, {"deletion_lease_expires_at": 1})
+        if held is not None and held.get("deletion_lease_expires_at"):
+            raise DeletionLeased(max(1.0, (held["deletion_lease_expires_at"] - now).total_seconds()))
+        return None
+    ours = {"status": "deleting", "deletion_lease_owner": worker_id}
+
+    def renew() -> None:
+        renewed = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+        result = db[DATASETS].update_one({"_id": name, **ours}, {"$set": {"deletion_lease_expires_at": renewed}})
+        if result.matched_count != 1:
+            raise DeletionLost(name)
+
     for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
         delete_upload(db, job["_id"])
-    return blocks.delete_dataset(db, name)
+    return blocks.delete_dataset(db, name, renew=renew, held=ours)
+
+
+def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime) -> list[str]:
+    """Datasets ``deleting`` since before ``resent_before``, with no live lease and not sent again
+    since: their message may be lost, or their last run gave up."""
+    query = _stalled_deletion(now, resent_before)
+    return [d["_id"] for d in db[DATASETS].find(query, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(100)]
+
+
+def mark_deletion_resent(db: Database, name: str, now: datetime, resent_before: datetime) -> bool:
+    query = {"_id": name, **_stalled_deletion(now, resent_before)}
+    return db[DATASETS].update_one(query, {"$set": {"deletion_sent_at": now}}).matched_count == 1
+
+
+def _stalled_deletion(now: datetime, resent_before: datetime) -> dict[str, Any]:
+    return {
+        "status": "deleting",
+        "deleting_since": {"$lt": resent_before},
+        "$and": [
+            {"$or": [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]},
+            {"$or": [{"deletion_sent_at": None}, {"deletion_sent_at": {"$lt": resent_before}}]},
+        ],
+    }
 
 
 def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kept: int) -> bool:

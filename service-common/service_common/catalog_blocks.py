@@ -10,7 +10,7 @@ recomputation, made from what the items hold after every write, is the one that 
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -480,18 +480,24 @@ def audit(db: Database, dataset: str) -> list[str]:
     return problems
 
 
-def delete_dataset(db: Database, dataset: str) -> int:
+def delete_dataset(
+    db: Database, dataset: str, *, renew: Callable[[], None] | None = None, held: dict[str, Any] | None = None
+) -> int:
     """Removes a dataset's items block by block (each a few ``$in`` deletes, never a scan of the
     catalog), then its blocks, summaries and the dataset itself; how many items it removed.
 
+    ``renew`` runs before each block (the deleting worker's lease: it raises once the lease is lost),
+    and ``held`` conditions the removal of the dataset's document on that lease.
     Readers see the dataset until its document goes, last: pages read meanwhile may come back
     short, never with another dataset's items."""
     removed = 0
     for block in db[BLOCKS].find({"dataset": dataset}, {"keys": 1}):
+        if renew is not None:
+            renew()
         ids = [item_id(dataset, key) for key in block["keys"]]
         for start in range(0, len(ids), IDS_PER_READ):
             removed += db[ITEMS].delete_many({"_id": {"$in": ids[start : start + IDS_PER_READ]}}).deleted_count
         db[BLOCKS].delete_one({"_id": block["_id"]})
     db[CHUNKS].delete_many({"dataset": dataset})
-    db[DATASETS].delete_one({"_id": dataset})
+    db[DATASETS].delete_one({"_id": dataset, **(held or {})})
     return removed
