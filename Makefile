@@ -93,7 +93,7 @@ admin: export EMAIL := $(EMAIL)
 admin: | $(VENV)/.installed ## create an admin, or promote a user, in the dev store: make admin USERNAME=... EMAIL=... (asks for the password)
 	@if [ "$(origin USERNAME)" != "command line" ] || [ -z "$(USERNAME)" ] || [ -z "$(EMAIL)" ]; then \
 	  echo "usage: make admin USERNAME=<username> EMAIL=<e-mail>" >&2; exit 2; fi
-	env $(STORE_WAIT_ENV) $(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL"
+	env $(STORE_WAIT_ENV) $(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL" $(if $(PROMOTE_EXISTING),--promote-existing)
 
 test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
 	@failed=""; \

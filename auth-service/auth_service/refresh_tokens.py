@@ -75,6 +75,13 @@ async def rotate(db: AsyncDatabase, token: str, ttl_seconds: int) -> tuple[str, 
             await revoke_family(db, known["family_id"])
         raise RefreshRejected
     issued = await issue(db, spent["user_id"], ttl_seconds, family_id=spent["family_id"])
+    # A logout or a reuse detection revokes the family's tokens, the spent one included. Stored first,
+    # then checked: one that ran before the new token was stored shows on the spent token, and one that
+    # runs after it revokes the new token too, so no order of the two leaves a live token behind.
+    revoked = await db[REFRESH_TOKENS].find_one({"_id": spent["_id"], "revoked_at": {"$ne": None}}, {"_id": 1})
+    if revoked is not None:
+        await revoke_family(db, spent["family_id"])
+        raise RefreshRejected
     return spent["user_id"], issued
 
 

@@ -52,7 +52,7 @@ async def test_auth_admin_promotes_an_existing_user_and_keeps_its_password(run_a
     created = (await (await client.post("/signup", json=user)).json())["user"]
     mongo_db.users.update_one({"_id": created["id"]}, {"$set": {"disabled": True}})
 
-    result = run_admin(create_admin(user["username"].upper(), user["email"]))
+    result = run_admin(create_admin(user["username"].upper(), user["email"]), user["password"] + "\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Promoted {user['username']} ({created['id']}) to admin; its password is unchanged"
     stored = mongo_db.users.find_one({"_id": created["id"]})
@@ -82,6 +82,33 @@ async def test_auth_admin_refuses_what_would_be_a_mistake(run_admin, client, new
     assert mongo_db.users.count_documents({}) == 1
 
 
+async def test_an_account_registered_in_advance_is_not_made_admin_without_its_password(
+    run_admin, client, new_user, mongo_db
+):
+    # Someone signs up first with the name and e-mail the operator is about to use.
+    squatter = new_user()
+    created = (await (await client.post("/signup", json=squatter)).json())["user"]
+    command = create_admin(squatter["username"], squatter["email"])
+
+    refused = run_admin(command, "the operator's own password\n")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"auth-admin: The account {squatter['username']} <{squatter['email']}>, registered {created['created_at']}"
+        f" ({created['id']}) exists and this is not its password; nothing changed"
+        " (give its password, or pass --promote-existing if you know who registered it)"
+    )
+    assert mongo_db.users.find_one({"_id": created["id"]})["roles"] == ["editor"]
+
+    vouched = run_admin([*command, "--promote-existing"])
+    assert vouched.returncode == 0, vouched.stderr
+    assert vouched.stdout.splitlines() == [
+        f"Promoting an existing account without its password: {squatter['username']} <{squatter['email']}>,"
+        f" registered {created['created_at']} ({created['id']})",
+        f"Promoted {squatter['username']} ({created['id']}) to admin; its password is unchanged",
+    ]
+    assert mongo_db.users.find_one({"_id": created["id"]})["roles"] == ["editor", "admin"]
+
+
 def test_auth_admin_needs_both_names(run_admin):
     result = run_admin([str(AUTH_ADMIN), "create-admin", "--username", "root"])
     assert result.returncode == 2
@@ -108,6 +135,12 @@ def test_make_admin_creates_then_promotes_in_the_store_it_is_given(run_admin, mo
 
     again = run_admin([*make, "USERNAME=makeadmin", "EMAIL=make.admin@example.com"])
     assert "makeadmin" in again.stdout and "is already an admin" in again.stdout
+
+    mongo_db.users.update_one({"username_norm": "makeadmin"}, {"$set": {"roles": ["viewer"]}})
+    vouched = run_admin([*make, "USERNAME=makeadmin", "EMAIL=make.admin@example.com", "PROMOTE_EXISTING=1"])
+    assert vouched.returncode == 0, vouched.stderr
+    assert "Promoting an existing account without its password: makeadmin <make.admin@example.com>" in vouched.stdout
+    assert mongo_db.users.find_one({"username_norm": "makeadmin"})["roles"] == ["viewer", "admin"]
 
     usage = run_admin([*make, "EMAIL=make.admin@example.com"], USERNAME="from-the-shell")
     assert usage.returncode == 2

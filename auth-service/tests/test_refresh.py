@@ -86,3 +86,29 @@ async def test_bad_refresh_requests(client, body, status):
 async def test_a_deleted_user_cannot_refresh(client, session, mongo_db):
     mongo_db.users.delete_one({"_id": session["id"]})
     assert (await refresh(client, session["refresh_token"])).status == 401
+
+
+async def test_a_logout_landing_between_the_spend_and_the_new_token_leaves_no_live_token(
+    client, session, mongo_db, monkeypatch
+):
+    from auth_service import refresh_tokens
+
+    issue = refresh_tokens.issue
+    logged_out = []
+
+    async def logout_first(db, user_id, ttl_seconds, family_id=None):
+        # The old token is spent; the owner's logout (or a reuse detection) lands before the new one is stored.
+        response = await client.post(
+            "/logout", json={"refresh_token": session["refresh_token"]}, headers=bearer(session["access_token"])
+        )
+        logged_out.append(response.status)
+        return await issue(db, user_id, ttl_seconds, family_id)
+
+    monkeypatch.setattr(refresh_tokens, "issue", logout_first)
+    response = await refresh(client, session["refresh_token"])
+    monkeypatch.undo()
+
+    assert logged_out == [200]
+    assert response.status == 401
+    assert await response.json() == {"error": "Invalid or expired refresh token"}
+    assert mongo_db.refresh_tokens.count_documents({"user_id": session["id"], "revoked_at": None}) == 0

@@ -3,7 +3,10 @@
 A token is ``<payload>.<signature>``, both base64url without padding. The payload
 holds the last item's sort value and ``seq`` and a fingerprint of the query's
 order, filters and ``q``, so a token cannot be forged, edited, or replayed
-against another query.
+against another query. A text sort value longer than ``MAX_CURSOR_TEXT_CHARS`` is
+kept cut to that length (``"c": 1``): the item's ``seq`` names the position, and
+the query reads the whole value back from the item (``queries.after``), so a
+cursor stays short whatever the values it sorts by.
 """
 
 import base64
@@ -19,6 +22,8 @@ from service_common.catalog_values import StoredValue, is_stored_value
 SortValue = StoredValue
 
 MAX_TOKEN_LENGTH = 2048
+# Even written as \uXXXX escapes (6 bytes each), this many characters leave a token well under its limit.
+MAX_CURSOR_TEXT_CHARS = 128
 _SIGNATURE_CONTEXT = b"catalog-service cursor v1\x00"
 
 
@@ -32,6 +37,8 @@ class CursorPosition:
 
     sort_value: SortValue
     seq: int
+    # The sort value is the first MAX_CURSOR_TEXT_CHARS of a longer text: the item at ``seq`` holds it whole.
+    cut: bool = False
 
 
 def _b64encode(data: bytes) -> str:
@@ -47,8 +54,11 @@ class CursorCodec:
         self._secret = secret
 
     def encode(self, position: CursorPosition, query_fingerprint: str) -> str:
+        fields = {"f": query_fingerprint, "v": position.sort_value, "s": position.seq}
+        if isinstance(position.sort_value, str) and len(position.sort_value) > MAX_CURSOR_TEXT_CHARS:
+            fields |= {"v": position.sort_value[:MAX_CURSOR_TEXT_CHARS], "c": 1}
         payload = json.dumps(
-            {"f": query_fingerprint, "v": position.sort_value, "s": position.seq},
+            fields,
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode("utf-8")
@@ -68,12 +78,14 @@ class CursorCodec:
             raise InvalidCursor("Malformed cursor") from None
         if not isinstance(payload, dict) or not {"f", "v", "s"} <= payload.keys():
             raise InvalidCursor("Malformed cursor")
-        seq, sort_value = payload["s"], payload["v"]
+        seq, sort_value, cut = payload["s"], payload["v"], payload.get("c") == 1
         if not isinstance(seq, int) or isinstance(seq, bool) or not is_stored_value(sort_value):
+            raise InvalidCursor("Malformed cursor")
+        if cut and not isinstance(sort_value, str):
             raise InvalidCursor("Malformed cursor")
         if payload["f"] != query_fingerprint:
             raise InvalidCursor("Cursor belongs to a different sort, filter or q: repeat them as they were")
-        return CursorPosition(sort_value=sort_value, seq=seq)
+        return CursorPosition(sort_value=sort_value, seq=seq, cut=cut)
 
     def _sign(self, encoded_payload: str) -> str:
         mac = hmac.new(self._secret, _SIGNATURE_CONTEXT + encoded_payload.encode("utf-8"), hashlib.sha256)

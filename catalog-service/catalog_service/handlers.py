@@ -30,7 +30,7 @@ from catalog_service.schemas import (
 from catalog_service.settings import CatalogSettings
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.errors import ApiError
-from service_common.paging import link_header, page_links
+from service_common.paging import link_header, page_links, parse_page_query
 from service_common.stores import MONGO_DB
 
 NO_DATASET = "No such dataset"
@@ -250,13 +250,19 @@ def _iso(value: Any) -> str | None:
 
 
 async def list_datasets(request: web.Request) -> web.Response:
+    """A page of datasets in name order, paged as ``/uploads`` is (``limit``, a 1-based ``offset`` page)."""
     db, index = request.app[MONGO_DB], request.app[INDEX]
+    page = parse_page_query(request.query)
+    budget_ms = request.app[SETTINGS].query_budget_ms
+    names = await storage.list_datasets(db, budget_ms=budget_ms, skip=page.skip, limit=page.limit)
+    total = await storage.count_datasets(db, budget_ms=budget_ms)
     body = []
-    for name in await storage.list_datasets(db, budget_ms=request.app[SETTINGS].query_budget_ms):
+    for name in names:
         view = await index.view(db, name)
-        if view is not None:
+        if view is not None:  # deleted since the names were read
             body.append(dataset_public(view))
-    return web.json_response(body, headers={"X-Total-Count": str(len(body))})
+    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
+    return web.json_response(body, headers={"X-Total-Count": str(total), "Link": link_header(links)})
 
 
 async def get_dataset(request: web.Request) -> web.Response:

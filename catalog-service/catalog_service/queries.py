@@ -147,6 +147,8 @@ class Ordering:
     # The sort key as a row, for keyset pages: compared with the cursor's position as one value.
     key: str
     descending: bool
+    # The text of the sort column of the row with a given seq (a ``?``): a cut cursor's whole value.
+    text_at: str = "NULL"
 
 
 def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering:
@@ -164,7 +166,8 @@ def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering
     else:
         by = f"{where.kind} {direction}, {where.number} {direction}, {where.text} {direction}, seq {direction}"
     key = f"({where.kind}, coalesce({where.number}, 0), coalesce({where.text}, ''), seq)"
-    return Ordering(by, key, order.descending)
+    text_at = f"(SELECT {where.text} FROM {table.table} WHERE seq = ? LIMIT 1)"
+    return Ordering(by, key, order.descending, text_at)
 
 
 def sort_order(table: DatasetTable, order: SortOrder) -> Ordering:
@@ -186,6 +189,13 @@ def after(ordering: Ordering, position: CursorPosition, by_column: bool) -> tupl
     if not by_column:
         return f"seq {sign} ?", [position.seq]
     kind, number, text = kind_of(position.sort_value)
+    if position.cut:
+        # The cursor holds the start of a long text: the item it stopped at holds the rest. Should that
+        # item be gone since (a revert), the start alone places the page, at worst repeating a few rows.
+        return (
+            f"{ordering.key} {sign} (?, ?, coalesce({ordering.text_at}, ?), ?)",
+            [kind, 0.0, position.seq, text, position.seq],
+        )
     return f"{ordering.key} {sign} (?, ?, ?, ?)", [kind, number or 0.0, text or "", position.seq]
 
 

@@ -85,6 +85,15 @@ async def find_item(db: AsyncDatabase, dataset: str, key: str, *, budget_ms: int
     return await db[ITEMS].find_one({"_id": item_id(dataset, key)}, ITEM_FIELDS, max_time_ms=budget_ms)
 
 
-async def list_datasets(db: AsyncDatabase, *, budget_ms: int = 5_000) -> list[str]:
-    cursor = db[DATASETS].find({}, {"_id": 1}, max_time_ms=budget_ms).sort("_id", ASCENDING)
+async def list_datasets(
+    db: AsyncDatabase, *, budget_ms: int = 5_000, skip: int = 0, limit: int | None = None
+) -> list[str]:
+    """Dataset names in order: all of them (the projector's), or one page of ``limit`` after ``skip``."""
+    cursor = db[DATASETS].find({}, {"_id": 1}, max_time_ms=budget_ms).sort("_id", ASCENDING).skip(skip)
+    if limit is not None:
+        cursor = cursor.limit(limit)
     return [document["_id"] async for document in cursor]
+
+
+async def count_datasets(db: AsyncDatabase, *, budget_ms: int) -> int:
+    return await db[DATASETS].count_documents({}, maxTimeMS=budget_ms)

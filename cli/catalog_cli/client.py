@@ -178,7 +178,15 @@ class CatalogClient:
         return self._page("/get_content", params)
 
     def datasets(self) -> list[dict[str, Any]]:
-        return self._page("/datasets", {}).items
+        """Every dataset: the listing's pages followed to the end."""
+        page = self._page("/datasets", {"limit": 100})
+        datasets, seen = list(page.items), set()
+        # The next link carries its own query; a link seen before would loop.
+        while (following := page.links.get("next")) is not None and following not in seen:
+            seen.add(following)
+            page = self._page(following, None)
+            datasets += page.items
+        return datasets
 
     def facets(self, dataset: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("GET", f"/datasets/{_path_segment(dataset)}/facets", params=params).json()
@@ -226,7 +234,7 @@ class CatalogClient:
             query = {**query, "cursor": page.next_cursor}
             query.pop("offset", None)
 
-    def _page(self, path: str, params: Mapping[str, Any]) -> Page:
+    def _page(self, path: str, params: Mapping[str, Any] | None) -> Page:
         response = self._call("GET", path, params=params)
         items = response.json()
         if not isinstance(items, list):

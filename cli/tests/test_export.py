@@ -76,3 +76,17 @@ def test_an_export_cut_short_is_an_error_never_a_quietly_short_file():
     with client, pytest.raises(ApiError, match="The export was cut short after 15 bytes"):
         client.export("films", {"format": "csv"}, out)
     assert out.getvalue() == b"id,title\n1,One\n"
+
+
+def test_the_dataset_list_follows_its_pages_to_the_end():
+    pages = {"1": ([{"name": "a"}, {"name": "b"}], "2"), "2": ([{"name": "c"}], None)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/datasets"
+        page = request.url.params.get("offset", "1")
+        items, following = pages[page]
+        link = f'<http://catalog.test/datasets?limit=2&offset={following}>; rel="next"' if following else ""
+        return httpx.Response(200, json=items, headers={"X-Total-Count": "3", "Link": link})
+
+    with CatalogClient("http://catalog.test", transport=httpx.MockTransport(answer)) as client:
+        assert [d["name"] for d in client.datasets()] == ["a", "b", "c"]

@@ -20,6 +20,7 @@ from ingest_service.producer import (
 )
 from ingest_service.rows import default_key_column
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobPublic, JobStatus, UploadOptions
+from ingest_service.settings import IngestSettings
 from ingest_service.uploads import receive_upload
 from service_common.bodies import parse_model
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
@@ -57,6 +58,7 @@ async def upload_csv(request: web.Request) -> web.Response:
         )
         dataset = await storage.find_dataset(db, options.dataset)
         _check_may_write(dataset, options.dataset, claims)
+        _check_columns(layout.columns, dataset, settings)
         if options.mode is ImportMode.MERGE and dataset is None:
             message = f"mode=merge sets columns on the items of an existing dataset; {options.dataset!r} has none yet"
             raise ApiError(400, f"Invalid value for: mode ({message})", details=[{"field": "mode", "message": message}])
@@ -132,6 +134,20 @@ def _check_may_write(dataset: dict[str, Any] | None, name: str, claims: Claims) 
             f"Only the owner of dataset {name!r} (or an admin) may write to it; "
             "upload to a dataset of your own with dataset=<name>",
         )
+
+
+def _check_columns(columns: tuple[str, ...], dataset: dict[str, Any] | None, settings: IngestSettings) -> None:
+    """The file's column names within their length, and the dataset's columns with the file's within their number."""
+    limit = settings.max_column_name_chars
+    if long := next((name for name in columns if len(name) > limit), None):
+        message = f"Column name {long[:40]!r}... is longer than {limit} characters (INGEST_MAX_COLUMN_NAME_CHARS)"
+        raise ApiError(400, message, details=[{"field": "file", "message": message}])
+    known = {name for name, _ in (dataset or {}).get("column_types", [])}
+    total = len(known | set(columns))
+    if total > settings.max_columns:
+        has = f"the dataset would have {total}" if known else f"the file has {total}"
+        message = f"Too many columns: {has}, at most {settings.max_columns} are allowed (INGEST_MAX_COLUMNS)"
+        raise ApiError(400, message, details=[{"field": "file", "message": message}])
 
 
 def _check_key(dataset: dict[str, Any] | None, name: str, key: str | None) -> None:

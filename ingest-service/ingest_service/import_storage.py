@@ -6,7 +6,7 @@ a Celery task runs in a plain process.
 import contextlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridfs import GridFSBucket
@@ -29,7 +29,12 @@ from service_common.catalog_layout import (
     merge_column_types,
     new_dataset,
 )
+from service_common.roles import Role, grants
 
+# auth-service's accounts: the worker reads an import's owner (roles, disabled) once per batch, nothing else.
+USERS = "users"
+# Every query the worker adds is bounded, point reads included.
+QUERY_TIME_MS = 5000
 SEQ_COUNTER = "catalog_items.seq"
 DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 100
@@ -148,6 +153,49 @@ def _set_running_status(
                 "paused_reason": reason,
                 "heartbeat_at": now,
                 "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            }
+        },
+    )
+    return result.matched_count == 1
+
+
+def renew_lease(db: Database, job_id: str, worker_id: str, now: datetime, lease_seconds: int) -> bool:
+    """The heartbeat of a worker still reading its next batch; False if the job was cancelled or taken over."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {"$set": {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease_seconds)}},
+    )
+    return result.matched_count == 1
+
+
+def owner_lost_access(db: Database, owner: str | None) -> str | None:
+    """Why the job's owner may no longer import (its account disabled, or without the ``editor`` role),
+    or None. An account the store does not hold, or one stored without roles (whose role the sign-up
+    setting decides, which only auth knows), is left to the checks its token passed at upload."""
+    if owner is None:
+        return None
+    user = db[USERS].find_one({"_id": owner}, {"roles": 1, "disabled": 1}, max_time_ms=QUERY_TIME_MS)
+    if user is None:
+        return None
+    if user.get("disabled") is True:
+        return "the owner's account was disabled"
+    roles = user.get("roles")
+    if isinstance(roles, list) and roles and not grants(roles, Role.EDITOR):
+        return "the owner's account no longer has the editor role"
+    return None
+
+
+def cancel_for_owner(db: Database, job_id: str, worker_id: str, reason: str, now: datetime) -> bool:
+    """Ends the running job ``Cancelled`` with the reason; False if it was cancelled or taken over meanwhile."""
+    result = db[JOBS].update_one(
+        {"_id": job_id, "status": {"$in": _ACTIVE}, "lease_owner": worker_id},
+        {
+            "$set": {
+                "status": JobStatus.CANCELLED.value,
+                "finished_at": now,
+                "error": f"Cancelled: {reason}",
+                "lease_owner": None,
+                "lease_expires_at": None,
             }
         },
     )
@@ -315,6 +363,9 @@ def write_items(
     duplicates = {error["index"] for error in summary.get("writeErrors", [])}
     if mode is ImportMode.INSERT:
         outcome.inserted = [index for index in range(len(items)) if index not in duplicates]
+        if outcome.duplicates:
+            matched = [items[error["index"]].key for error in summary["writeErrors"] if error["code"] == DUPLICATE_KEY]
+            blocks.mark_relied_on(db, dataset, job_id, matched)
     else:
         outcome.inserted = sorted(upserted["index"] for upserted in summary.get("upserted", []))
         new = set(outcome.inserted)
@@ -351,14 +402,83 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
     return finished
 
 
-def delete_dataset(db: Database, name: str) -> int:
-    """A dataset marked ``deleting``: its items and layout, then the files its jobs may have left."""
-    dataset = db[DATASETS].find_one({"_id": name}, {"status": 1})
-    if dataset is None or dataset.get("status") != "deleting":
-        return 0
+class DeletionLeased(Exception):
+    """Another worker is deleting the dataset, or an import still holds a lease on it; retry later."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"the dataset is held for {retry_in:.0f}s more")
+        self.retry_in = retry_in
+
+
+class DeletionLost(Exception):
+    """This worker's lease on the deletion ran out and another run took it over (or finished it)."""
+
+
+def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, lease_seconds: int) -> int | None:
+    """A dataset marked ``deleting``: its items and layout, then the files its jobs may have left;
+    how many items it removed, or None when there is no such deletion (the dataset is gone, or was
+    made anew and is not being deleted).
+
+    The deletion holds a lease on the dataset, as an import holds one on its job, renewed before each
+    block: a second delivery of its message waits for it (``DeletionLeased``), and a run that stalled
+    past its lease stops at its next block (``DeletionLost``), so it never deletes a dataset made anew
+    under the name. It starts only once no import holds a lease on the dataset: a cancelled import
+    writes the batch it is on before it notices."""
+    busy = db[JOBS].find_one(
+        {"dataset": name, "lease_expires_at": {"$gt": now}}, {"lease_expires_at": 1}, max_time_ms=QUERY_TIME_MS
+    )
+    if busy is not None:
+        raise DeletionLeased(max(1.0, (busy["lease_expires_at"] - now).total_seconds()))
+    free = [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]
+    claimed = db[DATASETS].find_one_and_update(
+        {"_id": name, "status": "deleting", "$or": [*free, {"deletion_lease_owner": worker_id}]},
+        {
+            "$set": {
+                "deletion_lease_owner": worker_id,
+                "deletion_lease_expires_at": now + timedelta(seconds=lease_seconds),
+            }
+        },
+        {"_id": 1},
+    )
+    if claimed is None:
+        held = db[DATASETS].find_one({"_id": name, "status": "deleting"}, {"deletion_lease_expires_at": 1})
+        if held is not None and held.get("deletion_lease_expires_at"):
+            raise DeletionLeased(max(1.0, (held["deletion_lease_expires_at"] - now).total_seconds()))
+        return None
+    ours = {"status": "deleting", "deletion_lease_owner": worker_id}
+
+    def renew() -> None:
+        renewed = datetime.now(UTC) + timedelta(seconds=lease_seconds)
+        result = db[DATASETS].update_one({"_id": name, **ours}, {"$set": {"deletion_lease_expires_at": renewed}})
+        if result.matched_count != 1:
+            raise DeletionLost(name)
+
     for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
         delete_upload(db, job["_id"])
-    return blocks.delete_dataset(db, name)
+    return blocks.delete_dataset(db, name, renew=renew, held=ours)
+
+
+def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime) -> list[str]:
+    """Datasets ``deleting`` since before ``resent_before``, with no live lease and not sent again
+    since: their message may be lost, or their last run gave up."""
+    query = _stalled_deletion(now, resent_before)
+    return [d["_id"] for d in db[DATASETS].find(query, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(100)]
+
+
+def mark_deletion_resent(db: Database, name: str, now: datetime, resent_before: datetime) -> bool:
+    query = {"_id": name, **_stalled_deletion(now, resent_before)}
+    return db[DATASETS].update_one(query, {"$set": {"deletion_sent_at": now}}).matched_count == 1
+
+
+def _stalled_deletion(now: datetime, resent_before: datetime) -> dict[str, Any]:
+    return {
+        "status": "deleting",
+        "deleting_since": {"$lt": resent_before},
+        "$and": [
+            {"$or": [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]},
+            {"$or": [{"deletion_sent_at": None}, {"deletion_sent_at": {"$lt": resent_before}}]},
+        ],
+    }
 
 
 def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kept: int) -> bool:
@@ -398,14 +518,26 @@ def job_dataset(job: dict[str, Any]) -> str:
 def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:
     """Sets each row's columns on the item with its key, if there is one; never creates an item.
 
-    Columns the item has keep their place, new ones are added after them, and the others stay. One
-    unordered bulk write, without reading the items first: a row that matches no item writes nothing."""
+    Columns the item has keep their place, new ones are added after them, and the others stay. The
+    batch's items are read once: an item that already holds every value of its row is not written (it
+    counts as a duplicate, and is kept by a revert of the import that created it), the others are
+    updated in one unordered bulk write."""
+    existing = blocks.read_items(db, dataset, [item.key for item in items], {"row": 1})
     outcome = BatchOutcome()
-    operations = []
-    for item in items:
+    operations, unchanged = [], []
+    for index, item in enumerate(items):
+        if item.key not in existing:
+            outcome.unmatched += 1
+            continue
+        if _holds(existing[item.key].get("row") or {}, item.row):
+            unchanged.append(item.key)
+            continue
         update = {f"row.{field}": value for field, value in item.row.items()}
         update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
         operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update, "$inc": {"w": 1}}))
+        outcome.updated.append(index)
+    outcome.duplicates = len(unchanged)
+    blocks.mark_relied_on(db, dataset, job_id, unchanged)
     if not operations:
         return outcome
     try:
@@ -415,7 +547,8 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
     for error in summary.get("writeErrors", []):
         outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
     outcome.merged = summary["nMatched"]
-    outcome.unmatched = len(operations) - outcome.merged - len(outcome.failed)
+    # An item deleted since it was read (its dataset being deleted) matched nothing.
+    outcome.unmatched += len(operations) - outcome.merged - len(outcome.failed)
     return outcome
 
 
@@ -437,6 +570,14 @@ def finish_in_place(db: Database, job_id: str) -> int:
         blocks.patch_in_place(db, job_dataset(job), mark["keys"])
         db[JOBS].update_one({"_id": job_id}, {"$pull": {IN_PLACE: {"id": mark["id"]}}})
     return len(marks)
+
+
+def _holds(stored: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether a stored row already has each of ``values``, of the same type (1 is not 1.0)."""
+    missing = object()
+    return all(
+        type(stored.get(field, missing)) is type(value) and stored[field] == value for field, value in values.items()
+    )
 
 
 def open_upload(db: Database, job_id: str) -> GridOut:

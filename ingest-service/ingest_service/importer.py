@@ -18,7 +18,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from ingest_service import disk, import_storage
 from ingest_service.import_storage import ItemWrite
-from ingest_service.parsing import UTF8, Quoting, Record, read_records
+from ingest_service.parsing import MAX_ROW_BYTES, UTF8, Quoting, Record, read_records
 from ingest_service.prefetch import prefetched
 from ingest_service.rows import (
     INFERENCE_ROWS,
@@ -46,6 +46,10 @@ class JobLeased(Exception):
 
 class LeaseLost(Exception):
     """Another worker took the job over (this one stalled past its lease): stop, leave the rest to it."""
+
+
+class _Cancelled(Exception):
+    """The job's owner cancelled it while the worker was reading the next batch."""
 
 
 def is_store_unavailable(exc: BaseException) -> bool:
@@ -82,6 +86,7 @@ def run_import(
     max_decompressed_bytes: int,
     room: disk.ImportRoom,
     in_place_batch_size: int | None = None,
+    batch_bytes: int = MAX_ROW_BYTES,
 ) -> None:
     """Imports the job's file, or does nothing if the job has ended or is missing. An upsert or merge
     reads ``in_place_batch_size`` rows per batch (default ``batch_size``), written ``batch_size`` at a time.
@@ -102,7 +107,9 @@ def run_import(
                 encoding=job.get("encoding", UTF8),
                 max_content_bytes=max_decompressed_bytes,
             )
-            status = JobImport(db, job, worker_id, batch_size, lease_seconds, room, in_place_batch_size).run(stream)
+            status = JobImport(
+                db, job, worker_id, batch_size, lease_seconds, room, in_place_batch_size, batch_bytes
+            ).run(stream)
     except (NoFile, CorruptGridFile, UnreadableUpload) as exc:
         log.warning("Import %s: unreadable upload: %s", job_id, exc)
         # UnreadableUpload says what is wrong with the file in words meant for its uploader.
@@ -135,11 +142,13 @@ def _explain_unclaimed(db: Database, job_id: str) -> None:
 
 @dataclass
 class Batch:
-    """Up to ``batch_size`` records of the file: the rows to write, the errors of the others."""
+    """Up to ``batch_size`` records of the file (and ``batch_bytes`` of it, unless one record alone is
+    longer): the rows to write, the errors of the others."""
 
     rows: list[tuple[int, CatalogRow]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
+    bytes: int = 0
     warnings: int = 0
     last: Record | None = None
 
@@ -156,11 +165,13 @@ class JobImport:
         lease_seconds: int,
         room: disk.ImportRoom,
         in_place_batch_size: int | None = None,
+        batch_bytes: int = MAX_ROW_BYTES,
     ) -> None:
         self._db = db
         self._job = job
         self._job_id: str = job["_id"]
         self._worker_id = worker_id
+        self._batch_bytes = batch_bytes
         self._lease_seconds = lease_seconds
         self._mode = ImportMode(job["mode"])
         # Rows per bulk write and per block; an upsert or merge reads more per batch, so that the blocks
@@ -179,6 +190,8 @@ class JobImport:
 
     def run(self, stream: UploadStream) -> JobStatus:
         self._stream = stream
+        if self._owner_lost_access():  # queued before its owner was disabled or demoted
+            return JobStatus.CANCELLED
         import_storage.ensure_dataset(self._db, self._job, utcnow())
         if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
@@ -194,22 +207,55 @@ class JobImport:
             ragged=self._ragged,
         )
         # The next batch is read and converted in a thread while this one is written: the worker's
-        # parsing and the store's writing overlap instead of taking turns.
-        with prefetched(self._batches(records, converter)) as batches:
-            for batch in batches:
-                self._counts.rows_processed += batch.records
-                self._counts.warnings += batch.warnings
-                if not self._commit(batch.rows, batch.errors, batch.last):
-                    return JobStatus.CANCELLED
+        # parsing and the store's writing overlap instead of taking turns. While a batch takes long to
+        # read (one long record), the lease is renewed as a paused import's is, and a cancellation seen.
+        try:
+            with prefetched(
+                self._batches(records, converter),
+                while_waiting=self._keep_lease,
+                every=disk.pause_interval(self._lease_seconds),
+            ) as batches:
+                for batch in batches:
+                    if self._owner_lost_access():
+                        return JobStatus.CANCELLED
+                    self._counts.rows_processed += batch.records
+                    self._counts.warnings += batch.warnings
+                    if not self._commit(batch.rows, batch.errors, batch.last):
+                        return JobStatus.CANCELLED
+        except _Cancelled:
+            import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), [])
+            return JobStatus.CANCELLED
         if not import_storage.finish_job(self._db, self._job_id, self._worker_id, JobStatus.SUCCESS, utcnow()):
             return self._status_after_interruption()
         return JobStatus.SUCCESS
 
+    def _owner_lost_access(self) -> bool:
+        """Whether the job's owner may no longer import: the job is then ``Cancelled`` with the reason."""
+        reason = import_storage.owner_lost_access(self._db, self._job.get("owner"))
+        if reason is None:
+            return False
+        log.info("Import %s: cancelled, %s", self._job_id, reason)
+        if not import_storage.cancel_for_owner(self._db, self._job_id, self._worker_id, reason, utcnow()):
+            self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
+        return True
+
+    def _keep_lease(self) -> None:
+        if not import_storage.renew_lease(self._db, self._job_id, self._worker_id, utcnow(), self._lease_seconds):
+            self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
+            raise _Cancelled(self._job_id)
+
     def _batches(self, records: Iterator[Record], converter: RowConverter) -> Iterator["Batch"]:
-        """The records, converted, in batches of ``batch_size`` records (the last one shorter)."""
+        """The records, converted, in batches of ``batch_size`` records or ``batch_bytes`` of the file."""
         batch = Batch()
+        previous_end: int | None = None
         for record in records:
+            size = record.end_offset - previous_end if previous_end is not None else 0
+            previous_end = record.end_offset
+            if batch.records and batch.bytes + size > self._batch_bytes:
+                yield batch
+                batch = Batch()
             batch.records += 1
+            batch.bytes += size
             batch.last = record
             try:
                 if record.error is not None:
@@ -351,8 +397,9 @@ class JobImport:
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
         # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
         if outcome.merged:
-            blocks.patch_in_place(self._db, self._dataset, [item.key for item in items])
+            blocks.patch_in_place(self._db, self._dataset, [items[index].key for index in outcome.updated])
         self._counts.rows_updated += outcome.merged
+        self._counts.rows_duplicate += outcome.duplicates
         self._counts.rows_unmatched += outcome.unmatched
         errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
 

@@ -32,6 +32,12 @@ READ_CHUNK_BYTES = 256 * 1024
 # Over-long fields are ours to report, row by row; the csv module's own limit (in characters) sits
 # well above ours so that it only trips on a runaway field, such as an unterminated quote.
 MAX_FIELD_BYTES = 1024 * 1024
+# Keeps a row well inside MongoDB's 16 MiB document limit.
+MAX_ROW_BYTES = 8 * MAX_FIELD_BYTES
+# A record as written (delimiters, quotes and doubled quotes included) may take twice a row's limit;
+# the reader stops buffering one at this length and skips the rest of it unread, so no record, however
+# long, costs more memory or more than one pass.
+MAX_RECORD_BYTES = 2 * MAX_ROW_BYTES
 CSV_FIELD_LIMIT = 8 * MAX_FIELD_BYTES
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
@@ -216,6 +222,10 @@ def _column_names(fields: list[str]) -> tuple[str, ...]:
     return columns
 
 
+class RecordTooLong(Exception):
+    """The record being read passed ``MAX_RECORD_BYTES``; the rest of its line was skipped unread."""
+
+
 class DecodedLines:
     """The lines of a binary stream as text, line ends kept, for ``csv.reader``.
 
@@ -223,46 +233,90 @@ class DecodedLines:
     follows). Each line is decoded on its own, so a line that is not UTF-8 is counted in
     ``undecodable`` and replaced characters keep the parser going. ``offset`` is the number of
     bytes of the file handed out so far: exactly where the record the csv reader just finished
-    ends, since the reader takes no line beyond its record.
+    ends, since the reader takes no line beyond its record. ``lines`` counts the physical lines
+    handed out or skipped.
+
+    The record being read began at ``record_start`` (the caller sets it before each record). Once
+    the record passes ``max_record_bytes`` without a line end, ``RecordTooLong`` is raised after the
+    rest of the line has been read past without being kept: memory stays at one record's limit and
+    each byte is looked at once, however long the line.
     """
 
-    def __init__(self, read: Callable[[int], bytes], *, offset: int = 0) -> None:
+    def __init__(
+        self, read: Callable[[int], bytes], *, offset: int = 0, max_record_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self._read = read
+        self._max_record_bytes = max_record_bytes
+        self._buffer = bytearray()
+        self._searched = 0  # no line end in the buffer before this position
+        self._at_start = offset == 0
+        self._eof = False
         self.offset = offset
+        self.record_start = offset
+        self.lines = 0
         self.undecodable = 0
 
     def __iter__(self) -> Iterator[str]:
-        buffer = b""
-        at_start = self.offset == 0
-        while True:
-            chunk = self._read(READ_CHUNK_BYTES)
-            at_eof = not chunk
-            if at_start and chunk:
-                # Only a BOM split across two reads would escape this; no stream chunks that finely.
-                without_bom = chunk.removeprefix(UTF8_BOM)
-                self.offset += len(chunk) - len(without_bom)
-                chunk, at_start = without_bom, False
-            buffer += chunk
-            start = 0
-            for match in _LINE_END.finditer(buffer):
-                end = match.end()
-                if end == len(buffer) and not at_eof and match.group() == b"\r":
-                    break
-                yield self._decode(buffer[start:end])
-                start = end
-            buffer = buffer[start:]
-            if at_eof:
-                if buffer:
-                    yield self._decode(buffer)
-                return
+        return self
 
-    def _decode(self, line: bytes) -> str:
-        self.offset += len(line)
+    def __next__(self) -> str:
+        while True:
+            end = self._line_end()
+            if end is not None:
+                return self._hand_out(end)
+            if self.offset + len(self._buffer) - self.record_start > self._max_record_bytes:
+                self._skip_line()
+                raise RecordTooLong
+            if self._eof:
+                if self._buffer:
+                    return self._hand_out(len(self._buffer))
+                raise StopIteration
+            self._fill()
+
+    def _line_end(self) -> int | None:
+        """Where the buffer's first complete line ends; a CR at its very end is not one yet."""
+        match = _LINE_END.search(self._buffer, self._searched)
+        if match is None:
+            self._searched = len(self._buffer)
+            return None
+        if match.end() == len(self._buffer) and not self._eof and match.group() == b"\r":
+            self._searched = match.start()
+            return None
+        return match.end()
+
+    def _fill(self) -> None:
+        chunk = self._read(READ_CHUNK_BYTES)
+        if not chunk:
+            self._eof = True
+        elif self._at_start:
+            # Only a BOM split across two reads would escape this; no stream chunks that finely.
+            without_bom = chunk.removeprefix(UTF8_BOM)
+            self.offset += len(chunk) - len(without_bom)
+            chunk, self._at_start = without_bom, False
+        self._buffer += chunk
+
+    def _hand_out(self, end: int) -> str:
+        line = bytes(self._buffer[:end])
+        self._drop(end)
+        self.lines += 1
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError:
             self.undecodable += 1
             return line.decode("utf-8", "replace")
+
+    def _skip_line(self) -> None:
+        while (end := self._line_end()) is None and not self._eof:
+            # Nothing of the line is kept but a CR that may be the first half of a CRLF.
+            self._drop(len(self._buffer) - self._buffer.endswith(b"\r"))
+            self._fill()
+        self._drop(len(self._buffer) if end is None else end)
+        self.lines += 1
+
+    def _drop(self, end: int) -> None:
+        self.offset += end
+        del self._buffer[:end]
+        self._searched = max(0, self._searched - end)
 
 
 def read_records(
@@ -283,16 +337,23 @@ def read_records(
     reader = _reader(lines, delimiter, quoting)
     encoding_label = "UTF-8" if encoding == UTF8 else encoding
     while True:
-        line = first_line + reader.line_num
+        line = first_line + lines.lines
         undecodable_before = lines.undecodable
+        lines.record_start = lines.offset
         try:
             fields = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield Record(line, [], lines.offset, first_line + reader.line_num, f"Not valid CSV: {exc}")
+        except RecordTooLong:
+            # The reader holds a part of the record: the next record starts with a reader of its own.
+            reader = _reader(lines, delimiter, quoting)
+            message = f"The record is longer than {MAX_RECORD_BYTES // 1024**2} MiB as written in the file"
+            yield Record(line, [], lines.offset, first_line + lines.lines, message)
             continue
-        next_line = first_line + reader.line_num
+        except csv.Error as exc:
+            yield Record(line, [], lines.offset, first_line + lines.lines, f"Not valid CSV: {exc}")
+            continue
+        next_line = first_line + lines.lines
         if lines.undecodable != undecodable_before:
             yield Record(line, [], lines.offset, next_line, f"The line is not valid {encoding_label}")
         elif fields:

@@ -3,7 +3,7 @@ consuming this one (the worker parses the next batch while the store writes this
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -15,12 +15,19 @@ _POLL_SECONDS = 0.5
 
 
 @contextmanager
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
+def prefetched(
+    items: Iterator[T],
+    depth: int = 1,
+    *,
+    while_waiting: Callable[[], None] | None = None,
+    every: float = _POLL_SECONDS,
+) -> Iterator[Iterator[T]]:
     """``items`` produced in a daemon thread, at most ``depth`` ahead of the consumer.
 
     An exception raised while producing is raised to the consumer at that point. Leaving the block
     early (a cancelled import, an error) stops the producer at its next item, so no thread outlives
-    its import.
+    its import. While the consumer waits for an item, ``while_waiting`` runs every ``every``
+    seconds (the worker's heartbeat while one long record is read); what it raises ends the wait.
     """
     ahead: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -45,7 +52,11 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
 
     def consume() -> Iterator[T]:
         while True:
-            item = ahead.get()
+            try:
+                item = ahead.get(timeout=every if while_waiting else None)
+            except queue.Empty:
+                while_waiting()
+                continue
             if item is _END:
                 return
             if isinstance(item, _Failed):

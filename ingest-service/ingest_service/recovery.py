@@ -9,7 +9,8 @@ times, ends it as ``Failure`` with the reason rather than handing a worker-killi
 It also finishes the catalog blocks that a job which ended without its worker (cancelled or failed
 while the worker was gone) left unindexed, so the rows that job wrote take their place in the pages.
 A revert (``Reverting``) whose message may have been lost the same way is sent again once per
-``requeue_interval``: a revert run twice, even at once, removes and counts the same.
+``requeue_interval``: a revert run twice, even at once, removes and counts the same. So is a dataset
+deletion no worker holds (its message lost, or its run gave up): a dataset never stays ``deleting``.
 """
 
 import logging
@@ -30,6 +31,7 @@ class Recovery:
     failed: list[str] = field(default_factory=list)
     blocks_finished: int = 0
     reverts_resent: list[str] = field(default_factory=list)
+    deletions_resent: list[str] = field(default_factory=list)
 
 
 def abandoned_error(times: int, heartbeat_at: datetime | None) -> str:
@@ -45,6 +47,7 @@ def recover_abandoned_jobs(
     max_requeues: int,
     requeue_interval: float,
     send_revert: Callable[[str], None] | None = None,
+    send_deletion: Callable[[str], None] | None = None,
 ) -> Recovery:
     """Re-queues (``send``) or fails every abandoned job.
 
@@ -85,4 +88,12 @@ def recover_abandoned_jobs(
                 send_revert(job_id)
                 log.warning("Revert %s: not done after %ss; sent again", job_id, requeue_interval)
                 recovery.reverts_resent.append(job_id)
+    if send_deletion is not None:
+        for name in import_storage.find_stalled_deletions(db, now, requeued_before):
+            if import_storage.mark_deletion_resent(db, name, now, requeued_before):
+                send_deletion(name)
+                log.warning(
+                    "Dataset %s: still deleting after %ss and no worker on it; sent again", name, requeue_interval
+                )
+                recovery.deletions_resent.append(name)
     return recovery

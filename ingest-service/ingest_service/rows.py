@@ -6,14 +6,12 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ingest_service.parsing import MAX_FIELD_BYTES
+from ingest_service.parsing import MAX_FIELD_BYTES, MAX_ROW_BYTES
 from service_common.catalog_layout import field_name
 from service_common.catalog_values import ColumnType, cell_converter, fits_int64, is_plain_decimal, is_plain_integer
 
 INFERENCE_ROWS = 1000
 KEY_CANDIDATES = ("show_id", "tconst", "imdb_id", "id")
-# Keeps a row well inside MongoDB's 16 MiB document limit.
-MAX_ROW_BYTES = 8 * MAX_FIELD_BYTES
 # UTF-8 spends at most 4 bytes on a character: shorter strings need no encoding to be measured.
 MAX_UTF8_BYTES_PER_CHAR = 4
 

@@ -2,6 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from ingest_service.parsing import MAX_ROW_BYTES
 from service_common.settings import CommonSettings
 
 
@@ -24,10 +25,17 @@ class IngestSettings(CommonSettings):
     # (1x) plus the catalog documents and their indexes (5-6x for the seed's columns, measured on the
     # embedded SecantusDB; see the README's "Disk space"). MongoDB compresses, so it may be set lower there.
     disk_expansion: float = Field(7.0, ge=1, le=100, validation_alias="INGEST_DISK_EXPANSION")
+    # A dataset's columns, and the length of a column's name: past either, an upload is a 400 naming
+    # the limit, so the dataset document (every column with its type and count) stays small.
+    max_columns: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_MAX_COLUMNS")
+    max_column_name_chars: int = Field(256, ge=1, le=4096, validation_alias="INGEST_MAX_COLUMN_NAME_CHARS")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     # Rows per batch of an upsert or merge (written in bulks and blocks of batch_size): the blocks its
     # updates touch are patched once per batch, and random keys touch most of a large dataset's blocks.
     in_place_batch_size: int = Field(10_000, ge=1, le=100_000, validation_alias="INGEST_IN_PLACE_BATCH_SIZE")
+    # A batch is also cut once it holds this many bytes of the file (a record longer than that is a
+    # batch of its own): a batch of long rows never takes a worker's memory, or its block, past a few rows.
+    batch_bytes: int = Field(MAX_ROW_BYTES, ge=1024, le=MAX_ROW_BYTES, validation_alias="INGEST_BATCH_BYTES")
     queue: str = Field("ingest", min_length=1, validation_alias="INGEST_QUEUE")
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias="INGEST_WORKER_CONCURRENCY")
     # A job belongs to the worker that last renewed its lease (every batch); once the lease runs

@@ -22,6 +22,10 @@ ZIP_DIRECTORY_MAGIC = b"PK\x01\x02"
 _ZIP_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _ZIP_DIRECTORY_ENTRY = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _ZIP_END = struct.Struct("<4sHHHHIIH")
+ZIP64_END_MAGIC = b"PK\x06\x06"
+ZIP64_LOCATOR_MAGIC = b"PK\x06\x07"
+_ZIP64_END = struct.Struct("<4sQHHIIQQQQ")
+_ZIP64_LOCATOR_SIZE = 20
 _ZIP_STORED, _ZIP_DEFLATED = 0, 8
 _ZIP_ENCRYPTED, _ZIP_SIZES_AFTER_DATA = 0x1, 0x8
 # The bytes of an upload's end the API keeps as they pass: a zip's directory of one file fits easily.
@@ -120,14 +124,31 @@ def _unzip_head(head: bytes, *, complete: bool, limit: int) -> tuple[bytes, bool
 
 def zip_member_names(tail: bytes) -> list[str] | None:
     """The files in a zip whose last bytes are ``tail`` (folders and ``__MACOSX/`` left out), or
-    None when its directory is not all in ``tail`` (the worker checks it again in any case)."""
+    None when its directory does not read as one (the worker checks it again in any case).
+
+    A zip of one file has a directory of a few hundred bytes: one that does not fit in
+    ``ZIP_TAIL_BYTES`` is refused, so the worker never reads a directory of millions of entries."""
     end = tail.rfind(ZIP_END_MAGIC)
     if end < 0 or len(tail) < end + _ZIP_END.size:
         raise UnreadableUpload("The zip file is truncated")
     _, _, _, _, entries, directory_size, _, _ = _ZIP_END.unpack_from(tail, end)
-    position = end - directory_size
-    if entries == 0xFFFF or directory_size == 0xFFFFFFFF or position < 0:
-        return None  # zip64, or a directory larger than the tail
+    directory_end = end
+    if entries == 0xFFFF or directory_size == 0xFFFFFFFF:
+        locator = end - _ZIP64_LOCATOR_SIZE
+        record = locator - _ZIP64_END.size
+        magics = (tail[locator : locator + 4], tail[record : record + 4])
+        if record < 0 or magics != (ZIP64_LOCATOR_MAGIC, ZIP64_END_MAGIC):
+            return None
+        entries, directory_size = _ZIP64_END.unpack_from(tail, record)[7:9]
+        directory_end = record
+    if directory_size > ZIP_TAIL_BYTES - (len(tail) - directory_end):
+        raise UnreadableUpload(
+            f"The zip file's directory is larger than {ZIP_TAIL_BYTES // 1024} KiB: "
+            "a zip must hold exactly one CSV or TSV file"
+        )
+    position = directory_end - directory_size
+    if position < 0:
+        raise UnreadableUpload("The zip file is truncated")
     names = []
     for _ in range(entries):
         if tail[position : position + 4] != ZIP_DIRECTORY_MAGIC:

@@ -246,7 +246,8 @@ async def undo_start_revert(db: AsyncDatabase, job_id: str, previous: JobStatus)
 
 
 async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:
-    return await db[DATASETS].find_one({"_id": name}, {"owner": 1, "key": 1, "status": 1, "index": 1})
+    projection = {"owner": 1, "key": 1, "status": 1, "index": 1, "column_types": 1}
+    return await db[DATASETS].find_one({"_id": name}, projection)
 
 
 async def create_dataset(

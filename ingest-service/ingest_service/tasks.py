@@ -38,6 +38,7 @@ def register_import_task(
                 worker_id=worker_id(),
                 batch_size=settings.batch_size,
                 in_place_batch_size=settings.in_place_batch_size,
+                batch_bytes=settings.batch_bytes,
                 lease_seconds=settings.job_lease_seconds,
                 max_decompressed_bytes=settings.max_decompressed_bytes,
                 room=disk.ImportRoom(store_volume(), settings.disk_expansion),
@@ -72,16 +73,35 @@ def register_recover_task(celery: Celery, settings: IngestSettings, database: Ca
             # too (the broker's own redelivery delay) is the job sent again.
             requeue_interval=settings.visibility_timeout,
             send_revert=lambda job_id: celery.send_task(REVERT_TASK, args=[job_id]),
+            send_deletion=lambda name: celery.send_task(DELETE_DATASET_TASK, args=[name]),
         )
 
 
-def register_delete_dataset_task(celery: Celery, database: Callable[[], Database]) -> None:
+def register_delete_dataset_task(
+    celery: Celery, settings: IngestSettings, database: Callable[[], Database], worker_id: Callable[[], str]
+) -> None:
     # Acknowledged late and idempotent: a worker dying mid-way leaves the message to the next one,
-    # which deletes what is left.
-    @celery.task(name=DELETE_DATASET_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-    def delete_dataset(name: str) -> None:
-        removed = import_storage.delete_dataset(database(), name)
-        log.info("Dataset %s deleted: %d items removed", name, removed)
+    # which deletes what is left once the dead one's lease has run out.
+    @celery.task(name=DELETE_DATASET_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def delete_dataset(task: Task, name: str) -> None:
+        try:
+            removed = import_storage.delete_dataset(
+                database(), name, worker_id=worker_id(), now=importer.utcnow(), lease_seconds=settings.job_lease_seconds
+            )
+        except import_storage.DeletionLeased as leased:
+            log.info("Dataset %s: held by another worker or an import (%s); trying again shortly", name, leased)
+            raise task.retry(countdown=min(leased.retry_in, settings.job_lease_seconds), max_retries=None) from None
+        except import_storage.DeletionLost:
+            log.warning("Dataset %s: another run took the deletion over; stopping", name)
+            return
+        except Exception as exc:
+            if not importer.is_store_unavailable(exc):
+                raise
+            delay = min(2**task.request.retries, MAX_RETRY_DELAY)
+            log.warning("Dataset %s: MongoDB unreachable (%s); deletion retried in %ss", name, exc, delay)
+            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
+        if removed is not None:
+            log.info("Dataset %s deleted: %d items removed", name, removed)
 
 
 def register_revert_task(celery: Celery, settings: IngestSettings, database: Callable[[], Database]) -> None:

@@ -105,7 +105,7 @@ def main() -> None:
     celery = create_celery(settings)
     register_import_task(celery, settings, database, worker_id, database.store_volume)
     register_recover_task(celery, settings, database)
-    register_delete_dataset_task(celery, database)
+    register_delete_dataset_task(celery, settings, database, worker_id)
     register_revert_task(celery, settings, database)
     worker_process_shutdown.connect(lambda **_: database.close(), weak=False)
     celery.worker_main(

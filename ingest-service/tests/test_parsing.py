@@ -1,12 +1,16 @@
 """The CSV reader on its own: header checks on an upload's first bytes, and the record stream."""
 
 import io
+import itertools
+import time
+import tracemalloc
 
 import pytest
 
 from ingest_service.parsing import (
     HEAD_BYTES,
     MAX_FIELD_BYTES,
+    MAX_RECORD_BYTES,
     READ_CHUNK_BYTES,
     InvalidCsv,
     Quoting,
@@ -234,3 +238,61 @@ def test_a_runaway_field_is_an_error_not_a_crash():
     result = records(data)
     assert result[0].fields == ["id", "v"]
     assert result[1].error is not None and "field larger than field limit" in result[1].error
+
+
+# --- records past the limit: bounded memory, one pass ---------------------------------------
+
+
+def chunked_read(*parts: tuple[bytes, int]):
+    """A ``read`` over ``parts`` (a piece and how many times it repeats), never held whole in memory."""
+    pieces = (piece for piece, times in parts for _ in range(times))
+    pending = b""
+
+    def read(size: int) -> bytes:
+        nonlocal pending
+        while len(pending) < size:
+            piece = next(pieces, None)
+            if piece is None:
+                break
+            pending += piece
+        data, pending = pending[:size], pending[size:]
+        return data
+
+    return read
+
+
+def test_a_line_past_the_record_limit_is_an_error_read_past_without_being_kept():
+    long_line = b"x" * READ_CHUNK_BYTES
+    repeats = 256 * 1024**2 // READ_CHUNK_BYTES  # one 256 MiB line, as the issue's upload held
+    read = chunked_read((b"id,title\n", 1), (long_line, repeats), (b"\r", 1), (b"\n2,two\n", 1))
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        result = list(read_records(read, ","))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(r.line, r.fields, r.error) for r in result] == [
+        (1, ["id", "title"], None),
+        (2, [], f"The record is longer than {MAX_RECORD_BYTES // 1024**2} MiB as written in the file"),
+        (3, ["2", "two"], None),
+    ]
+    assert result[1].end_offset == len(b"id,title\n") + repeats * READ_CHUNK_BYTES + 2  # the CRLF too
+    assert result[2].end_offset == result[1].end_offset + len(b"2,two\n")
+    assert peak < 3 * MAX_RECORD_BYTES
+    assert time.monotonic() - started < 30
+
+
+def test_a_record_of_many_quoted_fields_over_many_lines_stops_at_the_limit():
+    # Every line and every field is short (1 MiB, a quoted line end in each); the record is 40 MiB.
+    field = b'"' + b"y" * (MAX_FIELD_BYTES - 8) + b'\n",'
+    read = chunked_read((b"id,note\n1,", 1), (field, 40), (b'"end"\n', 1))
+    tracemalloc.start()
+    try:
+        result = list(itertools.islice(read_records(read, ","), 2))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result[1].line, result[1].fields) == (2, [])
+    assert result[1].error == f"The record is longer than {MAX_RECORD_BYTES // 1024**2} MiB as written in the file"
+    assert peak < 3 * MAX_RECORD_BYTES

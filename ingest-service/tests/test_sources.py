@@ -3,6 +3,7 @@ the stream the worker reads, resumed from a position as after a crash."""
 
 import gzip
 import io
+import struct
 import zipfile
 
 import pytest
@@ -125,3 +126,21 @@ def test_bytes_invalid_in_the_encoding_spoil_only_their_line():
     assert lines[0] == b"a" and lines[2] == b"b"
     with pytest.raises(UnicodeDecodeError):
         lines[1].decode("utf-8")
+
+
+def zip64(files: dict[str, bytes], folders: int = 0) -> bytes:
+    """``zipped(files)`` ending as a zip64 archive does: a zip64 end record and locator, and the
+    classic end record's counts all 0xFFFF."""
+    data = zipped({**{f"f{n}/": b"" for n in range(folders)}, **files})
+    end = data.rfind(b"PK\x05\x06")
+    entries, size, offset = struct.unpack_from("<HII", data, end + 10)
+    record = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, size, offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1)
+    classic = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:end] + record + locator + classic
+
+
+def test_a_zip64_directory_is_read_and_held_to_the_same_limit():
+    assert zip_member_names(zip64({"a.csv": b"a\n1\n"})) == ["a.csv"]
+    with pytest.raises(UnreadableUpload, match="directory is larger than 64 KiB"):
+        zip_member_names(zip64({"a.csv": b"a\n1\n"}, folders=4000)[-ZIP_TAIL_BYTES:])

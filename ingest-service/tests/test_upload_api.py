@@ -274,6 +274,11 @@ async def test_an_encoding_named_after_the_file_reads_its_head(api, auth, db):
         (gzip.compress(movies_csv(2000))[:3000], "The gzip file is truncated"),
         (gzip.compress(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "The file is not text: it contains NUL bytes"),
         (gzip.compress(b""), "The file is empty"),
+        # One CSV beside 4,000 folders: a directory the worker would have to read whole.
+        (
+            zipped({**{f"folder-{n}/": b"" for n in range(4000)}, "movies.csv": b"id\n1\n"}),
+            "The zip file's directory is larger than 64 KiB",
+        ),
     ],
 )
 async def test_unusable_compressed_files_are_refused_and_nothing_is_left(api, auth, db, content, message):

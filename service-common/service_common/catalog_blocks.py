@@ -10,7 +10,7 @@ recomputation, made from what the items hold after every write, is the one that 
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -449,6 +449,19 @@ def recover_job(db: Database, job_id: str) -> int:
     return len(unfinished)
 
 
+def mark_relied_on(db: Database, dataset: str, job_id: str, keys: Sequence[str]) -> None:
+    """Items another import found as they are (a duplicate in ``insert`` mode, a ``merge`` that changed
+    nothing): that import relied on them, so a revert of the import that created them keeps them."""
+    for start in range(0, len(keys), IDS_PER_READ):
+        db[ITEMS].update_many(
+            {
+                "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
+                "source.job_id": {"$ne": job_id},
+            },
+            {"$set": {"relied_on_by": job_id}},
+        )
+
+
 def revert_job(db: Database, job_id: str) -> tuple[int, int]:
     """Removes the items this (ended) job created that are still as it wrote them, and takes them out
     of its blocks and their summaries: (items removed, items it created that others changed since).
@@ -473,12 +486,14 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
     # The block's seq proves the job created the item, ``source.job_id`` that no one wrote it since (the
     # job itself may have: a key twice in an upsert file). The conditions sit in the delete itself, so
     # an upsert by another job that lands first is never lost, and one that lands after inserts anew.
+    # An item another import relied on (``mark_relied_on``) stays too.
     for start in range(0, len(keys), IDS_PER_READ):
         db[ITEMS].delete_many(
             {
                 "_id": {"$in": [item_id(dataset, key) for key in keys[start : start + IDS_PER_READ]]},
                 "seq": {"$in": seqs[start : start + IDS_PER_READ]},
                 "source.job_id": job_id,
+                "relied_on_by": {"$exists": False},
             }
         )
     for _ in range(MAX_RACES):
@@ -600,18 +615,24 @@ def audit(db: Database, dataset: str) -> list[str]:
     return problems
 
 
-def delete_dataset(db: Database, dataset: str) -> int:
+def delete_dataset(
+    db: Database, dataset: str, *, renew: Callable[[], None] | None = None, held: dict[str, Any] | None = None
+) -> int:
     """Removes a dataset's items block by block (each a few ``$in`` deletes, never a scan of the
     catalog), then its blocks, summaries and the dataset itself; how many items it removed.
 
+    ``renew`` runs before each block (the deleting worker's lease: it raises once the lease is lost),
+    and ``held`` conditions the removal of the dataset's document on that lease.
     Readers see the dataset until its document goes, last: pages read meanwhile may come back
     short, never with another dataset's items."""
     removed = 0
     for block in db[BLOCKS].find({"dataset": dataset}, {"keys": 1}):
+        if renew is not None:
+            renew()
         ids = [item_id(dataset, key) for key in block["keys"]]
         for start in range(0, len(ids), IDS_PER_READ):
             removed += db[ITEMS].delete_many({"_id": {"$in": ids[start : start + IDS_PER_READ]}}).deleted_count
         db[BLOCKS].delete_one({"_id": block["_id"]})
     db[CHUNKS].delete_many({"dataset": dataset})
-    db[DATASETS].delete_one({"_id": dataset})
+    db[DATASETS].delete_one({"_id": dataset, **(held or {})})
     return removed

@@ -609,9 +609,14 @@ let datasetsRequest = 0;
 // Fills the picker (keeping its choice while that dataset exists) and the upload form's suggestions.
 async function loadDatasets() {
   const request = ++datasetsRequest;
-  let listed;
+  const listed = [];
   try {
-    ({ data: listed } = await api("/datasets"));
+    // A page at a time, as the listing is paged; every page, as the picker offers every dataset.
+    for (let path = "/datasets?limit=100", pages = 0; path && pages < 1000; pages += 1) {
+      const { data, headers } = await api(path);
+      listed.push(...data);
+      path = parseLinks(headers.get("Link")).next;
+    }
   } catch (error) {
     if (request === datasetsRequest) setMessage("#catalog-message", error.message, "error");
     return;
