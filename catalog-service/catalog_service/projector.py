@@ -40,6 +40,8 @@ WAIT_STEP_SECONDS = 0.05
 # A dataset's order tables are built once its rows have not changed for this long: not during an
 # import, whose every batch would leave them stale.
 ORDER_SETTLE_SECONDS = 5.0
+# An order table that could not be built is not tried again for this long.
+ORDER_RETRY_SECONDS = 60.0
 
 
 class ReadModelBehind(Exception):
@@ -66,6 +68,7 @@ class Projector:
         # Per dataset, the columns a sorted page asked an order table of, and when its rows last changed.
         self._wanted: dict[str, set[str]] = {}
         self._changed_at: dict[str, float] = {}
+        self._failed_at: dict[tuple[str, str], float] = {}
 
     def _lock(self, dataset: str) -> asyncio.Lock:
         return self._locks.setdefault(dataset, asyncio.Lock())
@@ -198,9 +201,12 @@ class Projector:
         stale = {names[chosen] for chosen in await asyncio.to_thread(self._model.stale_orders, name) if chosen in names}
         current = await asyncio.to_thread(self._model.current_orders, name)
         wanted = {column for column in self._wanted.pop(name, set()) if queries.order_column(table, column) is not None}
+        now = asyncio.get_running_loop().time()
         for column in sorted(stale | (wanted - {names.get(chosen) for chosen in current})):
             if self._model.tables.get(name) is not table:
                 return  # the dataset was created anew meanwhile
+            if now - self._failed_at.get((name, column), -ORDER_RETRY_SECONDS) < ORDER_RETRY_SECONDS:
+                continue
             order = queries.sort_order(table, SortOrder(column=column))
             started = asyncio.get_running_loop().time()
             built = await asyncio.to_thread(
@@ -213,6 +219,8 @@ class Projector:
             if built:
                 took = asyncio.get_running_loop().time() - started
                 log.info("Read model: %s in the order of %s kept (%.1f s)", name, column, took)
+            else:
+                self._failed_at[(name, column)] = asyncio.get_running_loop().time()
 
     async def _pass(self, db: AsyncDatabase) -> None:
         names = await storage.list_datasets(db)

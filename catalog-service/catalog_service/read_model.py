@@ -13,6 +13,8 @@ them), ``n<i>`` the number, ``s<i>`` the text. ``row`` is the item as the API sh
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -99,8 +101,13 @@ class ReadModel:
 
     def __init__(self, path: Path | None, *, memory_limit: str, threads: int, max_queries: int) -> None:
         config = {"memory_limit": memory_limit, "threads": threads}
+        # Where the engine spills what passes memory_limit (a large sort): beside a file, else a
+        # folder of this process's own, never the working directory.
+        self._spill: str | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            self._spill = config["temp_directory"] = tempfile.mkdtemp(prefix="catalog-read-model-")
         self._db = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
         self._slots = asyncio.Semaphore(max_queries)
         # Exports hold their query for as long as the client reads: slots of their own.
@@ -158,6 +165,8 @@ class ReadModel:
             building.interrupt()  # an order table being built is not waited for
         with self._writing, self._building:  # a write still running in its thread (its task cancelled) ends first
             self._db.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     # Writing: only the projector, one dataset at a time, each call one transaction.
 
@@ -291,12 +300,13 @@ class ReadModel:
             cursor.execute("INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column, found[0]])
             cursor.commit()
             return True
-        except (duckdb.TransactionException, duckdb.CatalogException, duckdb.BinderException) as exc:
-            log.info("Read model: the order of %s by %s was not kept (%s); later", name, column, exc)
+        except duckdb.InterruptException:
+            return False
+        except duckdb.Error as exc:
+            # Changed or dropped meanwhile, or past the engine's memory: pages keep their scan.
+            log.warning("Read model: the order of %s by %s was not kept (%s)", name, column, exc)
             with contextlib.suppress(duckdb.Error):
                 cursor.rollback()
-            return False
-        except duckdb.InterruptException:
             return False
         finally:
             self._building_cursor = None
