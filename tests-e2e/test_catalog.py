@@ -222,18 +222,22 @@ def test_pages_walked_before_and_after_a_revert_are_exact(stack, auth_headers, t
     assert len(before) == 2_000
     inserted = requests.get(f"{stack.url}/fetch_csv_status/{running[0]}", headers=auth_headers, timeout=10).json()
     with stack.database() as db:
-        # The first import's rows that no one changed since: what its revert removes.
-        untouched = {item["key"] for item in db.catalog_items.find({"dataset": dataset, "source.job_id": running[0]})}
-    assert len(untouched) == inserted["rows_inserted"] - 300
+        # The first import's rows that no one changed since (all but the upserted 300): those of keys
+        # 800-1199 the other import found as duplicates it relied on, and stay; the rest its revert removes.
+        mine = list(db.catalog_items.find({"dataset": dataset, "source.job_id": running[0]}))
+    assert len(mine) == inserted["rows_inserted"] - 300
+    relied = {item["key"] for item in mine if item.get("relied_on_by") == running[1]}
+    assert relied == {item["key"] for item in mine if 800 <= int(item["key"][1:]) < 1_200}
+    untouched = {item["key"] for item in mine} - relied
 
     response = requests.post(f"{stack.url}/uploads/{running[0]}/revert", headers=auth_headers, timeout=10)
     assert response.status_code == 202, response.text
     done = wait_for_status(stack.url, auth_headers, running[0], lambda s: s["status"] == "Reverted")
 
-    assert (done["rows_reverted"], done["rows_kept"]) == (inserted["rows_inserted"] - 300, 300)
+    assert (done["rows_reverted"], done["rows_kept"]) == (len(untouched), 300 + len(relied))
     after = check_every_page(stack, dataset)
     assert len(after) == 2_000 - done["rows_reverted"]
-    # The first import's rows are gone but for the upserted ones; the second import's are all there.
+    # The first import's rows are gone but for the upserted and relied-on ones; the second's are all there.
     assert set(after) == set(before) - untouched
     assert {f"s{n}" for n in range(300, 600)} | {f"s{n}" for n in range(1_200, 2_000)} <= set(after)
     assert after == [key for key in before if key in set(after)]
