@@ -197,7 +197,12 @@ def upload_until_done(
     response.raise_for_status()
     task_id = response.json()["task_id"]
     while True:
-        status = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
+        response = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10)
+        if response.status_code == 401:  # the access token ran out during a long import: log in again
+            headers = login(base_url)
+            continue
+        response.raise_for_status()
+        status = response.json()
         if status["status"] not in ("Pending", "Progress", "Paused"):
             break
         # Not much more often: every status read is a query on the store that is being measured.

@@ -198,8 +198,9 @@ class Projector:
         if table is None:
             return
         names = {queries.order_column(table, column): column for column in [*table.columns, KEY_COLUMN]}
-        stale = {names[chosen] for chosen in await asyncio.to_thread(self._model.stale_orders, name) if chosen in names}
-        current = await asyncio.to_thread(self._model.current_orders, name)
+        orders = await asyncio.to_thread(self._model.orders, name)
+        stale = {names[chosen] for chosen, fresh in orders.items() if not fresh and chosen in names}
+        current = {chosen for chosen, fresh in orders.items() if fresh}
         wanted = {column for column in self._wanted.pop(name, set()) if queries.order_column(table, column) is not None}
         now = asyncio.get_running_loop().time()
         for column in sorted(stale | (wanted - {names.get(chosen) for chosen in current})):

@@ -312,29 +312,17 @@ class ReadModel:
             self._building_cursor = None
             cursor.close()
 
-    def current_orders(self, name: str) -> list[str]:
-        """The columns whose order table holds the dataset's rows as they are."""
+    def orders(self, name: str) -> dict[str, bool]:
+        """The dataset's order tables, by column: whether each holds the rows as they are (or the rows
+        have changed since it was built)."""
         cursor = self._db.cursor()
         try:
             found = cursor.execute(
-                "SELECT o.col FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
-                "WHERE o.dataset = ? AND o.changes = d.changes",
+                "SELECT o.col, o.changes = d.changes FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
+                "WHERE o.dataset = ?",
                 [name],
             )
-            return [column for (column,) in found.fetchall()]
-        finally:
-            cursor.close()
-
-    def stale_orders(self, name: str) -> list[str]:
-        """The columns whose order table the dataset's rows have changed since."""
-        cursor = self._db.cursor()
-        try:
-            found = cursor.execute(
-                "SELECT o.col FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
-                "WHERE o.dataset = ? AND o.changes <> d.changes",
-                [name],
-            )
-            return [column for (column,) in found.fetchall()]
+            return dict(found.fetchall())
         finally:
             cursor.close()
 
