@@ -106,12 +106,17 @@ async function chartPlan(dataset) {
   if (plans.has(cacheKey)) return plans.get(cacheKey);
   const skipped = new Set([dataset.key, dataset.search_column, "id"]);
   const columns = (dataset.columns || []).map((column) => column.name).filter((name) => !skipped.has(name));
+  // One request per column, at once: a column too costly to count within the catalog's time budget
+  // (free text with millions of distinct values) gets no chart, and the others do not wait for it.
+  const answers = await Promise.allSettled(
+    columns.map((name) =>
+      getJson(`/datasets/${dataset.name}/facets?${new URLSearchParams({ facet: name, facet_size: String(TOP_VALUES) })}`),
+    ),
+  );
   const plan = [];
-  for (let start = 0; start < columns.length && plan.length < MAX_CHARTS; start += 16) {
-    const params = new URLSearchParams({ facet_size: String(TOP_VALUES) });
-    for (const name of columns.slice(start, start + 16)) params.append("facet", name);
-    const { body } = await getJson(`/datasets/${dataset.name}/facets?${params}`);
-    for (const facet of body.facets) {
+  for (const answer of answers) {
+    if (answer.status !== "fulfilled") continue;
+    for (const facet of answer.value.body.facets) {
       const kind = chartKind(facet, dataset.items);
       if (kind && plan.length < MAX_CHARTS) plan.push({ column: facet.column, kind });
     }
