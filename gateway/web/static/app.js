@@ -1,6 +1,8 @@
 // The catalog web page: accounts, CSV uploads with their import progress, and browsing.
 // No framework and no build step; every value from the API reaches the page as text, never as HTML.
 
+import { itemRows } from "./table.js";
+
 const SESSION_KEY = "catalog.session";
 const POLL_MS = 750;
 // The access token is renewed this long before it expires (a fifth of its lifetime when that is shorter).
@@ -730,20 +732,7 @@ function renderCatalog(items, total, limit) {
     head.append(th);
   }
   $("#catalog-table thead").replaceChildren(head);
-  $("#catalog-table tbody").replaceChildren(
-    ...items.map((item) => {
-      const row = document.createElement("tr");
-      row.dataset.id = dataset.key && item[dataset.key] !== undefined ? item[dataset.key] : item.id;
-      for (const column of columns) {
-        const td = document.createElement("td");
-        const value = item[column];
-        td.textContent = value === null || value === undefined ? "" : String(value);
-        if (td.textContent.length > 60) td.title = td.textContent;
-        row.append(td);
-      }
-      return row;
-    }),
-  );
+  $("#catalog-table tbody").replaceChildren(...itemRows(items, columns, dataset.key));
 
   const first = (catalog.page - 1) * limit + 1;
   $("#catalog-summary").textContent = items.length

@@ -4,13 +4,16 @@
 // The view lives in the URL's hash, #/datasets/<name>?filter[col][op]=v&q=..&sort=.., so reload, sharing
 // and back/forward give the same view. Chart.js (window.Chart) is vendored by `make setup`.
 
+import { itemRows } from "./table.js";
+
 const PAGE_SIZE = 20;
-// The rule that picks charts, also in the README (from one facets request of every column over the whole
-// dataset): a column of numbers alone with more than BAR_MAX_NUMBERS distinct values is a histogram of
-// HISTOGRAM_BINS bins (with at most that many, a bar chart of its values); a column at least LIST_SHARE of
-// whose TOP_VALUES most frequent values hold a comma, with at most LIST_MAX_DISTINCT_SHARE as many distinct
-// values as filled rows, is a list column, counted item by item (facet_split); any other column with at
-// most BAR_MAX_DISTINCT distinct values is a bar chart of its TOP_VALUES most frequent values. The key, the
+// The rule that picks charts, also in the README (from the top values of each column over the whole
+// dataset, a facets request per column): a column of numbers alone with more than BAR_MAX_NUMBERS
+// distinct values is a histogram of HISTOGRAM_BINS bins (with at most that many, a bar chart of its
+// values); a column at least LIST_SHARE of whose TOP_VALUES most frequent values hold a comma, with at
+// most LIST_MAX_DISTINCT_SHARE as many distinct values as filled rows, is a list column, counted item by
+// item (facet_split); any other column with at most BAR_MAX_DISTINCT distinct values is a bar chart of
+// its TOP_VALUES most frequent values. The key, the
 // search column (title) and columns with no value are never charted.
 const TOP_VALUES = 15;
 const HISTOGRAM_BINS = 20;
@@ -476,19 +479,7 @@ function renderRows(view, dataset, items) {
     head.append(th);
   }
   $("#dash-table thead").replaceChildren(head);
-  $("#dash-table tbody").replaceChildren(
-    ...items.map((item) => {
-      const row = document.createElement("tr");
-      row.dataset.id = dataset.key && item[dataset.key] !== undefined ? item[dataset.key] : item.id;
-      for (const column of columns) {
-        const td = document.createElement("td");
-        const value = item[column];
-        td.textContent = value === null || value === undefined ? "" : String(value);
-        row.append(td);
-      }
-      return row;
-    }),
-  );
+  $("#dash-table tbody").replaceChildren(...itemRows(items, columns, dataset.key));
   const first = (table.pages.length - 1) * PAGE_SIZE + 1;
   $("#dash-summary").textContent = items.length
     ? `Rows ${numberFormat.format(first)}–${numberFormat.format(first + items.length - 1)} of ${numberFormat.format(table.total)}`
