@@ -4,6 +4,7 @@ deletion of a dataset and the revert of an import (``revert.run_revert``)."""
 
 import logging
 from collections.abc import Callable
+from typing import NoReturn
 
 from celery import Celery, Task
 from pymongo.database import Database
@@ -18,6 +19,21 @@ from service_common.logs import request_id_var
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 60
+
+
+def _backoff(retries: int) -> int:
+    """Seconds before the next try of a task the store did not answer: doubling, at most a minute."""
+    return min(2**retries, MAX_RETRY_DELAY)
+
+
+def _retry_if_store_down(task: Task, exc: Exception, what: str) -> NoReturn:
+    """Runs ``task`` again later (backing off, never giving up) when ``exc`` says the store did not
+    answer; lets any other error through."""
+    if not importer.is_store_unavailable(exc):
+        raise exc
+    delay = _backoff(task.request.retries)
+    log.warning("%s: MongoDB unreachable (%s); retrying in %ss", what, exc, delay)
+    raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
 
 
 def register_import_task(
@@ -54,7 +70,7 @@ def register_import_task(
                 log.error("Import %s: MongoDB still unreachable after %d retries; giving up", job_id, retries)
                 _fail_if_possible(database(), job_id)
                 return
-            delay = min(2**retries, MAX_RETRY_DELAY)
+            delay = _backoff(retries)
             log.warning("Import %s: MongoDB unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
         finally:
@@ -95,11 +111,7 @@ def register_delete_dataset_task(
             log.warning("Dataset %s: another run took the deletion over; stopping", name)
             return
         except Exception as exc:
-            if not importer.is_store_unavailable(exc):
-                raise
-            delay = min(2**task.request.retries, MAX_RETRY_DELAY)
-            log.warning("Dataset %s: MongoDB unreachable (%s); deletion retried in %ss", name, exc, delay)
-            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
+            _retry_if_store_down(task, exc, f"Dataset {name}: deletion")
         if removed is not None:
             log.info("Dataset %s deleted: %d items removed", name, removed)
 
@@ -115,11 +127,7 @@ def register_revert_task(celery: Celery, settings: IngestSettings, database: Cal
             log.info("Revert %s: the cancelled import's worker still holds it; trying again shortly", job_id)
             raise task.retry(countdown=leased.retry_in, max_retries=None) from None
         except Exception as exc:
-            if not importer.is_store_unavailable(exc):
-                raise
-            delay = min(2**task.request.retries, MAX_RETRY_DELAY)
-            log.warning("Revert %s: MongoDB unreachable (%s); retrying in %ss", job_id, exc, delay)
-            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
+            _retry_if_store_down(task, exc, f"Revert {job_id}")
         finally:
             request_id_var.reset(token)
 
