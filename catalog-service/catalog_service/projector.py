@@ -69,6 +69,8 @@ class Projector:
         self._wanted: dict[str, set[str]] = {}
         self._changed_at: dict[str, float] = {}
         self._failed_at: dict[tuple[str, str], float] = {}
+        # Per dataset, the table and version at which its order tables were last all found current.
+        self._orders_checked: dict[str, tuple[DatasetTable, int]] = {}
 
     def _lock(self, dataset: str) -> asyncio.Lock:
         return self._locks.setdefault(dataset, asyncio.Lock())
@@ -197,6 +199,10 @@ class Projector:
         table = self._model.tables.get(name)
         if table is None:
             return
+        version = table.version
+        checked = self._orders_checked.get(name)
+        if checked is not None and checked[0] is table and checked[1] == version and not self._wanted.get(name):
+            return  # nothing asked for, and no row changed since every order table was found current
         names = {queries.order_column(table, column): column for column in [*table.columns, KEY_COLUMN]}
         orders = await asyncio.to_thread(self._model.orders, name)
         stale = {names[chosen] for chosen, fresh in orders.items() if not fresh and chosen in names}
@@ -222,6 +228,8 @@ class Projector:
                 log.info("Read model: %s in the order of %s kept (%.1f s)", name, column, took)
             else:
                 self._failed_at[(name, column)] = asyncio.get_running_loop().time()
+        if not any(key[0] == name for key in self._failed_at):
+            self._orders_checked[name] = (table, version)
 
     async def _pass(self, db: AsyncDatabase) -> None:
         names = await storage.list_datasets(db)
