@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ class TokenVerifier:
     Keys come either from a fixed JWK list (the auth service verifying its own
     tokens) or from a JWKS URL, cached and fetched again when a token names an
     unknown ``kid`` (key rotation), at most once per ``refetch_interval``.
+
+    A fetch that fails is not tried again for a while (``retry_after``, doubling after each failure
+    in a row up to ``max_retry_after``): meanwhile tokens are verified with the keys already held,
+    and without any a request is answered ``503`` at once instead of waiting on yet another fetch.
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class TokenVerifier:
         session: aiohttp.ClientSession | None = None,
         cache_seconds: float = 300.0,
         refetch_interval: float = 10.0,
+        retry_after: float = 1.0,
+        max_retry_after: float = 30.0,
         leeway: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -98,6 +105,10 @@ class TokenVerifier:
         self._clock = clock
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
+        self._retry_after = retry_after
+        self._max_retry_after = max_retry_after
+        self._failures = 0  # fetches failed in a row
+        self._next_try = float("-inf")  # no fetch before this, after a failure
         self._lock = asyncio.Lock()
         if keys is not None:
             self._keys = _load_keys(keys)
@@ -151,11 +162,22 @@ class TokenVerifier:
                 # fetched find the fresh keys and do not fetch once more each.
                 if self._needs_fetch(kid):
                     await self._fetch()
-        return self._keys.get(kid)
+        key = self._keys.get(kid)
+        if key is None and self._failures:
+            # The key may well exist: the auth service could not be asked. Not the token's fault.
+            retry = max(1, math.ceil(self._next_try - self._clock()))
+            raise ApiError(
+                503, "Authentication keys unavailable, try again shortly", headers={"Retry-After": str(retry)}
+            )
+        return key
 
     def _needs_fetch(self, kid: str) -> bool:
-        """The cache is out of date, or the token names a key not in it and a refetch is allowed again."""
-        age = self._clock() - self._fetched_at
+        """The cache is out of date, or the token names a key not in it and a refetch is allowed again;
+        and no failed fetch asks to wait."""
+        now = self._clock()
+        if now < self._next_try:
+            return False
+        age = now - self._fetched_at
         return age > self._cache_seconds or (kid not in self._keys and age > self._refetch_interval)
 
     async def _fetch(self) -> None:
@@ -166,10 +188,12 @@ class TokenVerifier:
                 document = await response.json(content_type=None)
             self._keys = _load_keys(document["keys"])
             self._fetched_at = self._clock()
+            self._failures = 0
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            log.warning("Could not fetch signing keys from %s: %s", self._jwks_url, exc)
-            if not self._keys:
-                raise ApiError(503, "Authentication keys unavailable, try again shortly") from None
+            wait = min(self._retry_after * 2**self._failures, self._max_retry_after)
+            self._failures += 1
+            self._next_try = self._clock() + wait
+            log.warning("Could not fetch signing keys from %s (next try in %.0f s): %s", self._jwks_url, wait, exc)
 
 
 def _load_keys(jwks: list[dict[str, Any]]) -> dict[str, Any]:

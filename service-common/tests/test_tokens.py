@@ -31,11 +31,14 @@ class AuthService:
     keys: list[Ed25519PrivateKey]
     fetches: int = 0
     url: str = field(default="")
+    down: bool = False
 
     async def jwks(self, request: web.Request) -> web.Response:
         self.fetches += 1
         # Slow enough that concurrent requests all wait on the one fetch in flight.
         await asyncio.sleep(0.05)
+        if self.down:
+            return web.json_response({"error": "internal"}, status=500)
         return web.json_response({"keys": [public_jwk(key.public_key()) for key in self.keys]})
 
 
@@ -110,4 +113,50 @@ async def test_a_key_rotated_in_is_picked_up_by_one_refetch_and_the_previous_key
     assert [result.user_id for result in results] == ["user-2"] * CONCURRENT_REQUESTS
     assert auth.fetches == 2
     assert (await verifier.verify(mint_token(previous, sub="user-1"))).user_id == "user-1"
+    assert auth.fetches == 2
+
+
+async def test_while_keys_cannot_be_fetched_requests_are_refused_at_once_and_fetches_back_off(auth, verifier, clock):
+    auth.down = True
+    token = mint_token(auth.keys[0], sub="user-1")
+    results = await verify_all(verifier, token)
+    assert all(isinstance(result, ApiError) and result.status == 503 for result in results), results
+    assert {result.headers["Retry-After"] for result in results} == {"1"}
+    assert auth.fetches == 1  # one fetch for all of them, not one each
+
+    # Within the backoff, no request waits on another fetch.
+    with pytest.raises(ApiError) as refused:
+        await verifier.verify(token)
+    assert refused.value.status == 503
+    assert auth.fetches == 1
+
+    # Each failure in a row doubles the wait: 1 s, then 2 s.
+    clock.now += 1
+    with pytest.raises(ApiError):
+        await verifier.verify(token)
+    assert auth.fetches == 2
+    clock.now += 1
+    with pytest.raises(ApiError) as refused:
+        await verifier.verify(token)
+    assert auth.fetches == 2
+    assert refused.value.headers["Retry-After"] == "1"
+
+    auth.down = False
+    clock.now += 1
+    assert (await verifier.verify(token)).user_id == "user-1"
+    assert auth.fetches == 3
+
+
+async def test_keys_already_held_keep_verifying_while_the_auth_service_is_down(auth, verifier, clock):
+    token = mint_token(auth.keys[0], sub="user-1")
+    assert (await verifier.verify(token)).user_id == "user-1"
+    auth.down = True
+    clock.now += 301  # the cache is out of date, and the refetch fails
+    results = await verify_all(verifier, token)
+    assert [result.user_id for result in results] == ["user-1"] * CONCURRENT_REQUESTS
+    assert auth.fetches == 2
+    # A token signed by a key the verifier has not seen may be valid: 503, not 401.
+    with pytest.raises(ApiError) as refused:
+        await verifier.verify(mint_token(Ed25519PrivateKey.generate(), sub="user-2"))
+    assert refused.value.status == 503
     assert auth.fetches == 2
