@@ -66,13 +66,37 @@ class DatasetView:
         return {name for name, _ in self.head.get("column_types", [])} | {name for name, _ in self.columns}
 
     def typed(self, text: str, match: TypeMatch) -> tuple[list[int], list[int]]:
-        """Per block, the items whose type matches ``text``, and their prefix sums."""
+        """Per block, the items whose type matches ``text``, and their prefix sums.
+
+        ``match`` is asked once per distinct stored value, not once per block: a request naming a
+        new value costs the dataset's distinct types, plus its blocks only when some value matches."""
         if text not in self._by_type:
             if len(self._by_type) >= CACHED_TYPES:
                 self._by_type.clear()
-            counts = [sum(n for value, n in entry["t"] if match(value)) for entry in self.entries]
-            self._by_type[text] = (counts, [0, *itertools.accumulate(counts)])
+            blocks_of = [blocks for (_, value), blocks in self._type_postings.items() if match(value)]
+            if not blocks_of:
+                self._by_type[text] = self._no_type
+            else:
+                counts = [0] * len(self.entries)
+                for blocks in blocks_of:
+                    for index, n in blocks:
+                        counts[index] += n
+                self._by_type[text] = (counts, [0, *itertools.accumulate(counts)])
         return self._by_type[text]
+
+    @cached_property
+    def _type_postings(self) -> dict[tuple[type, Any], list[tuple[int, int]]]:
+        """Each stored ``type`` value (told apart by its Python type too: 1 is not "1" nor True), with
+        the blocks holding it: (block's place in ``entries``, how many of its items)."""
+        postings: dict[tuple[type, Any], list[tuple[int, int]]] = {}
+        for index, entry in enumerate(self.entries):
+            for value, n in entry["t"]:
+                postings.setdefault((type(value), value), []).append((index, n))
+        return postings
+
+    @cached_property
+    def _no_type(self) -> tuple[list[int], list[int]]:
+        return [0] * len(self.entries), [0] * (len(self.entries) + 1)
 
     @cached_property
     def columns(self) -> list[tuple[str, int]]:
