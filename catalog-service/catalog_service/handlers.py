@@ -303,7 +303,12 @@ async def get_facets(request: web.Request) -> web.Response:
         )
 
     question = ["facets", query.fingerprint(), _search_column(view), facet.columns, facet.size, facet.bins, facet.split]
-    return web.json_response(await _answer(request, view, work, question=question))
+    answer = await _answer(request, view, work, question=question)
+    if not query.filters and query.q is None:
+        # The whole dataset's lists, split: kept counted from now on (every column's plain counts are).
+        for column in facet.split:
+            request.app[PROJECTOR].want_counts(view.name, column)
+    return web.json_response(answer)
 
 
 async def get_export(request: web.Request) -> web.StreamResponse:

@@ -71,6 +71,13 @@ class Projector:
         self._failed_at: dict[tuple[str, str], float] = {}
         # Per dataset, the table and version at which its order tables were last all found current.
         self._orders_checked: dict[str, tuple[DatasetTable, int]] = {}
+        # Count tables, likewise: the split ones asked for, the columns kept without one (the key and
+        # the searched column: a value per row, nothing to chart), when a build failed, and the
+        # table and version at which all were last found current.
+        self._wanted_counts: dict[str, set[str]] = {}
+        self._uncounted: dict[str, set[str]] = {}
+        self._counts_failed_at: dict[tuple[str, str, bool], float] = {}
+        self._counts_checked: dict[str, tuple[DatasetTable, int]] = {}
 
     def _lock(self, dataset: str) -> asyncio.Lock:
         return self._locks.setdefault(dataset, asyncio.Lock())
@@ -181,9 +188,14 @@ class Projector:
         """A page sorted by ``column`` over the whole dataset found no current order table: build one."""
         self._wanted.setdefault(dataset, set()).add(column)
 
+    def want_counts(self, dataset: str, column: str) -> None:
+        """A facet of the whole dataset split ``column``'s lists and found no current count table."""
+        self._wanted_counts.setdefault(dataset, set()).add(column)
+
     async def keep_orders(self) -> None:
-        """The order tables' loop: builds those asked for, and rebuilds those the rows have changed
-        since, of each dataset whose rows have settled; one at a time, beside the catch-up loop."""
+        """The derived tables' loop: builds the order tables asked for and the count tables of every
+        column, and rebuilds those the rows have changed since, of each dataset whose rows have
+        settled; one at a time, beside the catch-up loop."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(POLL_SECONDS)
@@ -192,8 +204,9 @@ class Projector:
                     continue
                 try:
                     await self._build_orders(name)
+                    await self._build_counts(name)
                 except Exception:
-                    log.exception("Read model: building the order tables of %s failed; trying again", name)
+                    log.exception("Read model: building the derived tables of %s failed; trying again", name)
 
     async def _build_orders(self, name: str) -> None:
         table = self._model.tables.get(name)
@@ -231,12 +244,45 @@ class Projector:
         if not any(key[0] == name for key in self._failed_at):
             self._orders_checked[name] = (table, version)
 
+    async def _build_counts(self, name: str) -> None:
+        table = self._model.tables.get(name)
+        if table is None:
+            return
+        version = table.version
+        if self._counts_checked.get(name) == (table, version) and not self._wanted_counts.get(name):
+            return  # nothing asked for, and no row changed since every count table was found current
+        kept = await asyncio.to_thread(self._model.counts, name)
+        names = {queries.order_column(table, column): column for column in table.columns}
+        wanted = {(column, False) for column in table.columns if column not in self._uncounted.get(name, set())}
+        wanted |= {(column, True) for column in self._wanted_counts.pop(name, set()) if column in table.columns}
+        wanted |= {(names[chosen], split) for chosen, split in kept if split and chosen in names}
+        now = asyncio.get_running_loop().time()
+        for column, split in sorted(wanted):
+            chosen = queries.order_column(table, column)
+            if chosen is None or kept.get((chosen, split)):
+                continue
+            if self._model.tables.get(name) is not table:
+                return  # the dataset was created anew meanwhile
+            if now - self._counts_failed_at.get((name, column, split), -ORDER_RETRY_SECONDS) < ORDER_RETRY_SECONDS:
+                continue
+            source, _ = queries.grouped(table, queries.Selection(queries.WHOLE, []), column, split)
+            started = asyncio.get_running_loop().time()
+            if await asyncio.to_thread(self._model.build_counts, name, chosen, split, source):
+                took = asyncio.get_running_loop().time() - started
+                log.info("Read model: %s counts of %s kept (%.1f s)", name, column, took)
+                self._counts_failed_at.pop((name, column, split), None)
+            else:
+                self._counts_failed_at[(name, column, split)] = asyncio.get_running_loop().time()
+        if not any(key[0] == name for key in self._counts_failed_at):
+            self._counts_checked[name] = (table, version)
+
     async def _pass(self, db: AsyncDatabase) -> None:
         names = await storage.list_datasets(db)
         for name in names:
             view = await self._index.view(db, name)
             if view is None:
                 continue
+            self._uncounted[name] = {view.head.get("key"), queries.search_column(view.column_names)} - {None}
             stale, removed = self._behind(view)
             table = self._model.tables.get(name)
             if not stale and not removed and table is not None:

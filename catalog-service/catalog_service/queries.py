@@ -21,6 +21,7 @@ from catalog_service.read_model import (
     NUMBER,
     TEXT,
     DatasetTable,
+    count_table,
     kind_of,
     order_table,
 )
@@ -58,6 +59,10 @@ def search_column(columns: Any) -> str | None:
     return next((name for name in SEARCH_COLUMNS if name in columns), None)
 
 
+# The condition of a selection of every row.
+WHOLE = "TRUE"
+
+
 @dataclass(frozen=True)
 class Selection:
     """The rows a request selects: a SQL condition and its parameters."""
@@ -80,7 +85,7 @@ def selection(table: DatasetTable, filters: list[Filter], q: str | None, searche
             sql, values = _text_match(column(table, searched), FilterOp.CONTAINS, q)
             parts.append(sql)
             parameters += values
-    return Selection(" AND ".join(parts) or "TRUE", parameters)
+    return Selection(" AND ".join(parts) or WHOLE, parameters)
 
 
 def _equal(where: Column, text: str) -> tuple[str, list[Any]]:
@@ -282,13 +287,14 @@ def _rank_after(
 
 
 def column_kinds(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str) -> set[int]:
-    """Which of number and text the column holds now (a scan: facets read the column anyway)."""
+    """Which of number and text the column holds now, in the whole dataset (so a chart keeps its kind
+    under any filter): from its count table when current, else a scan."""
     where = column(table, name)
     if where in (KEY, MISSING):
         return {TEXT} if where is KEY else set()
-    found = cursor.execute(
-        f"SELECT bool_or({where.kind} = {NUMBER}), bool_or({where.kind} = {TEXT}) FROM {table.table}"
-    ).fetchone()
+    kept = _kept_counts(cursor, table, Selection(WHOLE, []), name, split=False)
+    source, kind = (kept, "k") if kept is not None else (table.table, where.kind)
+    found = cursor.execute(f"SELECT bool_or({kind} = {NUMBER}), bool_or({kind} = {TEXT}) FROM {source}").fetchone()
     return {kind for kind, present in zip((NUMBER, TEXT), found or (), strict=False) if present}
 
 
@@ -333,80 +339,110 @@ def facets(
     """Per column: the top ``size`` values with their counts, how many rows are null and how many hold
     another value; with ``bins``, a column of numbers alone gets a histogram instead. A ``split``
     column's text values count item by item, each item once per row (``_items``); a number stays one
-    value. Its ``other`` then counts the (row, item) pairs beyond the listed ones."""
+    value. Its ``other`` then counts the (row, item) pairs beyond the listed ones.
+
+    Over the whole dataset, a column's count table (``grouped``), when it holds the rows of this
+    snapshot, stands in for the scan: the same values and counts, read from far fewer rows."""
     matched = None
     answers = []
     for name in names:
-        where = column(table, name)
+        kept = _kept_counts(cursor, table, chosen, name, split=name in split)
         if name in split:
-            answers.append({"column": name, **_split_facet(cursor, table, chosen, where, size)})
+            facet = _top_values(cursor, *grouped(table, chosen, name, True, kept), size)
+            del facet["counted"]  # (row, item) pairs, not rows
+            answers.append({"column": name, **facet, "split": True})
             continue
+        source = grouped(table, chosen, name, False, kept)
         if bins is not None and column_kinds(cursor, table, name) == {NUMBER}:
-            facet = _histogram(cursor, table, chosen, where, bins)
+            facet = _histogram(cursor, *source, bins)
             answers.append({"column": name, **{key: value for key, value in facet.items() if key != "matched"}})
             matched = facet["matched"]
             continue
-        # One pass a column: its values' counts, and over them all how many rows, distinct values, nulls.
-        grouped = cursor.execute(
-            f"SELECT k, n, s, c, count(*) FILTER (WHERE k <> {NULL}) OVER (), sum(c) OVER (), "
-            f"coalesce(max(c) FILTER (WHERE k = {NULL}) OVER (), 0) FROM ("
-            f"SELECT {where.kind} AS k, {where.number} AS n, {where.text} AS s, count(*) AS c "
-            f"FROM {table.table} WHERE {chosen.condition} GROUP BY ALL) "
-            f"ORDER BY k = {NULL}, c DESC, k, n, s LIMIT ?",
-            [*chosen.parameters, size + 1],
-        ).fetchall()
-        distinct, matched, nulls = (grouped[0][4], int(grouped[0][5]), grouped[0][6]) if grouped else (0, 0, 0)
-        values = [{"value": _value(k, n, t), "count": c} for k, n, t, c, *_ in grouped[:size] if k != NULL]
-        listed = sum(value["count"] for value in values)
-        answers.append(
-            {"column": name, "values": values, "nulls": nulls, "other": matched - nulls - listed, "distinct": distinct}
-        )
+        facet = _top_values(cursor, *source, size)
+        matched = facet.pop("counted")
+        answers.append({"column": name, **facet})
     if matched is None:
         found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
         matched = found.fetchone()[0]
     return {"total": matched, "facets": answers}
 
 
-def _split_facet(
-    cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection, where: Column, size: int
-) -> dict[str, Any]:
-    grouped = cursor.execute(
-        f"SELECT k, n, s, c, count(*) FILTER (WHERE k <> {NULL}) OVER (), sum(c) OVER (), "
-        f"coalesce(max(c) FILTER (WHERE k = {NULL}) OVER (), 0) FROM ("
+def grouped(
+    table: DatasetTable, chosen: Selection, name: str, split: bool, kept: str | None = None
+) -> tuple[str, list[Any]]:
+    """SQL giving, per value of column ``name`` among the selected rows, its kind ``k``, number ``n``,
+    text ``s`` and how many rows hold it ``c`` (``split``: each item of a text once per row), with its
+    parameters; read from the count table ``kept`` when there is one. Without parameters over the
+    whole dataset: what a count table is built from (``ReadModel.build_counts``)."""
+    if kept is not None:
+        return f"SELECT k, n, s, c FROM {kept}", []
+    where = column(table, name)
+    if not split:
+        return (
+            f"SELECT {where.kind} AS k, {where.number} AS n, {where.text} AS s, count(*) AS c "
+            f"FROM {table.table} WHERE {chosen.condition} GROUP BY ALL",
+            list(chosen.parameters),
+        )
+    return (
         f"SELECT k, n, s, count(*) AS c FROM ("
         f"SELECT {where.kind} AS k, NULL::DOUBLE AS n, unnest({_items(where)}) AS s FROM {table.table} "
         f"WHERE ({chosen.condition}) AND {where.kind} = {TEXT} "
         f"UNION ALL SELECT {where.kind}, {where.number}, {where.text} FROM {table.table} "
-        f"WHERE ({chosen.condition}) AND {where.kind} <> {TEXT}) GROUP BY ALL) "
-        f"ORDER BY k = {NULL}, c DESC, k, n, s LIMIT ?",
-        [*chosen.parameters, *chosen.parameters, size + 1],
-    ).fetchall()
-    distinct, counted, nulls = (grouped[0][4], int(grouped[0][5]), grouped[0][6]) if grouped else (0, 0, 0)
-    values = [{"value": _value(k, n, t), "count": c} for k, n, t, c, *_ in grouped[:size] if k != NULL]
-    listed = sum(value["count"] for value in values)
-    return {"values": values, "nulls": nulls, "other": counted - nulls - listed, "distinct": distinct, "split": True}
+        f"WHERE ({chosen.condition}) AND {where.kind} <> {TEXT}) GROUP BY ALL",
+        [*chosen.parameters, *chosen.parameters],
+    )
 
 
-def _histogram(
-    cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection, where: Column, bins: int
-) -> dict[str, Any]:
-    low, high, nulls, matched = cursor.execute(
-        f"SELECT min({where.number}), max({where.number}), count(*) FILTER (WHERE {where.kind} = {NULL}), "
-        f"count(*) FROM {table.table} WHERE {chosen.condition}",
-        chosen.parameters,
+def _kept_counts(
+    cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection, name: str, *, split: bool
+) -> str | None:
+    """The column's count table, when the selection is the whole dataset and the table holds the rows
+    as this snapshot sees them; None otherwise (the caller scans)."""
+    chosen_column = order_column(table, name)
+    if chosen.condition != WHOLE or chosen_column is None:
+        return None
+    current = cursor.execute(
+        "SELECT c.changes = d.changes FROM rm_counts c JOIN rm_datasets d ON d.name = c.dataset "
+        "WHERE c.dataset = ? AND c.col = ? AND c.split = ?",
+        [table.name, chosen_column, split],
     ).fetchone()
+    return count_table(table.name, chosen_column, split) if current is not None and current[0] else None
+
+
+def _top_values(cursor: duckdb.DuckDBPyConnection, source: str, parameters: list[Any], size: int) -> dict[str, Any]:
+    # One pass over the values' counts: the top ones, and over them all how many distinct values, how
+    # many rows (or items) and how many nulls.
+    found = cursor.execute(
+        f"SELECT k, n, s, c, count(*) FILTER (WHERE k <> {NULL}) OVER (), sum(c) OVER (), "
+        f"coalesce(max(c) FILTER (WHERE k = {NULL}) OVER (), 0) FROM ({source}) "
+        f"ORDER BY k = {NULL}, c DESC, k, n, s LIMIT ?",
+        [*parameters, size + 1],
+    ).fetchall()
+    distinct, counted, nulls = (found[0][4], int(found[0][5]), found[0][6]) if found else (0, 0, 0)
+    values = [{"value": _value(k, n, t), "count": c} for k, n, t, c, *_ in found[:size] if k != NULL]
+    listed = sum(value["count"] for value in values)
+    other = counted - nulls - listed
+    return {"values": values, "nulls": nulls, "other": other, "distinct": distinct, "counted": counted}
+
+
+def _histogram(cursor: duckdb.DuckDBPyConnection, source: str, parameters: list[Any], bins: int) -> dict[str, Any]:
+    low, high, nulls, matched = cursor.execute(
+        f"SELECT min(n), max(n), coalesce(sum(c) FILTER (WHERE k = {NULL}), 0), coalesce(sum(c), 0) FROM ({source})",
+        parameters,
+    ).fetchone()
+    nulls, matched = int(nulls), int(matched)
     if low is None:
-        return {"min": None, "max": None, "bins": [], "nulls": nulls or 0, "matched": matched}
+        return {"min": None, "max": None, "bins": [], "nulls": nulls, "matched": matched}
     width = (high - low) / bins if high > low else 1.0
     # The division places a value to within one bin of rounding; comparing it with the edges as the
     # answer gives them (``low + width * index``) settles it, so that a bin holds exactly the values
     # ``from <= v < to`` (the last one also ``max``): what a gte/lt filter of the bin selects.
     counts = dict(
         cursor.execute(
-            f"SELECT b - (v < ? + ? * b)::BIGINT + (b < ? AND v >= ? + ? * (b + 1))::BIGINT AS bin, count(*) "
-            f"FROM (SELECT {where.number} AS v, least(floor(({where.number} - ?) / ?)::BIGINT, ?) AS b "
-            f"FROM {table.table} WHERE ({chosen.condition}) AND {where.kind} = {NUMBER}) GROUP BY bin",
-            [low, width, bins - 1, low, width, low, width, bins - 1, *chosen.parameters],
+            f"SELECT b - (v < ? + ? * b)::BIGINT + (b < ? AND v >= ? + ? * (b + 1))::BIGINT AS bin, sum(c) "
+            f"FROM (SELECT n AS v, c, least(floor((n - ?) / ?)::BIGINT, ?) AS b "
+            f"FROM ({source}) WHERE k = {NUMBER}) GROUP BY bin",
+            [low, width, bins - 1, low, width, low, width, bins - 1, *parameters],
         ).fetchall()
     )
     edges = [low + width * index for index in range(bins)] + [high]
@@ -417,7 +453,7 @@ def _histogram(
         "min": _number(low),
         "max": _number(high),
         "bins": [
-            {"from": _number(edges[index]), "to": _number(edges[index + 1]), "count": counts.get(index, 0)}
+            {"from": _number(edges[index]), "to": _number(edges[index + 1]), "count": int(counts.get(index, 0))}
             for index in range(bins)
         ],
         "nulls": nulls,

@@ -87,6 +87,12 @@ def order_table(name: str, column: str) -> str:
     return f'"order_{name}_{column}"'
 
 
+def count_table(name: str, column: str, split: bool) -> str:
+    """The table holding how many rows hold each value of a dataset's column (``split``: each item of
+    its lists), over the whole dataset (the column as ``order_table`` names it): a safe identifier."""
+    return f'"{"splits" if split else "counts"}_{name}_{column}"'
+
+
 def kind_of(value: Any) -> tuple[int, float | None, str | None]:
     """A stored value as the read model keeps it: (kind, number, text)."""
     if value is None:
@@ -140,6 +146,10 @@ class ReadModel:
         db.execute(
             "CREATE TABLE IF NOT EXISTS rm_orders (dataset VARCHAR, col VARCHAR, changes BIGINT, "
             "PRIMARY KEY (dataset, col))"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rm_counts (dataset VARCHAR, col VARCHAR, split BOOLEAN, changes BIGINT, "
+            "PRIMARY KEY (dataset, col, split))"
         )
         db.execute(
             "CREATE TABLE IF NOT EXISTS rm_columns (dataset VARCHAR, name VARCHAR, number INTEGER, "
@@ -208,7 +218,9 @@ class ReadModel:
         cursor.execute(f'DROP TABLE IF EXISTS "items_{name}"')
         for (column,) in cursor.execute("SELECT col FROM rm_orders WHERE dataset = ?", [name]).fetchall():
             cursor.execute(f"DROP TABLE IF EXISTS {order_table(name, column)}")
-        for meta in ("rm_columns", "rm_blocks", "rm_orders"):
+        for column, split in cursor.execute("SELECT col, split FROM rm_counts WHERE dataset = ?", [name]).fetchall():
+            cursor.execute(f"DROP TABLE IF EXISTS {count_table(name, column, split)}")
+        for meta in ("rm_columns", "rm_blocks", "rm_orders", "rm_counts"):
             cursor.execute(f"DELETE FROM {meta} WHERE dataset = ?", [name])
         cursor.execute("DELETE FROM rm_datasets WHERE name = ?", [name])
 
@@ -278,39 +290,51 @@ class ReadModel:
         own, and records the dataset's change count it was built at; all in one transaction, so the
         order is exactly that of the rows at that count. False when the table changed shape or went
         away meanwhile (build it again later)."""
-        with self._building:
-            return self._build_order(name, column, key, ascending)
-
-    def _build_order(self, name: str, column: str, key: tuple[str, str, str], ascending: str) -> bool:
         table = self.tables.get(name)
         if table is None:
             return False
-        cursor = self._building_cursor = self._db.cursor()
-        try:
-            cursor.begin()
-            found = cursor.execute("SELECT changes FROM rm_datasets WHERE name = ?", [name]).fetchone()
-            if found is None:
+        kind, number, text = key
+        create = (
+            f"CREATE OR REPLACE TABLE {order_table(name, column)} AS SELECT "
+            f"(row_number() OVER (ORDER BY {ascending}) - 1)::BIGINT AS pos, seq, {kind}::UTINYINT AS k, "
+            f"{number}::DOUBLE AS n, {text}::VARCHAR AS s FROM {table.table} ORDER BY pos"
+        )
+        return self._build(name, create, "INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column])
+
+    def build_counts(self, name: str, column: str, split: bool, grouped: str) -> bool:
+        """Writes what ``grouped`` (SQL over the items table, without parameters: per value of the
+        column, ``k``, ``n``, ``s`` and its count ``c``) gives as the column's count table, recording the
+        change count it was built at, as ``build_order`` does."""
+        create = f"CREATE OR REPLACE TABLE {count_table(name, column, split)} AS {grouped}"
+        return self._build(name, create, "INSERT OR REPLACE INTO rm_counts VALUES (?, ?, ?, ?)", [name, column, split])
+
+    def _build(self, name: str, create: str, record: str, names: list[Any]) -> bool:
+        """``create``, then ``record`` with ``names`` and the dataset's change count, in one transaction
+        (one build at a time, interrupted by ``close``)."""
+        with self._building:
+            if name not in self.tables:
                 return False
-            kind, number, text = key
-            cursor.execute(
-                f"CREATE OR REPLACE TABLE {order_table(name, column)} AS SELECT "
-                f"(row_number() OVER (ORDER BY {ascending}) - 1)::BIGINT AS pos, seq, {kind}::UTINYINT AS k, "
-                f"{number}::DOUBLE AS n, {text}::VARCHAR AS s FROM {table.table} ORDER BY pos"
-            )
-            cursor.execute("INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column, found[0]])
-            cursor.commit()
-            return True
-        except duckdb.InterruptException:
-            return False
-        except duckdb.Error as exc:
-            # Changed or dropped meanwhile, or past the engine's memory: pages keep their scan.
-            log.warning("Read model: the order of %s by %s was not kept (%s)", name, column, exc)
-            with contextlib.suppress(duckdb.Error):
-                cursor.rollback()
-            return False
-        finally:
-            self._building_cursor = None
-            cursor.close()
+            cursor = self._building_cursor = self._db.cursor()
+            try:
+                cursor.begin()
+                found = cursor.execute("SELECT changes FROM rm_datasets WHERE name = ?", [name]).fetchone()
+                if found is None:
+                    return False
+                cursor.execute(create)
+                cursor.execute(record, [*names, found[0]])
+                cursor.commit()
+                return True
+            except duckdb.InterruptException:
+                return False
+            except duckdb.Error as exc:
+                # Changed or dropped meanwhile, or past the engine's memory: reads keep their scan.
+                log.warning("Read model: a derived table of %s was not kept (%s)", name, exc)
+                with contextlib.suppress(duckdb.Error):
+                    cursor.rollback()
+                return False
+            finally:
+                self._building_cursor = None
+                cursor.close()
 
     def orders(self, name: str) -> dict[str, bool]:
         """The dataset's order tables, by column: whether each holds the rows as they are (or the rows
@@ -323,6 +347,19 @@ class ReadModel:
                 [name],
             )
             return dict(found.fetchall())
+        finally:
+            cursor.close()
+
+    def counts(self, name: str) -> dict[tuple[str, bool], bool]:
+        """The dataset's count tables, by (column, split): whether each holds the rows as they are."""
+        cursor = self._db.cursor()
+        try:
+            found = cursor.execute(
+                "SELECT c.col, c.split, c.changes = d.changes FROM rm_counts c "
+                "JOIN rm_datasets d ON d.name = c.dataset WHERE c.dataset = ?",
+                [name],
+            )
+            return {(column, split): fresh for column, split, fresh in found.fetchall()}
         finally:
             cursor.close()
 

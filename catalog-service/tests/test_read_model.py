@@ -345,6 +345,74 @@ async def test_facets_count_every_value_exactly_under_the_filters(mix_client, mi
             assert facet == expected, (params, facet["column"])
 
 
+async def _counts_kept(client: TestClient, wanted: set[tuple[str, bool]]) -> None:
+    """Waits until the read model holds a current count table of each (column, split)."""
+    model = client.app[READ_MODEL]
+    table = model.tables[DATASET]
+    wanted = {(queries.order_column(table, column), split) for column, split in wanted}
+    deadline = time.monotonic() + 30
+    while not wanted <= {key for key, fresh in (await asyncio.to_thread(model.counts, DATASET)).items() if fresh}:
+        assert time.monotonic() < deadline, "the count tables were not built"
+        await asyncio.sleep(0.1)
+
+
+async def _whole_facets_exact(client: TestClient, items: list[dict[str, Any]], size: int) -> None:
+    """Facets of the whole dataset, each of another size or bins than before (so not a kept answer)."""
+    for column in ("titleType", "startYear", "rating", "genres", "note"):
+        response = await client.get(f"/datasets/mix/facets?facet={column}&facet_size={size}")
+        assert (await response.json())["facets"] == [_facet_expected(items, column, size)], column
+    response = await client.get(f"/datasets/mix/facets?facet=genres&facet_split=genres&facet_size={size}")
+    assert (await response.json())["facets"] == [_facet_expected(items, "genres", size, split=True)]
+    for bins in (size, size + 5):
+        await _check_histogram(client, items, bins)
+
+
+async def test_facets_of_the_whole_dataset_from_count_tables_are_exact_and_after_a_change(
+    settings, mix, monkeypatch, mongo_url, mongo_db_name
+):
+    monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
+    used = []
+    kept_counts = queries._kept_counts
+
+    def counted(*args, **kwargs):
+        found = kept_counts(*args, **kwargs)
+        used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(queries, "_kept_counts", counted)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await caught_up(client)
+        await _whole_facets_exact(client, mix, 3)  # the split one asks for its count table
+        charted = {(column, False) for column in ("titleType", "startYear", "rating", "genres", "note")}
+        await _counts_kept(client, charted | {("genres", True)})
+        # Not the key nor the searched column: a value per row, nothing to chart.
+        kept = await asyncio.to_thread(client.app[READ_MODEL].counts, DATASET)
+        table = client.app[READ_MODEL].tables[DATASET]
+        assert {queries.order_column(table, name) for name in ("tconst", "primaryTitle")}.isdisjoint(c for c, _ in kept)
+        used.clear()
+        await _whole_facets_exact(client, mix, 4)
+        assert used and all(used)  # every facet came from a count table
+
+        # A change the count tables do not hold yet (not rebuilt until the rows settle): answered from
+        # the rows as they are, then kept again.
+        monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 3600)
+        with MongoClient(mongo_url, tz_aware=True) as store:
+            db = store[mongo_db_name]
+            db[ITEMS].update_one(
+                {"_id": "mix:tt00002"}, {"$set": {"row.rating": 99.5, "row.titleType": "new", "row.genres": "X,Y"}}
+            )
+            refresh(db, blocks_of(db, DATASET, ["tt00002"]))
+            items = list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
+        used.clear()
+        await _whole_facets_exact(client, items, 5)
+        assert used and not any(used)
+        monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
+        await _counts_kept(client, charted | {("genres", True)})
+        used.clear()
+        await _whole_facets_exact(client, items, 6)
+        assert used and all(used)
+
+
 def _items(text: str) -> list[str]:
     """A list cell's distinct items, as ``filter[][has]`` and ``facet_split`` read them."""
     return list(dict.fromkeys(item.strip(" ") for item in text.split(",") if item.strip(" ")))
