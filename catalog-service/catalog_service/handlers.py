@@ -325,9 +325,8 @@ async def get_export(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": f'attachment; filename="{view.name}.{export_format}"',
         }
     )
-    chunks = request.app[READ_MODEL].stream(
-        queries.start_export(table, _selection(table, view, query), order), settings.query_budget_ms / 1000
-    )
+    rows = queries.export_chunks(table, _selection(table, view, query), order, by_column=query.sort.column is not None)
+    chunks = request.app[READ_MODEL].stream(rows, settings.query_budget_ms / 1000)
     try:
         first = await anext(chunks, [])
     except QueryBudgetExceeded:

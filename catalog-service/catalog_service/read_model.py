@@ -388,20 +388,20 @@ class ReadModel:
             loop.call_soon(_close_quietly, cursor)
 
     async def stream(
-        self, start: Callable[[duckdb.DuckDBPyConnection], None], budget: float
+        self, next_chunk: Callable[[duckdb.DuckDBPyConnection], list[tuple[Any, ...]]], budget: float
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """The rows of the query ``start(cursor)`` runs, in chunks, all from one snapshot: the query and
-        each chunk within ``budget`` seconds, the engine stopped when the client goes away."""
+        """The chunks ``next_chunk(cursor)`` gives until one is empty, all from one snapshot: each
+        within ``budget`` seconds, the engine stopped when the client goes away."""
         loop = asyncio.get_running_loop()
         await _acquire(self._export_slots, loop.time() + budget)
         cursor = self._db.cursor()
         timer = loop.call_later(budget, cursor.interrupt)
         try:
-            await asyncio.to_thread(_begin_and_start, start, cursor)
+            await asyncio.to_thread(cursor.begin)
             while True:
                 timer.cancel()
                 timer = loop.call_later(budget, cursor.interrupt)
-                chunk = await asyncio.to_thread(cursor.fetchmany, EXPORT_CHUNK_ROWS)
+                chunk = await asyncio.to_thread(next_chunk, cursor)
                 if not chunk:
                     return
                 yield chunk
@@ -422,11 +422,6 @@ async def _acquire(slots: asyncio.Semaphore, deadline: float) -> None:
             await slots.acquire()
     except TimeoutError:
         raise QueryBudgetExceeded from None
-
-
-def _begin_and_start(start: Callable[[duckdb.DuckDBPyConnection], None], cursor: duckdb.DuckDBPyConnection) -> None:
-    cursor.begin()
-    start(cursor)
 
 
 def _in_snapshot(work: Callable[[duckdb.DuckDBPyConnection], T], cursor: duckdb.DuckDBPyConnection) -> T:

@@ -487,6 +487,31 @@ async def test_the_export_streams_every_selected_row_in_order_as_ndjson_and_csv(
         assert record == ["" if row.get(c) is None else str(row[c]) for c in COLUMNS]
 
 
+@pytest.mark.parametrize("chunk_rows", [5_000, 7])
+async def test_an_export_in_import_order_streams_every_selected_row_in_order_a_range_of_blocks_at_a_time(
+    mix_client, mix, monkeypatch, mongo_url, mongo_db_name, chunk_rows
+):
+    monkeypatch.setattr(queries, "EXPORT_CHUNK_ROWS", chunk_rows)  # many chunks: ranges widen and narrow
+    # A block changed after the table was built: its rows are written again, after every other block's.
+    with MongoClient(mongo_url, tz_aware=True) as store:
+        db = store[mongo_db_name]
+        db[ITEMS].update_one({"_id": "mix:tt00045"}, {"$set": {"row.note": "changed"}})
+        refresh(db, blocks_of(db, DATASET, ["tt00045"]))
+        items = list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
+    for params, checks in [
+        ({}, []),
+        ({"filter[titleType]": "short"}, [("titleType", "eq", "short")]),
+        ({"q": "love"}, []),
+    ]:
+        response = await mix_client.get(URL("/datasets/mix/export").with_query({**params, "format": "ndjson"}))
+        assert response.status == 200
+        exported = [json.loads(line) for line in (await response.text()).splitlines()]
+        wanted = _expected(items, params, checks)
+        assert [row["tconst"] for row in exported] == wanted, params
+        if not params:
+            assert next(row for row in exported if row["tconst"] == "tt00045")["note"] == "changed"
+
+
 async def test_a_new_import_is_in_every_answer_once_the_store_holds_it(mix_client, mix, mongo_url, mongo_db_name):
     before = await mix_client.get("/datasets/mix/contents?sort=-rating&limit=1")
     assert before.status == 200
