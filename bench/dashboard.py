@@ -20,10 +20,10 @@ click-to-filter redraw under 500 ms. ``python bench/dashboard.py --rows 11000000
 """
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,8 +36,7 @@ from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from ingest import login  # noqa: E402
-from queries import DATASET, import_file, wait_for_read_model, write_title_basics  # noqa: E402
+from queries import DATASET, fill, stack_folder, wait_for_read_model  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -83,15 +82,12 @@ def click_paths(session: requests.Session, base: str, paths: list[str], added: d
     return [f"{p}&{extra}" for p in redraw]
 
 
-def bench(rows: int, repeat: int) -> None:
+def bench(rows: int, repeat: int, keep: Path | None) -> None:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
-        scratch = Path(folder)
-        path = scratch / "title.basics.tsv.gz"
-        write_title_basics(path, rows)
-        with LocalStack(ROOT, scratch / "stack") as stack:
-            seconds, _ = import_file(stack.url, login(stack.url), path)
-            print(f"  imported {rows:,} rows in {seconds:.1f}s", flush=True)
+    with contextlib.ExitStack() as cleanup:
+        folder, env = stack_folder(cleanup, rows, keep)
+        with LocalStack(ROOT, folder, env=env) as stack:
+            fill(stack, rows)
             session = requests.Session()
             wait_for_read_model(session, f"{stack.url}/datasets/{DATASET}/contents?sort=-startYear")
             with sync_playwright() as playwright:
@@ -145,8 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the IMDB-shaped file (default 100000)")
     parser.add_argument("--repeat", type=int, default=10, help="repeats of each measure (default 10)")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the stack's data under this folder (shared with bench/queries.py --keep)"
+    )
     arguments = parser.parse_args()
-    bench(arguments.rows, arguments.repeat)
+    bench(arguments.rows, arguments.repeat, arguments.keep)
 
 
 if __name__ == "__main__":

@@ -328,38 +328,49 @@ def export(session: requests.Session, base: str, export_format: str, catalog_pid
     }
 
 
+def stack_folder(cleanup: contextlib.ExitStack, rows: int, keep: Path | None) -> tuple[Path, dict[str, str]]:
+    """Where the bench's stack keeps its data, and the environment it runs with. With ``keep`` (the
+    --keep option of this bench and of bench/dashboard.py), a folder per row count that outlives
+    the run, so that a later run over it measures without importing again; else a temporary one."""
+    if keep is not None:
+        scratch = keep / str(rows)
+        scratch.mkdir(parents=True, exist_ok=True)
+    else:
+        scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+    # See the docstring: only so that the 90%-deep cursor can be read from one offset page.
+    # The read model in a file, as make dev keeps it.
+    env = {
+        "CATALOG_MAX_OFFSET_ROWS": str(max(rows, 100_000)),
+        "CATALOG_READ_MODEL_DIR": str(scratch / "stack" / "read-model"),
+    }
+    return scratch / "stack", env
+
+
+def fill(stack: LocalStack, rows: int) -> float:
+    """Imports the generated file of ``rows`` titles into a stack that does not hold them yet: the
+    seconds from upload to Success (nan when the stack already held them)."""
+    held = requests.get(f"{stack.url}/datasets/{DATASET}/contents?limit=1", timeout=120)
+    if held.status_code == 200 and int(held.headers["X-Total-Count"]) == rows:
+        print(f"  kept: the stack holds the {rows:,} rows already", flush=True)
+        return math.nan
+    seconds, status = import_file(stack.url, login(stack.url), generated_file(rows))
+    print(
+        f"  imported in {seconds:.1f}s ({rows / seconds:,.0f} rows/s): "
+        f"{status.get('rows_inserted'):,} inserted, {status.get('rows_failed')} failed, "
+        f"quoting {status.get('quoting')}, nulls {status.get('null_markers')}",
+        flush=True,
+    )
+    return seconds
+
+
 def bench(rows: int, repeat: int, keep: Path | None) -> dict:
     with contextlib.ExitStack() as cleanup:
-        # With --keep, the stack's data stays in a folder per row count, and a later run over it
-        # measures the reads (and the restart) without importing again.
-        if keep is not None:
-            scratch = keep / str(rows)
-            scratch.mkdir(parents=True, exist_ok=True)
-        else:
-            scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-queries-")))
-        path = generated_file(rows)
-        # See the docstring: only so that the 90%-deep cursor can be read from one offset page.
-        # The read model in a file, as make dev keeps it.
-        env = {
-            "CATALOG_MAX_OFFSET_ROWS": str(max(rows, 100_000)),
-            "CATALOG_READ_MODEL_DIR": str(scratch / "stack" / "read-model"),
-        }
-        with LocalStack(ROOT, scratch / "stack", env=env) as stack:
+        folder, env = stack_folder(cleanup, rows, keep)
+        with LocalStack(ROOT, folder, env=env) as stack:
             base = f"{stack.url}/datasets/{DATASET}/contents"
             catalog_pid = stack.processes["catalog"].pid
             session = requests.Session()  # anonymous: reads are public
-            held = session.get(f"{base}?limit=1", timeout=120)
-            if held.status_code == 200 and int(held.headers["X-Total-Count"]) == rows:
-                import_seconds = math.nan
-                print(f"  kept: the stack in {scratch} holds the {rows:,} rows already", flush=True)
-            else:
-                import_seconds, status = import_file(stack.url, login(stack.url), path)
-                print(
-                    f"  imported in {import_seconds:.1f}s ({rows / import_seconds:,.0f} rows/s): "
-                    f"{status.get('rows_inserted'):,} inserted, {status.get('rows_failed')} failed, "
-                    f"quoting {status.get('quoting')}, nulls {status.get('null_markers')}",
-                    flush=True,
-                )
+            import_seconds = fill(stack, rows)
             lag, refused = wait_for_read_model(session, f"{base}?sort=-startYear&limit={PAGE}")
             print(f"  read model answered {lag:.2f}s after Success ({refused} answers of 503 before)", flush=True)
             total = int(session.get(f"{base}?limit=1", timeout=60).headers["X-Total-Count"])
