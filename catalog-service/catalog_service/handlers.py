@@ -19,6 +19,7 @@ from catalog_service.schemas import (
     FACET_PARAMETERS,
     PLAIN_PARAMETERS,
     ContentQuery,
+    PageTooLarge,
     bad_parameter,
     check_columns,
     check_offset_depth,
@@ -133,25 +134,11 @@ async def _content(request: web.Request, query: ContentQuery) -> web.Response:
             raise bad_parameter("cursor", str(exc)) from None
     skip = (query.page - 1) * query.limit if after is None else 0
 
-    if view is None:
-        documents, total, has_more = [], 0, False
-    elif in_import_order:
-
-        def read_page() -> Awaitable[storage.Page]:
-            return storage.read_page(
-                request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
-                after=after,
-            )  # fmt: skip
-
-        # The same page of the same view is one read of the store, however many ask for it at once.
-        question = [view.name, view.number, fingerprint, query.limit, skip, None if after is None else after.seq]
-        page = await request.app[ANSWERS].get(orjson.dumps(question), read_page)
-        documents, total, has_more = [public_item(d) for d in page.documents], page.total, page.has_more
-        sort_values = [storage.sort_value(query.sort, d, known) for d in page.documents]
-        seqs = [d["seq"] for d in page.documents]
-    else:
-        documents, total, has_more, sort_values, seqs = await _engine_page(request, view, query, skip, after)
-
+    try:
+        documents, total, has_more, sort_values, seqs = await _page(request, query, view, in_import_order, skip, after)
+    except PageTooLarge as exc:
+        message = f"The page's items weigh more than {exc.max_bytes // 1024**2} MiB (CATALOG_MAX_PAGE_BYTES)"
+        raise bad_parameter("limit", f"{message}: ask for fewer items", message) from None
     next_cursor = None
     if has_more:
         position = CursorPosition(sort_value=sort_values[-1], seq=seqs[-1])
@@ -170,11 +157,42 @@ async def _content(request: web.Request, query: ContentQuery) -> web.Response:
     return web.json_response(documents, headers=headers)
 
 
+async def _page(
+    request: web.Request,
+    query: ContentQuery,
+    view: DatasetView | None,
+    in_import_order: bool,
+    skip: int,
+    after: CursorPosition | None,
+) -> tuple[list[dict[str, Any]], int, bool, list[Any], list[int]]:
+    """The page's items as the API shows them, the total, whether more follow, and each item's sort
+    value and seq (for the next cursor)."""
+    if view is None:
+        return [], 0, False, [], []
+    if not in_import_order:
+        return await _engine_page(request, view, query, skip, after)
+    known = view.column_names
+
+    def read_page() -> Awaitable[storage.Page]:
+        return storage.read_page(
+            request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
+            after=after,
+        )  # fmt: skip
+
+    # The same page of the same view is one read of the store, however many ask for it at once.
+    question = [view.name, view.number, query.fingerprint(), query.limit, skip, None if after is None else after.seq]
+    page = await request.app[ANSWERS].get(orjson.dumps(question), read_page)
+    sort_values = [storage.sort_value(query.sort, d, known) for d in page.documents]
+    seqs = [d["seq"] for d in page.documents]
+    return [public_item(d) for d in page.documents], page.total, page.has_more, sort_values, seqs
+
+
 async def _engine_page(
     request: web.Request, view: DatasetView, query: ContentQuery, skip: int, after: CursorPosition | None
 ) -> tuple[list[dict[str, Any]], int, bool, list[Any], list[int]]:
     """A page of a sorted, filtered or searched query, from the read model, with its exact count."""
 
+    max_bytes = request.app[SETTINGS].max_page_bytes
     # The whole dataset in a column's order: its order table answers at any depth, once it is built.
     by_order = query.sort.column is not None and not query.filters and query.q is None
 
@@ -182,15 +200,17 @@ async def _engine_page(
         order = queries.sort_order(table, query.sort)
         if by_order:
             found = queries.ordered_page(
-                cursor, table, query.sort.column, order, limit=query.limit + 1, skip=skip, position=after
-            )
+                cursor, table, query.sort.column, order, limit=query.limit + 1, skip=skip, position=after,
+                max_bytes=max_bytes,
+            )  # fmt: skip
             if found is not None:
                 return *found, True
         position = None if after is None else queries.after(order, after, query.sort.column is not None)
         selection = _selection(table, view, query)
         rows, total = queries.page(
-            cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True
-        )
+            cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True,
+            max_bytes=max_bytes,
+        )  # fmt: skip
         return rows, total, False
 
     position = None if after is None else [after.sort_value, after.seq]

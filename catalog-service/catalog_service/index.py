@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from catalog_service.schemas import PageTooLarge
 from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, IDS_PER_READ, ITEMS, chunk_id, item_id
 
 ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
@@ -122,9 +125,10 @@ class _Reads:
 
 
 class CatalogIndex:
-    def __init__(self, *, budget_ms: int) -> None:
+    def __init__(self, *, budget_ms: int, max_page_bytes: int = 32 * 1024**2) -> None:
         # Every query this sends carries it as maxTimeMS: the store stops what a request gave up on.
         self._budget_ms = budget_ms
+        self._max_page_bytes = max_page_bytes
         self._views: dict[str, DatasetView] = {}
         # Held only while a call is on it: a name nobody asks for any more is forgotten.
         self._reads: weakref.WeakValueDictionary[str, _Reads] = weakref.WeakValueDictionary()
@@ -232,9 +236,17 @@ class CatalogIndex:
         dataset = view.head["_id"]
         ids = [item_id(dataset, key) for key in keys]
         found: dict[str, dict[str, Any]] = {}
+        # Read as stored, so that a page weighing more than CATALOG_MAX_PAGE_BYTES is refused as its
+        # items arrive, each decoded only once it is known to fit.
+        items = db[ITEMS].with_options(codec_options=db.codec_options.with_options(document_class=RawBSONDocument))
+        size = 0
         for start in range(0, len(ids), IDS_PER_READ):
             query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for document in db[ITEMS].find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
+            async for raw in items.find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
+                size += len(raw.raw)
+                if size > self._max_page_bytes:
+                    raise PageTooLarge(self._max_page_bytes)
+                document = bson.decode(raw.raw, codec_options=db.codec_options)
                 found[document["_id"]] = document
         # An item deleted since the block was read (its dataset being deleted) is left out.
         return [found[i] for i in ids if i in found]

@@ -40,7 +40,7 @@ def create_app(settings: CatalogSettings) -> web.Application:
     app = base_app(client_max_size=16 * 1024)
     app[SETTINGS] = settings
     app[CURSORS] = CursorCodec(_cursor_secret(settings))
-    app[INDEX] = CatalogIndex(budget_ms=settings.query_budget_ms)
+    app[INDEX] = CatalogIndex(budget_ms=settings.query_budget_ms, max_page_bytes=settings.max_page_bytes)
     app[ANSWERS] = SharedAnswers()
 
     async def setup(db: AsyncDatabase) -> None:

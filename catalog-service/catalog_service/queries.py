@@ -26,7 +26,7 @@ from catalog_service.read_model import (
     kind_of,
     order_table,
 )
-from catalog_service.schemas import ITEM_SEPARATOR, KEY_COLUMN, Filter, FilterOp, SortOrder
+from catalog_service.schemas import ITEM_SEPARATOR, KEY_COLUMN, Filter, FilterOp, PageTooLarge, SortOrder
 from service_common.catalog_values import matching_values, stored_number
 
 # Columns ``q`` searches, the first one the dataset has: the seed's ``title``, IMDB's ``primaryTitle``.
@@ -60,6 +60,9 @@ def search_column(columns: Any) -> str | None:
     return next((name for name in SEARCH_COLUMNS if name in columns), None)
 
 
+# Rows a page brings out of the engine at a time (``fetch_page``): with items of up to 8 MiB, what
+# it holds past the page's limit in bytes stays small.
+PAGE_FETCH_ROWS = 4
 # The most blocks an import-order export reads at once (``BlockRanges``): about a million rows.
 MAX_EXPORT_SPAN = 1_024
 # The condition of a selection of every row.
@@ -230,6 +233,7 @@ def ordered_page(
     limit: int,
     skip: int,
     position: CursorPosition | None,
+    max_bytes: int,
 ) -> tuple[list[tuple[int, str]], int] | None:
     """A page of the whole dataset sorted by column ``name``, read from its order table: a range of
     positions, then the rows of those ``seq``, so any depth costs the same. None when the table has
@@ -262,9 +266,24 @@ def ordered_page(
     if not seqs:
         return [], total
     rows = dict(
-        cursor.execute(f"SELECT seq, row FROM {table.table} WHERE seq IN (SELECT unnest(?))", [seqs]).fetchall()
+        fetch_page(
+            cursor.execute(f"SELECT seq, row FROM {table.table} WHERE seq IN (SELECT unnest(?))", [seqs]), max_bytes
+        )
     )
     return [(seq, rows[seq]) for seq in seqs], total
+
+
+def fetch_page(result: duckdb.DuckDBPyConnection, max_bytes: int) -> list[tuple[int, str]]:
+    """A page's rows (seq, JSON), a few at a time: past ``max_bytes`` of JSON the page is refused
+    (``PageTooLarge``) before the rest is brought out of the engine."""
+    rows: list[tuple[int, str]] = []
+    size = 0
+    while chunk := result.fetchmany(PAGE_FETCH_ROWS):
+        size += sum(len(row) for _, row in chunk)
+        if size > max_bytes:
+            raise PageTooLarge(max_bytes)
+        rows += chunk
+    return rows
 
 
 def _position_key(position: CursorPosition) -> tuple[int, float, str, int]:
@@ -311,6 +330,7 @@ def page(
     skip: int,
     position: tuple[str, list[Any]] | None,
     count: bool,
+    max_bytes: int,
 ) -> tuple[list[tuple[int, str]], int | None]:
     """Up to ``limit`` rows (seq, JSON) after ``skip`` rows or after ``position``, and how many rows
     the selection holds when ``count``."""
@@ -318,10 +338,13 @@ def page(
     if position is not None:
         condition = f"({condition}) AND {position[0]}"
         parameters += position[1]
-    rows = cursor.execute(
-        f"SELECT seq, row FROM {table.table} WHERE {condition} ORDER BY {order.order_by} LIMIT ? OFFSET ?",
-        [*parameters, limit, skip],
-    ).fetchall()
+    rows = fetch_page(
+        cursor.execute(
+            f"SELECT seq, row FROM {table.table} WHERE {condition} ORDER BY {order.order_by} LIMIT ? OFFSET ?",
+            [*parameters, limit, skip],
+        ),
+        max_bytes,
+    )
     total = None
     if count:
         found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)

@@ -272,3 +272,11 @@ def public_item(document: Mapping[str, Any]) -> dict[str, Any]:
     item = public_row(document["row"])
     item.setdefault(KEY_COLUMN, document["key"])
     return item
+
+
+class PageTooLarge(Exception):
+    """A page's items passed ``CATALOG_MAX_PAGE_BYTES``: refused before more of them were read."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self.max_bytes = max_bytes

@@ -10,6 +10,9 @@ MIN_CURSOR_SECRET_LENGTH = 32
 class CatalogSettings(CommonSettings):
     port: int = Field(8003, ge=1, le=65_535, validation_alias="CATALOG_PORT")
     max_limit: int = Field(100, ge=1, le=1_000, validation_alias="CATALOG_MAX_LIMIT")
+    # The most a page's items may weigh (as stored): a page past it is refused (400 naming ``limit``),
+    # never built in memory. At least 16 MiB, so that one item of any size (8 MiB at most) fits.
+    max_page_bytes: int = Field(32 * 1024**2, ge=16 * 1024**2, validation_alias="CATALOG_MAX_PAGE_BYTES")
     # Deepest row an ``offset`` page of a sorted, searched or column-filtered query may start at (the
     # engine sorts every row before it); import-order and ``type=`` pages cost one page at any depth,
     # and cursors any page of any query.
