@@ -245,6 +245,20 @@ SORTS = [sign + column for column in ("startYear", "rating", "primaryTitle", "ti
          for sign in ("", "-")]  # fmt: skip
 
 
+def _found_by(monkeypatch, name: str) -> list[bool]:
+    """Records, for each call of ``queries.<name>`` (a derived table's lookup), whether it found one."""
+    used: list[bool] = []
+    lookup = getattr(queries, name)
+
+    def recorded(*args, **kwargs):
+        found = lookup(*args, **kwargs)
+        used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(queries, name, recorded)
+    return used
+
+
 async def _orders_kept(client: TestClient, columns: set[str]) -> None:
     """Waits until the read model holds a current order table of each of these columns."""
     model = client.app[READ_MODEL]
@@ -260,15 +274,7 @@ async def test_sorted_pages_from_order_tables_answer_exactly_at_any_depth_and_af
     settings, mix, monkeypatch, mongo_url, mongo_db_name
 ):
     monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
-    used = []
-    ordered_page = queries.ordered_page
-
-    def counted(*args, **kwargs):
-        found = ordered_page(*args, **kwargs)
-        used.append(found is not None)
-        return found
-
-    monkeypatch.setattr(queries, "ordered_page", counted)
+    used = _found_by(monkeypatch, "ordered_page")
     async with TestClient(TestServer(create_app(settings))) as client:
         await caught_up(client)
         for sort in SORTS:  # each asks for its column's order table
@@ -371,15 +377,7 @@ async def test_facets_of_the_whole_dataset_from_count_tables_are_exact_and_after
     settings, mix, monkeypatch, mongo_url, mongo_db_name
 ):
     monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
-    used = []
-    kept_counts = queries._kept_counts
-
-    def counted(*args, **kwargs):
-        found = kept_counts(*args, **kwargs)
-        used.append(found is not None)
-        return found
-
-    monkeypatch.setattr(queries, "_kept_counts", counted)
+    used = _found_by(monkeypatch, "_kept_counts")
     async with TestClient(TestServer(create_app(settings))) as client:
         await caught_up(client)
         await _whole_facets_exact(client, mix, 3)  # the split one asks for its count table
