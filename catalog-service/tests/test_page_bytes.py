@@ -29,10 +29,15 @@ def heavy(mongo_url, mongo_db_name) -> None:
         db[DATASETS].insert_one(new_dataset("heavy", owner=None, key="tconst", now=now))
         documents = [
             item_document(
-                "heavy", f"tt{n:03d}", seq=n + 1, block="",
-                row={"tconst": f"tt{n:03d}", "plot": rng.randbytes(ITEM_BYTES // 2).hex()}, job_id=JOB_ID, line=n,
+                "heavy",
+                f"tt{n:03d}",
+                seq=n + 1,
+                block="",
+                row={"tconst": f"tt{n:03d}", "plot": rng.randbytes(ITEM_BYTES // 2).hex()},
+                job_id=JOB_ID,
+                line=n,
                 now=now,
-            )  # fmt: skip
+            )
             for n in range(ITEMS)
         ]
         for start in range(0, ITEMS, 8):  # blocks carry their rows: a few a block
