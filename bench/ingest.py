@@ -44,7 +44,7 @@ from typing import Any
 import requests
 from pymongo import MongoClient
 
-from service_common.catalog_blocks import item_document
+from ingest_service.catalog_blocks import item_document
 from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, ITEMS
 from service_common.stack import LocalStack
 

@@ -12,7 +12,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 from yarl import URL
 
-from service_common.catalog_blocks import append_items, item_document
+from ingest_service.catalog_blocks import append_items, item_document
 from service_common.catalog_layout import DATASETS, DEFAULT_DATASET, new_dataset, public_row
 
 CURSOR_SECRET = "test-cursor-secret-0123456789abcdef"

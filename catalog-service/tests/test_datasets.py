@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import MongoClient
 
-from service_common.catalog_blocks import append_items, blocks_of, item_document, refresh
+from ingest_service.catalog_blocks import append_items, blocks_of, item_document, refresh
 from tests.helpers import JOB_ID, ids, links, store_catalog
 
 ODD_COLUMNS = ["show_id", "id", "title", "a.b", "Box Office ($M)", "Año", "type"]

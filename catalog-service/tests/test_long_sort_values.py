@@ -11,7 +11,7 @@ from yarl import URL
 
 from catalog_service.cursors import MAX_TOKEN_LENGTH
 from catalog_service.main import create_app
-from service_common.catalog_blocks import item_document
+from ingest_service.catalog_blocks import item_document
 from service_common.catalog_layout import DEFAULT_DATASET
 from tests.helpers import JOB_ID, expected, ids, links, store_catalog
 

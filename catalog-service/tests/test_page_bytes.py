@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 
 from catalog_service.main import create_app
-from service_common.catalog_blocks import append_items, item_document
+from ingest_service.catalog_blocks import append_items, item_document
 from service_common.catalog_layout import DATASETS, new_dataset
 from tests.helpers import JOB_ID
 

@@ -22,7 +22,7 @@ from catalog_service.index import CatalogIndex
 from catalog_service.keys import READ_MODEL
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
-from service_common.catalog_blocks import (
+from ingest_service.catalog_blocks import (
     append_items,
     audit,
     blocks_of,

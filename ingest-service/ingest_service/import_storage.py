@@ -16,9 +16,9 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ingest_service import catalog_blocks as blocks
 from ingest_service.schemas import ACTIVE_STATUSES, RUNNING_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
-from service_common import catalog_blocks as blocks
 from service_common.catalog_layout import (
     BLOCKS,
     DATASETS,

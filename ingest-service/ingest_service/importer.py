@@ -16,6 +16,7 @@ from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from ingest_service import catalog_blocks as blocks
 from ingest_service import disk, import_storage
 from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import MAX_ROW_BYTES, UTF8, Quoting, Record, read_records
@@ -31,7 +32,6 @@ from ingest_service.rows import (
 )
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression, UnreadableUpload, UploadStream
-from service_common import catalog_blocks as blocks
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from ingest_service import import_storage
-from service_common import catalog_blocks
+from ingest_service import catalog_blocks, import_storage
 from service_common.catalog_layout import BLOCKS, DATASETS, DEFAULT_DATASET, ITEMS, block_id, stored_row
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from datetime import datetime
 
 from pymongo.database import Database
 
+from ingest_service import catalog_blocks as blocks
 from ingest_service import import_storage
 from ingest_service.importer import JobLeased, utcnow
 from ingest_service.schemas import JobStatus
-from service_common import catalog_blocks as blocks
 
 log = logging.getLogger(__name__)
 

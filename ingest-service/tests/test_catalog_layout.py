@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from ingest_service import disk, import_storage, importer
-from service_common import catalog_blocks
-from service_common.catalog_blocks import audit
+from ingest_service import catalog_blocks, disk, import_storage, importer
+from ingest_service.catalog_blocks import audit
 from service_common.catalog_layout import CHUNKS, DATASETS
 from service_common.testing import movies_csv
 

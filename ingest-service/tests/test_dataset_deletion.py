@@ -5,8 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingest_service import import_storage, importer, recovery
-from service_common import catalog_blocks
+from ingest_service import catalog_blocks, import_storage, importer, recovery
 from service_common.catalog_layout import new_dataset
 from service_common.testing import movies_csv
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from service_common.catalog_blocks import audit
+from ingest_service.catalog_blocks import audit
 from service_common.catalog_layout import DATASETS
 from service_common.testing import movies_csv
 

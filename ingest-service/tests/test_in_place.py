@@ -9,9 +9,8 @@ import threading
 
 import pytest
 
-from ingest_service import import_storage, importer, recovery, revert
-from service_common import catalog_blocks
-from service_common.catalog_blocks import audit
+from ingest_service import catalog_blocks, import_storage, importer, recovery, revert
+from ingest_service.catalog_blocks import audit
 from service_common.testing import movies_csv
 
 from .helpers import upload_ok

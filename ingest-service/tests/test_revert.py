@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingest_service import import_storage, importer, revert
-from service_common import catalog_blocks
+from ingest_service import catalog_blocks, import_storage, importer, revert
 from service_common.testing import movies_csv
 
 from .helpers import job_status, upload_ok, wait_finished, wait_until

@@ -12,9 +12,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 
+from ingest_service.catalog_blocks import append_items, item_document
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
-from service_common.catalog_blocks import append_items, item_document
 from service_common.catalog_layout import DATASETS, ITEMS, new_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from faults import import_order, key_prefix, walk_catalog
 from helpers import upload_ok, wait_finished
 
-from service_common.catalog_blocks import audit
+from ingest_service.catalog_blocks import audit
 from service_common.testing import write_movies_csv
 
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}

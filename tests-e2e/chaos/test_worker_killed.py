@@ -6,7 +6,7 @@ import signal
 from faults import import_order, job_items, key_prefix, walk_catalog
 from helpers import job_status, upload_ok, wait_finished, wait_progress
 
-from service_common.catalog_blocks import audit
+from ingest_service.catalog_blocks import audit
 from service_common.testing import write_movies_csv
 
 ROWS = 40_000
