@@ -45,7 +45,7 @@ import requests
 from pymongo import MongoClient
 
 from ingest_service.catalog_blocks import item_document
-from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, ITEMS
+from service_common.catalog_layout import BLOCKS, DATASETS, ITEMS, SUMMARY_CHUNKS
 from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +228,14 @@ def run_ceiling(mongo_url: str, csv_path: Path) -> float:
             row = {column: stored_value(value) for column, value in zip(columns, fields, strict=True)}
             batch.append(
                 item_document(
-                    "default", fields[0], seq=seq, block="default:1", row=row, job_id="ceiling", line=seq + 1, now=now
+                    "default",
+                    fields[0],
+                    seq=seq,
+                    block_id="default:1",
+                    row=row,
+                    job_id="ceiling",
+                    line=seq + 1,
+                    now=now,
                 )
             )
             if len(batch) == BATCH:
@@ -245,7 +252,7 @@ def run_ceiling(mongo_url: str, csv_path: Path) -> float:
 def reset_catalog(mongo_url: str, db_name: str) -> None:
     """Every pipeline run imports into an empty catalog, as the ceiling writes into an empty collection."""
     client = MongoClient(mongo_url)
-    for name in (ITEMS, BLOCKS, CHUNKS, DATASETS, "counters"):
+    for name in (ITEMS, BLOCKS, SUMMARY_CHUNKS, DATASETS, "counters"):
         client[db_name][name].delete_many({})  # emptied, not dropped: the indexes the stack made stay
     client.close()
 

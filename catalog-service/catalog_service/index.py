@@ -1,7 +1,8 @@
 """Pages in import order, whole or by ``type``, at the cost of one page at any depth.
 
 The ingest worker keeps, per dataset, block summaries in a few chunk documents and a revision per
-chunk on the dataset document (service_common.catalog_layout). ``CatalogIndex`` caches the
+chunk on the dataset document (``service_common.catalog_layout``, which states what readers may
+rely on). ``CatalogIndex`` caches the
 summaries per process: each request reads the dataset document (one point read), re-reads only the
 chunks whose revision moved, and maps a position to blocks by prefix sums. A page then costs the
 block documents it touches (cached while their version holds) and one ``$in`` of its item ids.
@@ -22,7 +23,17 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service.schemas import PageTooLarge
-from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, IDS_PER_READ, ITEMS, chunk_id, item_id
+from service_common.catalog_layout import (
+    BLOCKS,
+    CHUNK_REVISIONS,
+    DATASETS,
+    IDS_PER_READ,
+    ITEMS,
+    SUMMARY_CHUNKS,
+    BlockSummary,
+    chunk_id,
+    item_id,
+)
 
 ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
 BLOCK_FIELDS = {"keys": 1, "seqs": 1, "types": 1, "v": 1}
@@ -42,8 +53,8 @@ class DatasetView:
     """One dataset's block summaries in import order, with the prefix sums that place a position."""
 
     head: dict[str, Any]
-    chunks: dict[str, list[dict[str, Any]]]
-    entries: list[dict[str, Any]] = field(init=False)
+    chunks: dict[str, list[BlockSummary]]
+    entries: list[BlockSummary] = field(init=False)
     starts: list[int] = field(init=False)
     before: list[int] = field(init=False)  # before[i]: items in the blocks ahead of block i
     _by_type: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict, init=False)
@@ -51,9 +62,9 @@ class DatasetView:
     number: int = field(default_factory=lambda: next(_VIEW_NUMBERS), init=False)
 
     def __post_init__(self) -> None:
-        self.entries = sorted(itertools.chain.from_iterable(self.chunks.values()), key=lambda entry: entry["s"])
-        self.starts = [entry["s"] for entry in self.entries]
-        self.before = [0, *itertools.accumulate(entry["n"] for entry in self.entries)]
+        self.entries = sorted(itertools.chain.from_iterable(self.chunks.values()), key=lambda entry: entry.first_seq)
+        self.starts = [entry.first_seq for entry in self.entries]
+        self.before = [0, *itertools.accumulate(entry.items for entry in self.entries)]
 
     @property
     def name(self) -> str:
@@ -93,7 +104,7 @@ class DatasetView:
         the blocks holding it: (block's place in ``entries``, how many of its items)."""
         postings: dict[tuple[type, Any], list[tuple[int, int]]] = {}
         for index, entry in enumerate(self.entries):
-            for value, n in entry["t"]:
+            for value, n in entry.type_counts:
                 postings.setdefault((type(value), value), []).append((index, n))
         return postings
 
@@ -106,13 +117,13 @@ class DatasetView:
         """Each column the dataset's items have, with how many have it, in order of first appearance."""
         counts: dict[str, int] = {}
         for entry in self.entries:
-            for column, count in entry["c"]:
+            for column, count in entry.column_counts:
                 counts[column] = counts.get(column, 0) + count
         return list(counts.items())
 
 
 # A block's share of a page: its summary entry, how many matching items of it to pass over, how many to take.
-Part = tuple[dict[str, Any], int, int]
+Part = tuple[BlockSummary, int, int]
 
 
 class _Reads:
@@ -158,21 +169,21 @@ class CatalogIndex:
             self._views.pop(dataset, None)
             return None
         cached = self._views.get(dataset)
-        revisions = head.get("index", {})
+        revisions = head.get(CHUNK_REVISIONS, {})
         if cached is not None and cached.head.get("created_at") != head.get("created_at"):
             cached = None  # deleted and created again
-        if cached is not None and cached.head.get("index", {}) == revisions:
+        if cached is not None and cached.head.get(CHUNK_REVISIONS, {}) == revisions:
             cached.head = head
             return cached
         chunks = dict(cached.chunks) if cached is not None else {}
-        old = cached.head.get("index", {}) if cached is not None else {}
+        old = cached.head.get(CHUNK_REVISIONS, {}) if cached is not None else {}
         stale = [name for name, revision in revisions.items() if old.get(name) != revision]
         ids = [chunk_id(dataset, int(name[1:])) for name in stale]
         # In short lists: the embedded store answers a long $in much more slowly than several short ones.
         for start in range(0, len(ids), IDS_PER_READ):
             query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for chunk in db[CHUNKS].find(query, {"n": 1, "entries": 1}, max_time_ms=self._budget_ms):
-                chunks[f"c{chunk['n']}"] = chunk["entries"]
+            async for chunk in db[SUMMARY_CHUNKS].find(query, {"n": 1, "entries": 1}, max_time_ms=self._budget_ms):
+                chunks[f"c{chunk['n']}"] = [BlockSummary.from_stored(entry) for entry in chunk["entries"]]
         view = DatasetView(head, chunks)
         self._views[dataset] = view
         return view
@@ -195,7 +206,7 @@ class CatalogIndex:
         first = max(bisect.bisect_right(view.starts, seq) - 1, 0)
         # How many items of the first block follow ``seq`` only its document can tell.
         await self._load_blocks(db, [view.entries[first]])
-        block = self._blocks[view.entries[first]["b"]]
+        block = self._blocks[view.entries[first].block_id]
         positions = _positions(block, typed)
         following = sum(1 for p in positions if block["seqs"][p] > seq)
         take = min(following, limit)
@@ -207,7 +218,7 @@ class CatalogIndex:
     @staticmethod
     def _counts(view: DatasetView, typed: tuple[str, TypeMatch] | None) -> tuple[list[int], list[int]]:
         if typed is None:
-            return [entry["n"] for entry in view.entries], view.before
+            return [entry.items for entry in view.entries], view.before
         return view.typed(*typed)
 
     @staticmethod
@@ -229,7 +240,7 @@ class CatalogIndex:
         await self._load_blocks(db, [entry for entry, _, _ in plan])
         keys: list[str] = []
         for entry, skip, take in plan:
-            block = self._blocks[entry["b"]]
+            block = self._blocks[entry.block_id]
             keys += [block["keys"][p] for p in _positions(block, typed)[skip : skip + take]]
         if not keys:
             return []
@@ -251,15 +262,15 @@ class CatalogIndex:
         # An item deleted since the block was read (its dataset being deleted) is left out.
         return [found[i] for i in ids if i in found]
 
-    async def _load_blocks(self, db: AsyncDatabase, entries: list[dict[str, Any]]) -> None:
-        missing = [e["b"] for e in entries if self._blocks.get(e["b"], {}).get("v") != e["v"]]
+    async def _load_blocks(self, db: AsyncDatabase, entries: list[BlockSummary]) -> None:
+        missing = [e.block_id for e in entries if self._blocks.get(e.block_id, {}).get("v") != e.version]
         if missing:
             query = {"_id": {"$in": missing}}
             async for block in db[BLOCKS].find(query, BLOCK_FIELDS, max_time_ms=self._budget_ms):
                 self._blocks[block["_id"]] = block
         for entry in entries:
-            if entry["b"] in self._blocks:
-                self._blocks.move_to_end(entry["b"])
+            if entry.block_id in self._blocks:
+                self._blocks.move_to_end(entry.block_id)
         while len(self._blocks) > CACHED_BLOCKS:
             self._blocks.popitem(last=False)
 

@@ -25,7 +25,7 @@ from catalog_service import queries, storage
 from catalog_service.index import CatalogIndex, DatasetView
 from catalog_service.read_model import AppliedBlock, DatasetTable, ReadModel
 from catalog_service.schemas import KEY_COLUMN, SortOrder
-from service_common.catalog_layout import BLOCKS, IDS_PER_READ, ITEMS, item_id, unpack_rows
+from service_common.catalog_layout import BLOCKS, CHUNK_REVISIONS, IDS_PER_READ, ITEMS, item_id, unpack_rows
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Projector:
         """The dataset's table, holding at least what the store held when ``view`` was read. Further
         behind than a request should catch up itself, it waits up to ``patience`` seconds for the
         background loop, then raises ``ReadModelBehind``."""
-        revisions = (_iso(view.head.get("created_at")), view.head.get("index", {}))
+        revisions = (_iso(view.head.get("created_at")), view.head.get(CHUNK_REVISIONS, {}))
         if self._synced.get(view.name) == revisions:
             return self._model.tables[view.name]
         loop = asyncio.get_running_loop()
@@ -105,11 +105,11 @@ class Projector:
         that the dataset no longer lists."""
         table = self._model.tables.get(view.name)
         if table is None or table.created_at != _iso(view.head.get("created_at")):
-            return [entry["b"] for entry in view.entries], []
-        stale = [entry["b"] for entry in view.entries if table.blocks.get(entry["b"], -1) < entry["v"]]
+            return [entry.block_id for entry in view.entries], []
+        stale = [entry.block_id for entry in view.entries if table.blocks.get(entry.block_id, -1) < entry.version]
         removed = []
         if len(table.blocks) + len(stale) > len(view.entries):
-            listed = {entry["b"] for entry in view.entries}
+            listed = {entry.block_id for entry in view.entries}
             removed = [block for block in table.blocks if block not in listed]
         return stale, removed
 
@@ -131,7 +131,7 @@ class Projector:
             done += 1
             if steps is not None and done >= steps and stale:
                 return
-        self._synced[view.name] = (created_at, dict(view.head.get("index", {})))
+        self._synced[view.name] = (created_at, dict(view.head.get(CHUNK_REVISIONS, {})))
 
     async def _read_blocks(
         self, db: AsyncDatabase, dataset: str, ids: Sequence[str]
@@ -286,14 +286,14 @@ class Projector:
             stale, removed = self._behind(view)
             table = self._model.tables.get(name)
             if not stale and not removed and table is not None:
-                self._synced[name] = (_iso(view.head.get("created_at")), dict(view.head.get("index", {})))
+                self._synced[name] = (_iso(view.head.get("created_at")), dict(view.head.get(CHUNK_REVISIONS, {})))
                 continue
             log.info("Read model of %s: %d block(s) to apply", name, len(stale))
             # One step per hold of the lock, so that a request's own catch-up waits for one step at most.
             for _ in range(len(stale) // BLOCKS_PER_STEP + 2):
                 async with self._lock(name):
                     await self._catch_up(db, view, steps=1)
-                if self._synced.get(name, ("", {}))[1] == view.head.get("index", {}):
+                if self._synced.get(name, ("", {}))[1] == view.head.get(CHUNK_REVISIONS, {}):
                     break
         for name in set(self._model.tables) - set(names):
             async with self._lock(name):

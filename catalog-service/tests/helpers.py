@@ -59,7 +59,7 @@ def build_catalog(count: int = ITEM_COUNT) -> list[dict[str, Any]]:
         if n % 50 == 49:
             del row["director"]
         documents.append(
-            item_document(DEFAULT_DATASET, key, seq=seq, block="", row=row, job_id=JOB_ID, line=n + 2, now=now)
+            item_document(DEFAULT_DATASET, key, seq=seq, block_id="", row=row, job_id=JOB_ID, line=n + 2, now=now)
         )
     return documents
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import MongoClient
 
-from ingest_service.catalog_blocks import append_items, blocks_of, item_document, refresh
+from ingest_service.catalog_blocks import append_items, block_ids_of, item_document, refresh
 from tests.helpers import JOB_ID, ids, links, store_catalog
 
 ODD_COLUMNS = ["show_id", "id", "title", "a.b", "Box Office ($M)", "Año", "type"]
@@ -26,7 +26,7 @@ def odd_rows(count: int) -> list[dict]:
             "type": "Movie" if n % 3 else "TV Show",
         }
         documents.append(
-            item_document("odd", f"k{n}", seq=5000 + n, block="", row=row, job_id=JOB_ID, line=n + 2, now=now)
+            item_document("odd", f"k{n}", seq=5000 + n, block_id="", row=row, job_id=JOB_ID, line=n + 2, now=now)
         )
     return documents
 
@@ -151,7 +151,7 @@ async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place
         # upserts that turn some movies into TV shows and back, in several blocks.
         now = datetime.now(UTC)
         repeats = [
-            item_document("default", d["key"], seq=90_000 + n, block="", row=d["row"], job_id="j2", line=n, now=now)
+            item_document("default", d["key"], seq=90_000 + n, block_id="", row=d["row"], job_id="j2", line=n, now=now)
             for n, d in enumerate(catalog[:20])
         ]
         fresh = [
@@ -159,7 +159,7 @@ async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place
                 "default",
                 f"new{n}",
                 seq=90_020 + n,
-                block="",
+                block_id="",
                 row={"type": "Movie", "title": "N"},
                 job_id="j2",
                 line=n,
@@ -173,7 +173,7 @@ async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place
             item = db.catalog_items.find_one({"_id": f"default:{key}"})
             flipped = "Movie" if item["row"]["type"] == "TV Show" else "TV Show"
             db.catalog_items.update_one({"_id": item["_id"]}, {"$set": {"row.type": flipped}})
-        refresh(db, blocks_of(db, "default", changed))
+        refresh(db, block_ids_of(db, "default", changed))
         wanted_all = [d["key"] for d in db.catalog_items.find({"dataset": "default"}).sort("seq", 1)]
         wanted_movies = [
             d["key"] for d in db.catalog_items.find({"dataset": "default", "row.type": "Movie"}).sort("seq", 1)

@@ -27,7 +27,9 @@ def long_titles() -> list[dict[str, Any]]:
         title = f"{SHARED}{(n % 55):03d}" + "x" * 1000
         row = {"show_id": f"s{n}", "title": title, "type": "Movie"}
         documents.append(
-            item_document(DEFAULT_DATASET, f"s{n}", seq=100 + n, block="", row=row, job_id=JOB_ID, line=n + 2, now=now)
+            item_document(
+                DEFAULT_DATASET, f"s{n}", seq=100 + n, block_id="", row=row, job_id=JOB_ID, line=n + 2, now=now
+            )
         )
     return documents
 

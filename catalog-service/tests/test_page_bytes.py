@@ -32,7 +32,7 @@ def heavy(mongo_url, mongo_db_name) -> None:
                 "heavy",
                 f"tt{n:03d}",
                 seq=n + 1,
-                block="",
+                block_id="",
                 row={"tconst": f"tt{n:03d}", "plot": rng.randbytes(ITEM_BYTES // 2).hex()},
                 job_id=JOB_ID,
                 line=n,

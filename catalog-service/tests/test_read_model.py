@@ -25,7 +25,7 @@ from catalog_service.projector import Projector
 from ingest_service.catalog_blocks import (
     append_items,
     audit,
-    blocks_of,
+    block_ids_of,
     item_document,
     recover_job,
     refresh,
@@ -73,7 +73,9 @@ def _row(rng: random.Random, n: int) -> dict[str, Any]:
 def _store(db, rng: random.Random, numbers: range, *, job_id: str, block_size: int) -> None:
     now = datetime.now(UTC)
     documents = [
-        item_document(DATASET, f"tt{n:05d}", seq=10_000 + n, block="", row=_row(rng, n), job_id=job_id, line=n, now=now)
+        item_document(
+            DATASET, f"tt{n:05d}", seq=10_000 + n, block_id="", row=_row(rng, n), job_id=job_id, line=n, now=now
+        )
         for n in numbers
     ]
     for start in range(0, len(documents), block_size):
@@ -99,15 +101,15 @@ def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
                 {"_id": f"{DATASET}:{key}"},
                 {"$set": {"row.startYear": rng.choice([1994, "1994", None, 1850]), "row.titleType": "merged"}},
             )
-        refresh(db, blocks_of(db, DATASET, changed))
+        refresh(db, block_ids_of(db, DATASET, changed))
         revert_job(db, OTHER_JOB)
         # A cancelled import: its last batch's block written pending, half of its items inserted (one
         # candidate a key the dataset already holds), then finished by the recovery that follows.
         documents = [
-            item_document(DATASET, f"tt{n:05d}", seq=10_000 + n, block="", row=_row(rng, n), job_id=CANCELLED_JOB,
+            item_document(DATASET, f"tt{n:05d}", seq=10_000 + n, block_id="", row=_row(rng, n), job_id=CANCELLED_JOB,
                           line=n, now=now)
             for n in range(400, 430)
-        ] + [item_document(DATASET, "tt00003", seq=10_430, block="", row={"tconst": "tt00003"}, job_id=CANCELLED_JOB,
+        ] + [item_document(DATASET, "tt00003", seq=10_430, block_id="", row={"tconst": "tt00003"}, job_id=CANCELLED_JOB,
                            line=430, now=now)]  # fmt: skip
         block = write_pending(
             db, DATASET, CANCELLED_JOB, 10_400, [d["key"] for d in documents], [d["seq"] for d in documents],
@@ -293,7 +295,7 @@ async def test_sorted_pages_from_order_tables_answer_exactly_at_any_depth_and_af
         with MongoClient(mongo_url, tz_aware=True) as store:
             db = store[mongo_db_name]
             db[ITEMS].update_one({"_id": "mix:tt00002"}, {"$set": {"row.rating": 0.5, "row.primaryTitle": "Aaa"}})
-            refresh(db, blocks_of(db, DATASET, ["tt00002"]))
+            refresh(db, block_ids_of(db, DATASET, ["tt00002"]))
             items = list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
         for sort in ("rating", "-rating", "primaryTitle"):
             response = await client.get(f"/datasets/mix/contents?sort={sort}&limit=50")
@@ -399,7 +401,7 @@ async def test_facets_of_the_whole_dataset_from_count_tables_are_exact_and_after
             db[ITEMS].update_one(
                 {"_id": "mix:tt00002"}, {"$set": {"row.rating": 99.5, "row.titleType": "new", "row.genres": "X,Y"}}
             )
-            refresh(db, blocks_of(db, DATASET, ["tt00002"]))
+            refresh(db, block_ids_of(db, DATASET, ["tt00002"]))
             items = list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
         used.clear()
         await _whole_facets_exact(client, items, 5)
@@ -494,7 +496,7 @@ async def test_an_export_in_import_order_streams_every_selected_row_in_order_a_r
     with MongoClient(mongo_url, tz_aware=True) as store:
         db = store[mongo_db_name]
         db[ITEMS].update_one({"_id": "mix:tt00045"}, {"$set": {"row.note": "changed"}})
-        refresh(db, blocks_of(db, DATASET, ["tt00045"]))
+        refresh(db, block_ids_of(db, DATASET, ["tt00045"]))
         items = list(db[ITEMS].find({"dataset": DATASET}).sort("seq", 1))
     for params, checks in [
         ({}, []),
@@ -516,7 +518,7 @@ async def test_a_new_import_is_in_every_answer_once_the_store_holds_it(mix_clien
     with MongoClient(mongo_url, tz_aware=True) as client:
         now = datetime.now(UTC)
         row = {"tconst": "tt99999", "titleType": "new", "rating": 11.5}
-        document = item_document(DATASET, "tt99999", seq=99_999, block="", row=row, job_id=JOB_ID, line=2, now=now)
+        document = item_document(DATASET, "tt99999", seq=99_999, block_id="", row=row, job_id=JOB_ID, line=2, now=now)
         append_items(client[mongo_db_name], DATASET, JOB_ID, [document], now)
 
     after = await mix_client.get("/datasets/mix/contents?sort=-rating&limit=1")
@@ -544,7 +546,7 @@ async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mi
     with MongoClient(mongo_url, tz_aware=True) as client:
         db = client[mongo_db_name]
         db[ITEMS].update_one({"_id": "mix:tt00001"}, {"$set": {"row.rating": 99.5}})
-        refresh(db, blocks_of(db, DATASET, ["tt00001"]))
+        refresh(db, block_ids_of(db, DATASET, ["tt00001"]))
     async with TestClient(TestServer(create_app(settings))) as client:
         response = await client.get("/datasets/mix/contents?sort=-rating&limit=1")
         assert [item["tconst"] for item in await response.json()] == ["tt00001"]
@@ -613,7 +615,7 @@ async def test_the_same_question_asked_at_once_runs_once_and_a_change_is_answere
         with MongoClient(mongo_url, tz_aware=True) as store:
             db = store[mongo_db_name]
             db[ITEMS].update_one({"_id": "mix:tt00001"}, {"$set": {"row.rating": 99.5, "row.startYear": 1999}})
-            refresh(db, blocks_of(db, DATASET, ["tt00001"]))
+            refresh(db, block_ids_of(db, DATASET, ["tt00001"]))
         response = await client.get(query)
         assert (await response.json())[0]["tconst"] == "tt00001" and len(runs) == 2
 

@@ -3,6 +3,7 @@
 import random
 
 from catalog_service.index import DatasetView
+from service_common.catalog_layout import BlockSummary
 from service_common.catalog_values import matches
 
 BLOCKS = 3_000
@@ -14,7 +15,10 @@ def view_of(blocks: int) -> DatasetView:
     entries = []
     for number in range(blocks):
         types = [[value, rng.randint(1, 50)] for value in rng.sample(STORED, 3)]
-        entries.append({"s": number * 1_000, "n": sum(n for _, n in types), "t": types, "c": []})
+        first_seq = number * 1_000
+        entries.append(
+            BlockSummary(f"imdb:{first_seq}", first_seq, sum(n for _, n in types), types, column_counts=[], version=1)
+        )
     return DatasetView(head={"_id": "imdb"}, chunks={"0": entries})
 
 
@@ -22,7 +26,7 @@ def test_a_type_is_counted_exactly_per_block():
     view = view_of(BLOCKS)
     for text in ["movie", "1994", "tvepisode", "nothing"]:
         counts, before = view.typed(text, lambda value, text=text: matches(text, value))
-        expected = [sum(n for value, n in entry["t"] if matches(text, value)) for entry in view.entries]
+        expected = [sum(n for value, n in entry.type_counts if matches(text, value)) for entry in view.entries]
         assert counts == expected
         assert before[-1] == sum(expected)
         assert before[1:4] == [sum(expected[:1]), sum(expected[:2]), sum(expected[:3])]

@@ -1,16 +1,18 @@
-"""Writing the catalog layout (``catalog_layout``), synchronously, as the ingest worker does: one block per batch,
-its summary in a chunk, and the dataset's chunk revisions that tell readers what changed.
+"""The catalog layout's writer (``service_common.catalog_layout`` names its documents and states
+its invariant), synchronous, as the ingest worker runs it: one block per batch, its summary placed
+in a chunk, and the chunk's revision on the dataset that tells readers what changed. ``audit`` is
+the invariant's executable form.
 
-Each step is idempotent and safe against a worker dying between any two of them: a block is
-written ``pending`` before the items, so a later run (or the abandoned-job check) can tell from
-the items themselves which of its keys were inserted. A block that a concurrent upsert changed is
-recomputed from its items under a compare-and-set on its version ``v``, so the last writer's
-recomputation, made from what the items hold after every write, is the one that stays.
+How it keeps the invariant with workers that die or stall between any two steps: a block is
+written ``pending`` before its items, so a later run (or the abandoned-job check) can tell from the
+items which of its candidates were inserted (rule 1, ``inserted_by_block``). Every other change to
+a block is a compare-and-set on its version ``v``, recomputed from what the store holds when it
+loses, so the last writer's change, made after every write it follows, is the one that stays.
 """
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,20 +20,21 @@ import orjson
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from service_common import catalog_layout
 from service_common.catalog_layout import (
     BLOCKS,
     CHUNK_ENTRIES,
-    CHUNKS,
+    CHUNK_REVISIONS,
     DATASETS,
     IDS_PER_READ,
     ITEMS,
+    SUMMARY_CHUNKS,
     BlockState,
-    block_id,
-    block_index,
-    block_summary,
+    BlockSummary,
     chunk_id,
     item_id,
     pack_rows,
+    types_and_columns,
     unpack_rows,
 )
 
@@ -62,7 +65,7 @@ def block_contents(rows: Sequence[dict[str, Any]], writes: Sequence[int] = ()) -
     ``writes``: each row's item's count of in-place writes (``w``) as read with it, kept as ``ws``
     (``[[position, w], ...]``, the positions whose item was ever updated in place) so that a row
     read earlier never replaces one read later (``patch_in_place``)."""
-    types, columns = block_index(rows)
+    types, columns = types_and_columns(rows)
     return {
         "types": types,
         "columns": columns,
@@ -73,6 +76,13 @@ def block_contents(rows: Sequence[dict[str, Any]], writes: Sequence[int] = ()) -
 
 def _writes(items: dict[str, dict[str, Any]], keys: Sequence[str]) -> list[int]:
     return [items[key].get("w", 0) if key in items else 0 for key in keys]
+
+
+def inserted_by_block(item: Mapping[str, Any] | None, seq: int) -> bool:
+    """The membership rule (``catalog_layout``, rule 1): a block's candidate, given ``seq`` by the
+    block, was inserted by it and still stands exactly when its item (None: there is none) carries
+    that ``seq``. Every path that decides which of a block's keys are its own asks this."""
+    return item is not None and item["seq"] == seq
 
 
 def write_pending(
@@ -88,7 +98,7 @@ def write_pending(
     """Records the batch's candidate keys before any item is written, counted as if every one were
     inserted (the usual case, which ``commit`` then confirms in one small write); returns the block."""
     block = {
-        "_id": block_id(dataset, first_seq),
+        "_id": catalog_layout.block_id(dataset, first_seq),
         "dataset": dataset,
         "job_id": job_id,
         "seq": first_seq,
@@ -105,7 +115,7 @@ def write_pending(
 
 def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: Sequence[dict[str, Any]]) -> None:
     """Keeps the candidates the batch inserted (their positions, ``rows`` being every candidate's
-    stored row) and indexes the block.
+    stored row) and places its summary (``place_summary``).
 
     When every candidate was inserted, the pending block already says so: its summary goes into a
     chunk and the block is marked indexed in one compare-and-set on its version. If a concurrent
@@ -137,7 +147,7 @@ def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: S
     if result.matched_count == 0:
         _commit_late(db, block, inserted)
     else:
-        index(db, block["_id"], dict(block, **update, v=1))
+        place_summary(db, block["_id"], dict(block, **update, v=1))
 
 
 def _commit_late(db: Database, block: dict[str, Any], inserted: Sequence[int]) -> None:
@@ -150,17 +160,18 @@ def _commit_late(db: Database, block: dict[str, Any], inserted: Sequence[int]) -
     """
     finalize(db, block["_id"])
     _adopt(db, block, [(block["keys"][i], block["seqs"][i]) for i in inserted])
-    index(db, block["_id"])
+    place_summary(db, block["_id"])
 
 
 def _adopt(db: Database, block: dict[str, Any], inserted: list[tuple[str, int]]) -> None:
-    """Adds to the committed block the candidates this run inserted that it does not list, re-creating
-    the block if it was dropped for holding none; ``index`` then places or updates its summary."""
+    """Adds to the committed block (``block`` as this run wrote it) the candidates this run inserted
+    that it does not list, re-creating the block if it was dropped for holding none;
+    ``place_summary`` then places or updates its summary."""
     for _ in range(MAX_RACES):
-        document = db[BLOCKS].find_one({"_id": block["_id"]})
-        if document is not None and document["state"] == BlockState.PENDING:
+        current = db[BLOCKS].find_one({"_id": block["_id"]})
+        if current is not None and current["state"] == BlockState.PENDING:
             return  # whoever commits it finishes it from the items, these included
-        listed = dict(zip(document["keys"], document["seqs"], strict=True)) if document else {}
+        listed = dict(zip(current["keys"], current["seqs"], strict=True)) if current else {}
         if all(key in listed for key, _ in inserted):
             return
         candidates = sorted({**listed, **dict(inserted)}.items(), key=lambda pair: pair[1])
@@ -168,23 +179,23 @@ def _adopt(db: Database, block: dict[str, Any], inserted: list[tuple[str, int]])
         if set(update["keys"]) <= listed.keys():
             return  # none of them stands any more
         log.warning("Block %s: items written after another run committed it; adding them", block["_id"])
-        if document is None:
+        if current is None:
             fields = {name: block[name] for name in ("_id", "dataset", "job_id", "seq", "created_at")}
             with contextlib.suppress(DuplicateKeyError):
                 db[BLOCKS].insert_one({**fields, **update, "state": BlockState.COMMITTED, "v": 1})
                 return
             continue
-        version = {"_id": block["_id"], "v": document["v"]}
+        version = {"_id": block["_id"], "v": current["v"]}
         if db[BLOCKS].update_one(version, {"$set": update, "$inc": {"v": 1}}).matched_count:
             return
     raise RuntimeError(f"block {block['_id']} kept changing while adding its late items")
 
 
 def _membership(db: Database, dataset: str, candidates: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    """The block fields for the candidates (key, seq) the block inserted: a candidate was inserted by
-    the block exactly when its item carries the ``seq`` the block gave it."""
+    """The block fields (keys, seqs and what derives from their rows) for the candidates (key, seq)
+    the block inserted and that still stand (``inserted_by_block``), read from their items now."""
     items = read_items(db, dataset, [key for key, _ in candidates], {"seq": 1, "row": 1, "w": 1})
-    kept = [(key, seq) for key, seq in candidates if key in items and items[key]["seq"] == seq]
+    kept = [(key, seq) for key, seq in candidates if inserted_by_block(items.get(key), seq)]
     return {
         "keys": [key for key, _ in kept],
         "seqs": [seq for _, seq in kept],
@@ -192,63 +203,67 @@ def _membership(db: Database, dataset: str, candidates: Sequence[tuple[str, int]
     }
 
 
-def finalize(db: Database, block: str) -> None:
-    """Commits a pending block from what the store holds: a candidate was inserted by this block
-    exactly when its item carries the ``seq`` the block gave it."""
+def finalize(db: Database, block_id: str) -> None:
+    """Commits a pending block from what the store holds (rule 1: its candidates whose items carry
+    the ``seq`` it gave them)."""
     for _ in range(MAX_RACES):
-        document = db[BLOCKS].find_one({"_id": block})
-        if document is None or document["state"] != BlockState.PENDING:
+        block = db[BLOCKS].find_one({"_id": block_id})
+        if block is None or block["state"] != BlockState.PENDING:
             return
-        candidates = list(zip(document["keys"], document["seqs"], strict=True))
-        update = {**_membership(db, document["dataset"], candidates), "state": BlockState.COMMITTED}
-        if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, {"$set": update, "$inc": {"v": 1}}).matched_count:
+        candidates = list(zip(block["keys"], block["seqs"], strict=True))
+        update = {**_membership(db, block["dataset"], candidates), "state": BlockState.COMMITTED}
+        if db[BLOCKS].update_one({"_id": block_id, "v": block["v"]}, {"$set": update, "$inc": {"v": 1}}).matched_count:
             return
-    raise RuntimeError(f"block {block} kept changing while being finalized")
+    raise RuntimeError(f"block {block_id} kept changing while being finalized")
 
 
-def index(db: Database, block: str, committed: dict[str, Any] | None = None) -> None:
+def place_summary(db: Database, block_id: str, committed: dict[str, Any] | None = None) -> None:
     """Puts the committed block's summary into the dataset's last chunk (a new one when it is
-    full) and bumps that chunk's revision on the dataset; a block that inserted nothing is dropped.
+    full), bumps that chunk's revision on the dataset and marks the block ``indexed``; a block that
+    inserted nothing is dropped.
 
     ``committed``: the block as this process just committed it, so that it need not be read back,
     and known not to be in a chunk yet."""
-    document = committed or db[BLOCKS].find_one({"_id": block})
-    if document is None or document["state"] == BlockState.PENDING:
+    block = committed or db[BLOCKS].find_one({"_id": block_id})
+    if block is None or block["state"] == BlockState.PENDING:
         return
-    dataset = document["dataset"]
-    if document["state"] == BlockState.COMMITTED:
-        if not document["keys"]:
-            db[BLOCKS].delete_one({"_id": block, "state": BlockState.COMMITTED, "keys": []})
+    dataset = block["dataset"]
+    if block["state"] == BlockState.COMMITTED:
+        if not block["keys"]:
+            db[BLOCKS].delete_one({"_id": block_id, "state": BlockState.COMMITTED, "keys": []})
             return
-        number = _append_summary(db, dataset, document, placed_before=committed is None)
+        number = _append_summary(db, dataset, block, placed_before=committed is None)
         _bump(db, dataset, number)
-        db[BLOCKS].update_one({"_id": block}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
-        current = db[BLOCKS].find_one({"_id": block}, {"v": 1})
-        if current is not None and current["v"] == document["v"]:
+        db[BLOCKS].update_one({"_id": block_id}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
+        current = db[BLOCKS].find_one({"_id": block_id}, {"v": 1})
+        if current is not None and current["v"] == block["v"]:
             return  # the summary just placed is the block's current one
-    sync_summary(db, block)
+    sync_summary(db, block_id)
 
 
 def _append_summary(db: Database, dataset: str, block: dict[str, Any], *, placed_before: bool) -> int:
     """The number of the chunk now holding the block's summary (a run that died after placing it
     may have done so already: ``placed_before``)."""
     if placed_before:
-        holder = db[CHUNKS].find_one({"dataset": dataset, "ids": block["_id"]}, {"n": 1})
+        holder = db[SUMMARY_CHUNKS].find_one({"dataset": dataset, "ids": block["_id"]}, {"n": 1})
         if holder is not None:
             return holder["n"]
     head = db[DATASETS].find_one({"_id": dataset}, {"last_chunk": 1}) or {}
     number = head.get("last_chunk", 0)
     for _ in range(MAX_RACES):
-        appended = db[CHUNKS].update_one(
+        appended = db[SUMMARY_CHUNKS].update_one(
             {"_id": chunk_id(dataset, number), "count": {"$lt": CHUNK_ENTRIES}, "ids": {"$ne": block["_id"]}},
-            {"$push": {"ids": block["_id"], "entries": block_summary(block)}, "$inc": {"count": 1, "rev": 1}},
+            {
+                "$push": {"ids": block["_id"], "entries": BlockSummary.of(block).stored()},
+                "$inc": {"count": 1, "rev": 1},
+            },
         )
         if appended.matched_count:
             return number
-        chunk = db[CHUNKS].find_one({"_id": chunk_id(dataset, number)}, {"count": 1, "ids": 1})
+        chunk = db[SUMMARY_CHUNKS].find_one({"_id": chunk_id(dataset, number)}, {"count": 1, "ids": 1})
         if chunk is None:
             with contextlib.suppress(DuplicateKeyError):
-                db[CHUNKS].insert_one(
+                db[SUMMARY_CHUNKS].insert_one(
                     {
                         "_id": chunk_id(dataset, number),
                         "dataset": dataset,
@@ -267,60 +282,63 @@ def _append_summary(db: Database, dataset: str, block: dict[str, Any], *, placed
     raise RuntimeError(f"could not place the summary of block {block['_id']}")
 
 
-def _bump(db: Database, dataset: str, chunk: int) -> None:
-    db[DATASETS].update_one({"_id": dataset}, {"$inc": {f"index.c{chunk}": 1}, "$max": {"last_chunk": chunk}})
+def _bump(db: Database, dataset: str, number: int) -> None:
+    """Bumps the revision of the dataset's chunk ``number`` (rule 5)."""
+    db[DATASETS].update_one(
+        {"_id": dataset}, {"$inc": {f"{CHUNK_REVISIONS}.c{number}": 1}, "$max": {"last_chunk": number}}
+    )
 
 
-def sync_summary(db: Database, block: str) -> None:
+def sync_summary(db: Database, block_id: str) -> None:
     """Brings the block's summary in its chunk up to the block's current version."""
     for _ in range(MAX_RACES):
-        document = db[BLOCKS].find_one({"_id": block})
-        if document is None or document.get("chunk") is None:
+        block = db[BLOCKS].find_one({"_id": block_id})
+        if block is None or block.get("chunk") is None:
             return
-        number = document["chunk"]
-        chunk = db[CHUNKS].find_one({"_id": chunk_id(document["dataset"], number)})
-        if chunk is None or block not in chunk["ids"]:
+        number = block["chunk"]
+        chunk = db[SUMMARY_CHUNKS].find_one({"_id": chunk_id(block["dataset"], number)})
+        if chunk is None or block_id not in chunk["ids"]:
             return
-        position = chunk["ids"].index(block)
-        if chunk["entries"][position]["v"] >= document["v"]:
+        position = chunk["ids"].index(block_id)
+        if BlockSummary.from_stored(chunk["entries"][position]).version >= block["v"]:
             return
-        replaced = db[CHUNKS].update_one(
+        replaced = db[SUMMARY_CHUNKS].update_one(
             {"_id": chunk["_id"], "rev": chunk["rev"]},
-            {"$set": {f"entries.{position}": block_summary(document)}, "$inc": {"rev": 1}},
+            {"$set": {f"entries.{position}": BlockSummary.of(block).stored()}, "$inc": {"rev": 1}},
         )
         if replaced.matched_count:
-            _bump(db, document["dataset"], number)
+            _bump(db, block["dataset"], number)
             return
-    raise RuntimeError(f"the summary of block {block} kept changing")
+    raise RuntimeError(f"the summary of block {block_id} kept changing")
 
 
-def refresh(db: Database, blocks: Iterable[str]) -> None:
+def refresh(db: Database, block_ids: Iterable[str]) -> None:
     """Recomputes blocks whose items were updated in place: their ``type`` positions and column
     counts follow what the items hold now."""
-    for block in dict.fromkeys(blocks):
-        _refresh_one(db, block)
+    for block_id in dict.fromkeys(block_ids):
+        _refresh_one(db, block_id)
 
 
-def _refresh_one(db: Database, block: str) -> None:
+def _refresh_one(db: Database, block_id: str) -> None:
     for _ in range(MAX_RACES):
-        document = db[BLOCKS].find_one({"_id": block})
-        if document is None:
+        block = db[BLOCKS].find_one({"_id": block_id})
+        if block is None:
             return
-        version = {"_id": block, "v": document["v"]}
-        if document["state"] == BlockState.PENDING:
+        version = {"_id": block_id, "v": block["v"]}
+        if block["state"] == BlockState.PENDING:
             # Its writer is still on it: moving the version makes the writer recompute it from the items.
             if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count:
                 return
             continue
-        items = read_items(db, document["dataset"], document["keys"], {"row": 1, "w": 1})
+        items = read_items(db, block["dataset"], block["keys"], {"row": 1, "w": 1})
         contents = block_contents(
-            [items.get(key, {}).get("row", {}) for key in document["keys"]], _writes(items, document["keys"])
+            [items.get(key, {}).get("row", {}) for key in block["keys"]], _writes(items, block["keys"])
         )
         update = {"$set": contents, "$inc": {"v": 1}}
         if db[BLOCKS].update_one(version, update).matched_count:
-            sync_summary(db, block)
+            sync_summary(db, block_id)
             return
-    raise RuntimeError(f"block {block} kept changing while being refreshed")
+    raise RuntimeError(f"block {block_id} kept changing while being refreshed")
 
 
 def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
@@ -344,47 +362,47 @@ def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
     patched: list[dict[str, Any]] = []
     for start in range(0, len(touched), BLOCKS_PER_READ):
         wanted = touched[start : start + BLOCKS_PER_READ]
-        documents = {document["_id"]: document for document in db[BLOCKS].find({"_id": {"$in": wanted}})}
-        for block in wanted:
-            document = documents.get(block)
+        blocks = {block["_id"]: block for block in db[BLOCKS].find({"_id": {"$in": wanted}})}
+        for block_id in wanted:
+            block = blocks.get(block_id)
             for _ in range(MAX_RACES):
-                if document is None:
+                if block is None:
                     break  # dropped for holding none of its keys: these items are in another block now
-                outcome = _patch_once(db, document, located[block])
+                outcome = _patch_once(db, block, located[block_id])
                 if outcome is not None:
                     if outcome:
                         patched.append(outcome)
                     break
-                document = db[BLOCKS].find_one({"_id": block})  # it moved on meanwhile
+                block = db[BLOCKS].find_one({"_id": block_id})  # it moved on meanwhile
             else:
-                raise RuntimeError(f"block {block} kept changing while being patched")
+                raise RuntimeError(f"block {block_id} kept changing while being patched")
     _sync_summaries(db, dataset, patched)
 
 
-def _patch_once(db: Database, document: dict[str, Any], items: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _patch_once(db: Database, block: dict[str, Any], items: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """Patches the block as read with these items: the block as written when its summary is this
     writer's to sync (``{}`` otherwise), None when the block changed since it was read."""
-    version = {"_id": document["_id"], "v": document["v"]}
-    if document["state"] == BlockState.PENDING:
+    version = {"_id": block["_id"], "v": block["v"]}
+    if block["state"] == BlockState.PENDING:
         # Its writer is still on it: moving the version makes the writer recompute it from the items.
         return {} if db[BLOCKS].update_one(version, {"$inc": {"v": 1}}).matched_count else None
-    rows = unpack_rows(document)
+    rows = unpack_rows(block)
     if rows is None:  # written before blocks carried their rows: recounted from all its items, read now
-        current = read_items(db, document["dataset"], document["keys"], {"row": 1, "w": 1})
-        rows = [current.get(key, {}).get("row", {}) for key in document["keys"]]
-        writes = _writes(current, document["keys"])
+        current = read_items(db, block["dataset"], block["keys"], {"row": 1, "w": 1})
+        rows = [current.get(key, {}).get("row", {}) for key in block["keys"]]
+        writes = _writes(current, block["keys"])
         changed = True
     else:
         writes = [0] * len(rows)
-        for position, w in document.get("ws", []):
+        for position, w in block.get("ws", []):
             writes[position] = w
         changed = False
-        positions = {key: position for position, key in enumerate(document["keys"])}
+        positions = {key: position for position, key in enumerate(block["keys"])}
         for key, item in items.items():
             position = positions.get(key)
             # An item the block lists under another seq was re-created elsewhere after a revert took
             # the block's one out; that revert takes it out of this block too.
-            if position is None or document["seqs"][position] != item["seq"]:
+            if position is None or not inserted_by_block(item, block["seqs"][position]):
                 continue
             w = item.get("w", 0)
             # Compared as stored: 1 and 1.0 are equal in Python, not in the rows the read model applies.
@@ -392,18 +410,18 @@ def _patch_once(db: Database, document: dict[str, Any], items: dict[str, dict[st
             if w > writes[position] or (w == writes[position] == 0 and differs):
                 rows[position], writes[position] = item["row"], w
                 changed = True
-    indexed = document["state"] == BlockState.INDEXED and document.get("chunk") is not None
+    indexed = block["state"] == BlockState.INDEXED and block.get("chunk") is not None
     if not changed:
         # Its summary may still lag, behind a run that died between this write and its summary's.
-        return document if indexed else {}
+        return block if indexed else {}
     contents = block_contents(rows, writes)
     if not db[BLOCKS].update_one(version, {"$set": contents, "$inc": {"v": 1}}).matched_count:
         return None
     if not indexed:
-        # Committed, not yet indexed: its indexer places the summary, and syncs it if ``v`` moved meanwhile.
-        sync_summary(db, document["_id"])
+        # Committed, not yet indexed: ``place_summary`` places its summary, and syncs it if ``v`` moved meanwhile.
+        sync_summary(db, block["_id"])
         return {}
-    return {**document, **contents, "v": document["v"] + 1}
+    return {**block, **contents, "v": block["v"] + 1}
 
 
 def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]) -> None:
@@ -413,7 +431,7 @@ def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]
         by_chunk.setdefault(block["chunk"], []).append(block)
     for number, members in by_chunk.items():
         for _ in range(MAX_RACES):
-            chunk = db[CHUNKS].find_one({"_id": chunk_id(dataset, number)})
+            chunk = db[SUMMARY_CHUNKS].find_one({"_id": chunk_id(dataset, number)})
             if chunk is None:
                 break
             update = {}
@@ -421,11 +439,12 @@ def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]
                 if block["_id"] not in chunk["ids"]:
                     continue
                 position = chunk["ids"].index(block["_id"])
-                if chunk["entries"][position]["v"] < block["v"]:  # else a later writer's is there already
-                    update[f"entries.{position}"] = block_summary(block)
+                # Else a later writer's is there already.
+                if BlockSummary.from_stored(chunk["entries"][position]).version < block["v"]:
+                    update[f"entries.{position}"] = BlockSummary.of(block).stored()
             if not update:
                 break
-            replaced = db[CHUNKS].update_one(
+            replaced = db[SUMMARY_CHUNKS].update_one(
                 {"_id": chunk["_id"], "rev": chunk["rev"]}, {"$set": update, "$inc": {"rev": 1}}
             )
             if replaced.matched_count:
@@ -435,8 +454,8 @@ def _sync_summaries(db: Database, dataset: str, blocks: Sequence[dict[str, Any]]
             raise RuntimeError(f"summary chunk {number} of {dataset} kept changing")
 
 
-def blocks_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
-    """The blocks holding these keys' items."""
+def block_ids_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
+    """The ids of the blocks holding these keys' items."""
     return {item["block"] for item in read_items(db, dataset, keys, {"block": 1}).values() if item.get("block")}
 
 
@@ -445,7 +464,7 @@ def recover_job(db: Database, job_id: str) -> int:
     unfinished = list(db[BLOCKS].find({"job_id": job_id, "state": {"$ne": BlockState.INDEXED}}, {"_id": 1}))
     for block in unfinished:
         finalize(db, block["_id"])
-        index(db, block["_id"])
+        place_summary(db, block["_id"])
     return len(unfinished)
 
 
@@ -477,12 +496,12 @@ def revert_job(db: Database, job_id: str) -> tuple[int, int]:
     return removed, kept
 
 
-def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
-    document = db[BLOCKS].find_one({"_id": block})
-    if document is None:
+def _revert_block(db: Database, block_id: str, job_id: str) -> tuple[int, int]:
+    block = db[BLOCKS].find_one({"_id": block_id})
+    if block is None:
         return 0, 0
-    dataset = document["dataset"]
-    keys, seqs = document["keys"], document["seqs"]
+    dataset = block["dataset"]
+    keys, seqs = block["keys"], block["seqs"]
     # The block's seq proves the job created the item, ``source.job_id`` that no one wrote it since (the
     # job itself may have: a key twice in an upsert file). The conditions sit in the delete itself, so
     # an upsert by another job that lands first is never lost, and one that lands after inserts anew.
@@ -497,47 +516,33 @@ def _revert_block(db: Database, block: str, job_id: str) -> tuple[int, int]:
             }
         )
     for _ in range(MAX_RACES):
-        document = db[BLOCKS].find_one({"_id": block})
-        if document is None:
+        block = db[BLOCKS].find_one({"_id": block_id})
+        if block is None:
             return 0, 0
-        items = read_items(db, dataset, document["keys"], {"seq": 1, "row": 1, "w": 1})
-        remaining = [
-            (key, seq)
-            for key, seq in zip(document["keys"], document["seqs"], strict=True)
-            if key in items and items[key]["seq"] == seq
-        ]
-        gone = len(document["keys"]) - len(remaining)
+        remaining = _membership(db, dataset, list(zip(block["keys"], block["seqs"], strict=True)))
+        gone = len(block["keys"]) - len(remaining["keys"])
         if not gone:
             # Nothing more to take out, or a run that died after rewriting the block: its summary may lag.
-            sync_summary(db, block)
-            return document.get("reverted", 0), len(remaining)
+            sync_summary(db, block_id)
+            return block.get("reverted", 0), len(remaining["keys"])
         # Emptied, the block stays with n=0 in its chunk: readers' prefix sums pass over it.
-        update = {
-            "$set": {
-                "keys": [key for key, _ in remaining],
-                "seqs": [seq for _, seq in remaining],
-                **block_contents(
-                    [items[key]["row"] for key, _ in remaining], _writes(items, [key for key, _ in remaining])
-                ),
-            },
-            "$inc": {"v": 1, "reverted": gone},
-        }
-        if db[BLOCKS].update_one({"_id": block, "v": document["v"]}, update).matched_count:
-            sync_summary(db, block)
-            return document.get("reverted", 0) + gone, len(remaining)
-    raise RuntimeError(f"block {block} kept changing while being reverted")
+        update = {"$set": remaining, "$inc": {"v": 1, "reverted": gone}}
+        if db[BLOCKS].update_one({"_id": block_id, "v": block["v"]}, update).matched_count:
+            sync_summary(db, block_id)
+            return block.get("reverted", 0) + gone, len(remaining["keys"])
+    raise RuntimeError(f"block {block_id} kept changing while being reverted")
 
 
 def item_document(
-    dataset: str, key: str, *, seq: int, block: str, row: dict[str, Any], job_id: str, line: int, now: datetime
+    dataset: str, key: str, *, seq: int, block_id: str, row: dict[str, Any], job_id: str, line: int, now: datetime
 ) -> dict[str, Any]:
-    """A catalog item as the worker inserts it (ARCHITECTURE.md, "A catalog document")."""
+    """A catalog item as the worker inserts it (ARCHITECTURE.md, "The catalog layout")."""
     return {
         "_id": item_id(dataset, key),
         "dataset": dataset,
         "key": key,
         "seq": seq,
-        "block": block,
+        "block": block_id,
         "row": row,
         "source": {"job_id": job_id, "line": line},
         "created_at": now,
@@ -548,8 +553,9 @@ def item_document(
 def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[str, Any]], now: datetime) -> str:
     """Inserts items that already carry their ``seq`` (ascending, from one allocation), with their
     block: the migration of an older catalog, and test fixtures. Safe to run again after a crash:
-    keys already there are left as they are, and the block is finished from what the store holds."""
-    block = block_id(dataset, documents[0]["seq"])
+    keys already there are left as they are, and the block is finished from what the store holds.
+    Returns the block's id."""
+    appended = catalog_layout.block_id(dataset, documents[0]["seq"])
     with contextlib.suppress(DuplicateKeyError):
         write_pending(
             db,
@@ -562,56 +568,61 @@ def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[s
             now,
         )
     with contextlib.suppress(BulkWriteError):
-        db[ITEMS].insert_many([{**document, "block": block} for document in documents], ordered=False)
-    finalize(db, block)
-    index(db, block)
-    return block
+        db[ITEMS].insert_many([{**document, "block": appended} for document in documents], ordered=False)
+    finalize(db, appended)
+    place_summary(db, appended)
+    return appended
 
 
 def audit(db: Database, dataset: str) -> list[str]:
-    """Every way the dataset's layout disagrees with its items; empty when pages and counts are exact.
+    """Every way the dataset's layout breaks the invariant (``catalog_layout``, whose rule each
+    problem names); empty when pages and counts are exact.
 
     Reads everything: for tests and for checking a store by hand, never for serving.
     """
     problems: list[str] = []
     items = {item["key"]: item for item in db[ITEMS].find({"dataset": dataset}, {"key": 1, "seq": 1, "row": 1, "w": 1})}
-    chunks = list(db[CHUNKS].find({"dataset": dataset}))
+    chunks = list(db[SUMMARY_CHUNKS].find({"dataset": dataset}))
     head = db[DATASETS].find_one({"_id": dataset}) or {}
     for chunk in chunks:
-        if f"c{chunk['n']}" not in head.get("index", {}):
-            problems.append(f"chunk {chunk['n']} has no revision on the dataset")
-    entries = sorted((entry for chunk in chunks for entry in chunk["entries"]), key=lambda entry: entry["s"])
+        if f"c{chunk['n']}" not in head.get(CHUNK_REVISIONS, {}):
+            problems.append(f"chunk {chunk['n']} has no revision on the dataset (rule 5)")
+    summaries = sorted(
+        (BlockSummary.from_stored(entry) for chunk in chunks for entry in chunk["entries"]),
+        key=lambda summary: summary.first_seq,
+    )
     placed: list[str] = []
-    for entry in entries:
-        block = db[BLOCKS].find_one({"_id": entry["b"]})
+    for summary in summaries:
+        block = db[BLOCKS].find_one({"_id": summary.block_id})
         if block is None or block["state"] != BlockState.INDEXED:
-            problems.append(f"summary of block {entry['b']} without an indexed block")
+            problems.append(f"summary of block {summary.block_id} without an indexed block (rule 4)")
             continue
-        if block_summary(block) != entry:
-            problems.append(f"summary of block {entry['b']} is stale: {entry} != {block_summary(block)}")
+        if (current := BlockSummary.of(block)) != summary:
+            problems.append(f"summary of block {summary.block_id} is stale: {summary} != {current} (rule 4)")
         rows = []
         for key, seq in zip(block["keys"], block["seqs"], strict=True):
             item = items.get(key)
-            if item is None or item["seq"] != seq:
-                problems.append(f"block {entry['b']} lists {key!r} at seq {seq}, which no item has")
+            if not inserted_by_block(item, seq):
+                problems.append(f"block {summary.block_id} lists {key!r} at seq {seq}, which no item has (rule 1)")
             rows.append(item["row"] if item else {})
             placed.append(key)
-        if [block["types"], block["columns"]] != list(block_index(rows)):
-            problems.append(f"block {entry['b']} type or column counts differ from its items")
+        if [block["types"], block["columns"]] != list(types_and_columns(rows)):
+            problems.append(f"block {summary.block_id} type or column counts differ from its items (rule 3)")
         if unpack_rows(block) != rows:
-            problems.append(f"block {entry['b']} carries rows that differ from its items")
+            problems.append(f"block {summary.block_id} carries rows that differ from its items (rule 3)")
         for position, w in block.get("ws", []):
             if w > items.get(block["keys"][position], {}).get("w", 0):
-                problems.append(f"block {entry['b']} took a write of {block['keys'][position]!r} its item never had")
+                key = block["keys"][position]
+                problems.append(f"block {summary.block_id} took a write of {key!r} its item never had (rule 3)")
     seqs = [items[key]["seq"] for key in placed if key in items]
     if seqs != sorted(seqs):
-        problems.append("blocks are not in import order")
+        problems.append("blocks are not in import order (rule 2)")
     if len(placed) != len(set(placed)):
-        problems.append("a key is placed twice")
+        problems.append("a key is placed twice (rule 2)")
     if missing := items.keys() - set(placed):
-        problems.append(f"{len(missing)} item(s) in no block, e.g. {sorted(missing)[:3]}")
-    if pending := db[BLOCKS].count_documents({"dataset": dataset, "state": {"$ne": BlockState.INDEXED}}):
-        problems.append(f"{pending} block(s) not indexed")
+        problems.append(f"{len(missing)} item(s) in no block, e.g. {sorted(missing)[:3]} (rule 2)")
+    if unfinished := db[BLOCKS].count_documents({"dataset": dataset, "state": {"$ne": BlockState.INDEXED}}):
+        problems.append(f"{unfinished} block(s) not indexed (rule 4)")
     return problems
 
 
@@ -633,6 +644,6 @@ def delete_dataset(
         for start in range(0, len(ids), IDS_PER_READ):
             removed += db[ITEMS].delete_many({"_id": {"$in": ids[start : start + IDS_PER_READ]}}).deleted_count
         db[BLOCKS].delete_one({"_id": block["_id"]})
-    db[CHUNKS].delete_many({"dataset": dataset})
+    db[SUMMARY_CHUNKS].delete_many({"dataset": dataset})
     db[DATASETS].delete_one({"_id": dataset, **(held or {})})
     return removed

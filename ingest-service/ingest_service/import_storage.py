@@ -16,7 +16,7 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ingest_service import catalog_blocks as blocks
+from ingest_service import catalog_blocks
 from ingest_service.schemas import ACTIVE_STATUSES, RUNNING_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
 from service_common.catalog_layout import (
@@ -313,19 +313,26 @@ def allocate_seq_block(db: Database, size: int) -> int:
 def rows_written_by_job(db: Database, dataset: str, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The documents among ``keys`` that this job wrote last, by key: after a crash, these tell
     which rows of the interrupted batch reached the store."""
-    written = blocks.read_items(db, dataset, keys, {"source": 1, "created_at": 1, "updated_at": 1, "block": 1})
+    written = catalog_blocks.read_items(db, dataset, keys, {"source": 1, "created_at": 1, "updated_at": 1, "block": 1})
     return {key: document for key, document in written.items() if document["source"]["job_id"] == job_id}
 
 
 def write_items(
-    db: Database, dataset: str, block: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
+    db: Database, dataset: str, block_id: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
 ) -> BatchOutcome:
     """One unordered bulk write for the batch; a failed row does not stop the others."""
     if mode is ImportMode.INSERT:
         operations = [
             InsertOne(
-                blocks.item_document(
-                    dataset, item.key, seq=item.seq, block=block, row=item.row, job_id=job_id, line=item.line, now=now
+                catalog_blocks.item_document(
+                    dataset,
+                    item.key,
+                    seq=item.seq,
+                    block_id=block_id,
+                    row=item.row,
+                    job_id=job_id,
+                    line=item.line,
+                    now=now,
                 )
             )
             for item in items
@@ -341,7 +348,7 @@ def write_items(
                         "dataset": dataset,
                         "key": item.key,
                         "seq": item.seq,
-                        "block": block,
+                        "block": block_id,
                         "created_at": now,
                     },
                 },
@@ -365,7 +372,7 @@ def write_items(
         outcome.inserted = [index for index in range(len(items)) if index not in duplicates]
         if outcome.duplicates:
             matched = [items[error["index"]].key for error in summary["writeErrors"] if error["code"] == DUPLICATE_KEY]
-            blocks.mark_relied_on(db, dataset, job_id, matched)
+            catalog_blocks.mark_relied_on(db, dataset, job_id, matched)
     else:
         outcome.inserted = sorted(upserted["index"] for upserted in summary.get("upserted", []))
         new = set(outcome.inserted)
@@ -395,7 +402,7 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
     for job_id in db[BLOCKS].distinct("job_id", {"state": {"$ne": BlockState.INDEXED}}):
         job = db[JOBS].find_one({"_id": job_id}, {"status": 1})
         if job is None or job["status"] not in _ACTIVE:
-            finished += blocks.recover_job(db, job_id)
+            finished += catalog_blocks.recover_job(db, job_id)
     # Batches updated in place by runs that died before patching their items' blocks.
     for job in db[JOBS].find({f"{IN_PLACE}.0": {"$exists": True}, "status": {"$nin": _ACTIVE}}, {"_id": 1}):
         finished += finish_in_place(db, job["_id"])
@@ -455,7 +462,7 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
 
     for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
         delete_upload(db, job["_id"])
-    return blocks.delete_dataset(db, name, renew=renew, held=ours)
+    return catalog_blocks.delete_dataset(db, name, renew=renew, held=ours)
 
 
 def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime) -> list[str]:
@@ -522,7 +529,7 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
     batch's items are read once: an item that already holds every value of its row is not written (it
     counts as a duplicate, and is kept by a revert of the import that created it), the others are
     updated in one unordered bulk write."""
-    existing = blocks.read_items(db, dataset, [item.key for item in items], {"row": 1})
+    existing = catalog_blocks.read_items(db, dataset, [item.key for item in items], {"row": 1})
     outcome = BatchOutcome()
     operations, unchanged = [], []
     for index, item in enumerate(items):
@@ -537,7 +544,7 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
         operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update, "$inc": {"w": 1}}))
         outcome.updated.append(index)
     outcome.duplicates = len(unchanged)
-    blocks.mark_relied_on(db, dataset, job_id, unchanged)
+    catalog_blocks.mark_relied_on(db, dataset, job_id, unchanged)
     if not operations:
         return outcome
     try:
@@ -567,7 +574,7 @@ def finish_in_place(db: Database, job_id: str) -> int:
     job = db[JOBS].find_one({"_id": job_id}, {IN_PLACE: 1, "dataset": 1})
     marks = (job or {}).get(IN_PLACE) or []
     for mark in marks:
-        blocks.patch_in_place(db, job_dataset(job), mark["keys"])
+        catalog_blocks.patch_in_place(db, job_dataset(job), mark["keys"])
         db[JOBS].update_one({"_id": job_id}, {"$pull": {IN_PLACE: {"id": mark["id"]}}})
     return len(marks)
 

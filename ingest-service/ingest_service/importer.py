@@ -16,8 +16,7 @@ from gridfs.errors import CorruptGridFile, NoFile
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from ingest_service import catalog_blocks as blocks
-from ingest_service import disk, import_storage
+from ingest_service import catalog_blocks, disk, import_storage
 from ingest_service.import_storage import ItemWrite
 from ingest_service.parsing import MAX_ROW_BYTES, UTF8, Quoting, Record, read_records
 from ingest_service.prefetch import prefetched
@@ -193,7 +192,7 @@ class JobImport:
         if self._owner_lost_access():  # queued before its owner was disabled or demoted
             return JobStatus.CANCELLED
         import_storage.ensure_dataset(self._db, self._job, utcnow())
-        if self._reconcile and (recovered := blocks.recover_job(self._db, self._job_id)):
+        if self._reconcile and (recovered := catalog_blocks.recover_job(self._db, self._job_id)):
             log.info("Import %s: finished %d block(s) an earlier run left", self._job_id, recovered)
         if self._reconcile and (patched := import_storage.finish_in_place(self._db, self._job_id)):
             log.info("Import %s: patched the blocks of %d batch(es) an earlier run updated", self._job_id, patched)
@@ -350,7 +349,7 @@ class JobImport:
         """The batch's items, and the block that gives the new ones their place in the catalog's order.
 
         The block is written first, as ``pending``: should this run die before committing it,
-        the next one learns from the items which of its keys were inserted (``blocks.finalize``).
+        the next one learns from the items which of its keys were inserted (``catalog_blocks.finalize``).
         """
         if self._mode is ImportMode.MERGE:
             self._merge(batch, errors, now)
@@ -360,7 +359,7 @@ class JobImport:
             updated += self._write_block(batch[start : start + self._write_size], errors, now)
         if updated:
             # Updated in place, those items keep their place; their blocks' rows and counts follow.
-            blocks.patch_in_place(self._db, self._dataset, updated)
+            catalog_blocks.patch_in_place(self._db, self._dataset, updated)
 
     def _write_block(
         self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime
@@ -371,7 +370,7 @@ class JobImport:
             ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
             for index, (line, row) in enumerate(batch)
         ]
-        block = blocks.write_pending(
+        block = catalog_blocks.write_pending(
             self._db,
             self._dataset,
             self._job_id,
@@ -384,7 +383,7 @@ class JobImport:
         outcome = import_storage.write_items(
             self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
         )
-        blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
+        catalog_blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
         self._counts.rows_inserted += len(outcome.inserted)
         self._counts.rows_updated += len(outcome.updated)
         self._counts.rows_duplicate += outcome.duplicates
@@ -397,7 +396,7 @@ class JobImport:
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
         # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
         if outcome.merged:
-            blocks.patch_in_place(self._db, self._dataset, [items[index].key for index in outcome.updated])
+            catalog_blocks.patch_in_place(self._db, self._dataset, [items[index].key for index in outcome.updated])
         self._counts.rows_updated += outcome.merged
         self._counts.rows_duplicate += outcome.duplicates
         self._counts.rows_unmatched += outcome.unmatched
@@ -434,5 +433,5 @@ class JobImport:
                 updated.append(row.key)
         # The dead run may have updated these items without patching their blocks.
         if updated:
-            blocks.patch_in_place(self._db, self._dataset, updated)
+            catalog_blocks.patch_in_place(self._db, self._dataset, updated)
         return remaining

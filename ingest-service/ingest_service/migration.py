@@ -98,7 +98,7 @@ def _move(db: Database, legacy: list[dict[str, Any]], now: datetime) -> int:
             DEFAULT_DATASET,
             key,
             seq=old["seq"],
-            block="",
+            block_id="",
             row=stored_row(old.get("row", {})),
             job_id=old.get("source", {}).get("job_id", MIGRATION_JOB),
             line=old.get("source", {}).get("line", 0),

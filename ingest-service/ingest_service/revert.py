@@ -11,8 +11,7 @@ from datetime import datetime
 
 from pymongo.database import Database
 
-from ingest_service import catalog_blocks as blocks
-from ingest_service import import_storage
+from ingest_service import catalog_blocks, import_storage
 from ingest_service.importer import JobLeased, utcnow
 from ingest_service.schemas import JobStatus
 
@@ -36,7 +35,7 @@ def run_revert(db: Database, job_id: str, *, now: datetime) -> None:
         raise JobLeased(min(remaining, LEASE_POLL_SECONDS))
     import_storage.delete_upload(db, job_id)  # a job that failed early may have left its file
     import_storage.finish_in_place(db, job_id)  # blocks of items a dead run updated but did not patch
-    removed, kept_created = blocks.revert_job(db, job_id)
+    removed, kept_created = catalog_blocks.revert_job(db, job_id)
     # Rows it updated in place (upsert, merge) keep the values they have now: counted, never changed back.
     kept = kept_created + job.get("rows_updated", 0)
     if import_storage.finish_revert(db, job_id, utcnow(), removed=removed, kept=kept):

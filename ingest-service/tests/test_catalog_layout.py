@@ -8,7 +8,7 @@ import pytest
 
 from ingest_service import catalog_blocks, disk, import_storage, importer
 from ingest_service.catalog_blocks import audit
-from service_common.catalog_layout import CHUNKS, DATASETS
+from service_common.catalog_layout import DATASETS, SUMMARY_CHUNKS
 from service_common.testing import movies_csv
 
 from .helpers import upload_ok, wait_finished
@@ -25,7 +25,7 @@ class Killed(BaseException):
 def dataset_counts(db, dataset: str = "default") -> tuple[int, dict]:
     """What readers see: the number of items and of each type, summed from the summaries."""
     total, types = 0, {}
-    for chunk in db[CHUNKS].find({"dataset": dataset}):
+    for chunk in db[SUMMARY_CHUNKS].find({"dataset": dataset}):
         for entry in chunk["entries"]:
             total += entry["n"]
             for value, count in entry["t"]:

@@ -82,7 +82,7 @@ async def test_a_run_that_stalled_past_its_lease_never_deletes_the_dataset_made_
         now = importer.utcnow()
         db.datasets.insert_one(new_dataset(NAME, owner="user-1", key="show_id", now=now))
         documents = [
-            catalog_blocks.item_document(NAME, f"n{n}", seq=10_000 + n, block="", row={"show_id": f"n{n}"},
+            catalog_blocks.item_document(NAME, f"n{n}", seq=10_000 + n, block_id="", row={"show_id": f"n{n}"},
                                          job_id="new-job", line=n + 2, now=now)
             for n in range(5)
         ]  # fmt: skip

@@ -112,7 +112,9 @@ def current_catalog(db, count: int, dataset: str = "imported") -> None:
     db.counters.insert_one({"_id": "catalog_items.seq", "next": count})
     for first in range(1, count + 1, 500):
         documents = [
-            item_document(dataset, f"s{n}", seq=n, block="", row={"show_id": f"s{n}"}, job_id="job-1", line=n, now=now)
+            item_document(
+                dataset, f"s{n}", seq=n, block_id="", row={"show_id": f"s{n}"}, job_id="job-1", line=n, now=now
+            )
             for n in range(first, min(count + 1, first + 500))
         ]
         append_items(db, dataset, "job-1", documents, now)

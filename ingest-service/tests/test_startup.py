@@ -35,7 +35,7 @@ def fill(db, count: int) -> None:
 
     def item(n: int) -> dict:
         row = {"tconst": f"tt{n:08d}", "titleType": "movie", "primaryTitle": f"Title {n}", "startYear": 1900 + n % 120}
-        return item_document(DATASET, row["tconst"], seq=n, block="", row=row, job_id="job-1", line=n + 1, now=now)
+        return item_document(DATASET, row["tconst"], seq=n, block_id="", row=row, job_id="job-1", line=n + 1, now=now)
 
     append_items(db, DATASET, "job-1", [item(n) for n in range(1, 1001)], now)
     for first in range(1001, count + 1, 10_000):

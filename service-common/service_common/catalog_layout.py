@@ -1,14 +1,30 @@
-"""The catalog's stored layout: the contract between the ingest worker (writer) and catalog-service
-(reader), described in ARCHITECTURE.md ("The catalog layout"). Pure: names, ids and the shapes of
-documents, no I/O.
+"""The catalog's stored layout: the names, ids and document shapes that the ingest worker writes
+(``ingest_service.catalog_blocks``) and catalog-service reads. Pure: no I/O. ARCHITECTURE.md ("The
+catalog layout") draws the documents and says why they are shaped so.
 
-Items carry no secondary index. Their order and counts live in small documents written once per
-batch: a *block* lists the keys one batch inserted, in import order, with the positions of each
-``type`` value and how many items have each column; a *summary chunk* holds the summaries (first
-``seq``, count, per-``type`` and per-column counts) of up to ``CHUNK_ENTRIES`` blocks; the
-*dataset* document holds a revision per chunk. A reader that caches the summaries and checks the
-revisions (one point read) maps any page number to a few blocks by prefix sums, then fetches the
-page's items by ``_id``.
+Items carry no secondary index; their order and counts live in small documents written once per
+batch. A *block* (``BLOCKS``) lists the keys one batch inserted, in import order, with their rows;
+a *summary chunk* (``SUMMARY_CHUNKS``) holds the ``BlockSummary`` of up to ``CHUNK_ENTRIES`` blocks;
+the *dataset* document holds a revision per chunk (``CHUNK_REVISIONS``). A reader caches the
+summaries, re-reads a chunk when its revision moves, maps a page to a few blocks by prefix sums and
+fetches the page's items by ``_id``.
+
+The invariant. It holds whenever no writer is midway through a batch, a patch or a revert; one
+that dies midway leaves blocks ``pending`` or ``committed`` (or in-place writes marked on its job),
+which its job's next run, the periodic check or a revert finishes by rule 1.
+``ingest_service.catalog_blocks.audit`` is its executable form and names the rule each problem breaks.
+
+1. Membership: a block lists a key at a ``seq`` only while the key's item carries that ``seq``.
+   Every writer recovers by it: a block's candidate was inserted by the block, and still stands,
+   exactly when its item carries the ``seq`` the block gave it.
+2. Every item is listed by exactly one block, and the blocks, taken in order of their first
+   ``seq``, list the items in import order.
+3. A block's ``types``, ``columns`` and ``rows`` are those of its items' rows in the order of its
+   ``keys``, and its ``ws`` holds no write its item never had.
+4. Every block is ``indexed``: its summary is in a chunk and is ``BlockSummary.of`` the block at its
+   current version ``v``; every summary in a chunk is an indexed block's.
+5. Every chunk has a revision on the dataset document, bumped after each change to the chunk: a
+   reader holding the revisions it read the chunks at holds the current summaries.
 """
 
 import itertools
@@ -16,14 +32,18 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 import orjson
 
 DATASETS = "datasets"
 ITEMS = "catalog_items"
 BLOCKS = "catalog_blocks"
-CHUNKS = "catalog_block_summaries"
+SUMMARY_CHUNKS = "catalog_block_summaries"
+# The dataset document's field holding a revision per summary chunk (``{"c0": 17, "c1": 3}``); its
+# stored name predates this constant and stays, for the datasets already stored under it.
+CHUNK_REVISIONS = "index"
 
 DEFAULT_DATASET = "default"
 DATASET_NAME = re.compile(r"[a-z0-9-]{1,64}")
@@ -40,7 +60,7 @@ IDS_PER_READ = 50
 
 class BlockState:
     """A block is written ``pending`` (every key its batch may insert) before the items, ``committed``
-    (the keys it did insert) after them, and ``indexed`` once its summary is in a chunk."""
+    (the keys it did insert) after them, and ``indexed`` once its summary is placed in a chunk."""
 
     PENDING = "pending"
     COMMITTED = "committed"
@@ -98,7 +118,7 @@ def type_value(row: Mapping[str, Any]) -> Any:
     return row.get(field_name(TYPE_COLUMN))
 
 
-def block_index(rows: Iterable[Mapping[str, Any]]) -> tuple[list[list[Any]], list[list[Any]]]:
+def types_and_columns(rows: Iterable[Mapping[str, Any]]) -> tuple[list[list[Any]], list[list[Any]]]:
     """For the stored rows of a block, in order: ``[[type value, [positions]], ...]`` and
     ``[[column, items having it], ...]``, both in order of first appearance."""
     rows = list(rows)
@@ -138,16 +158,52 @@ def unpack_rows(block: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return None if packed is None else orjson.loads(zlib.decompress(packed))
 
 
-def block_summary(block: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry a chunk keeps for a committed block: what readers need without the keys."""
-    return {
-        "b": block["_id"],
-        "s": block["seq"],
-        "n": len(block["keys"]),
-        "t": [[value, len(positions)] for value, positions in block["types"]],
-        "c": block["columns"],
-        "v": block["v"],
-    }
+@dataclass(frozen=True, slots=True)
+class BlockSummary:
+    """A block's entry in its summary chunk: what readers need of it without its keys.
+
+    Stored under one-letter names (``{"b", "s", "n", "t", "c", "v"}``, in every dataset stored so
+    far); ``stored`` and ``from_stored`` are the only code that spells them."""
+
+    block_id: str
+    first_seq: int
+    items: int
+    type_counts: list[list[Any]]  # [[type value, items having it], ...]
+    column_counts: list[list[Any]]  # [[column, items having it], ...]
+    version: int  # the block's ``v`` it was taken at
+
+    @classmethod
+    def of(cls, block: Mapping[str, Any]) -> Self:
+        """The summary of a committed block as it stands."""
+        return cls(
+            block_id=block["_id"],
+            first_seq=block["seq"],
+            items=len(block["keys"]),
+            type_counts=[[value, len(positions)] for value, positions in block["types"]],
+            column_counts=block["columns"],
+            version=block["v"],
+        )
+
+    @classmethod
+    def from_stored(cls, entry: Mapping[str, Any]) -> Self:
+        return cls(
+            block_id=entry["b"],
+            first_seq=entry["s"],
+            items=entry["n"],
+            type_counts=entry["t"],
+            column_counts=entry["c"],
+            version=entry["v"],
+        )
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "b": self.block_id,
+            "s": self.first_seq,
+            "n": self.items,
+            "t": self.type_counts,
+            "c": self.column_counts,
+            "v": self.version,
+        }
 
 
 def new_dataset(
