@@ -236,8 +236,11 @@ def place_summary(db: Database, block_id: str, committed: dict[str, Any] | None 
         _bump(db, dataset, number)
         db[BLOCKS].update_one({"_id": block_id}, {"$set": {"state": BlockState.INDEXED, "chunk": number}})
         current = db[BLOCKS].find_one({"_id": block_id}, {"v": 1})
-        if current is not None and current["v"] == block["v"]:
+        if committed is not None and current is not None and current["v"] == block["v"]:
             return  # the summary just placed is the block's current one
+    # Otherwise the summary in the chunk may be older than the block: one its writer pushed before
+    # a concurrent upsert moved the pending block's version on (``commit``), or one a run that died
+    # had placed. ``sync_summary`` brings it up to the block's version.
     sync_summary(db, block_id)
 
 

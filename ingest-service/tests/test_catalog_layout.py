@@ -207,3 +207,27 @@ async def test_the_dataset_records_its_key_and_column_types(api, auth, db, start
     assert dataset["owner"] is None  # the seed's shared catalog: every signed-in user may write it
     assert ["release_year", "integer"] in dataset["column_types"]
     assert ["title", "string"] in dataset["column_types"]
+
+
+async def test_a_block_upserted_while_its_import_commits_it_has_a_current_summary(api, auth, db, monkeypatch):
+    """An upsert changes an item of a batch between its write and its block's commit: the block, still
+    pending, is recomputed from the items, and the summary its writer had already pushed follows it."""
+    task_id = await upload_ok(api, auth, movies_csv(1_500))
+    real = import_storage.write_items
+    calls = {"n": 0}
+
+    def upserted_before_its_commit(db_, dataset, block_id, job_id, mode, items, now):
+        outcome = real(db_, dataset, block_id, job_id, mode, items, now)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            item = {"_id": f"{dataset}:{items[0].key}"}
+            db_.catalog_items.update_one(item, {"$set": {"row.type": "Upserted"}, "$inc": {"w": 1}})
+            catalog_blocks.refresh(db_, [block_id])
+        return outcome
+
+    monkeypatch.setattr(import_storage, "write_items", upserted_before_its_commit)
+    importer.run_import(db, task_id, worker_id="w1", **RUN)
+
+    assert db.import_jobs.find_one({"_id": task_id})["status"] == "Success"
+    assert_exact(db)
+    assert dataset_counts(db)[1].get("Upserted") == 1
