@@ -37,7 +37,9 @@ from service_common.catalog_layout import (
 
 ITEM_FIELDS = {"row": 1, "seq": 1, "key": 1}
 BLOCK_FIELDS = {"keys": 1, "seqs": 1, "types": 1, "v": 1}
-CACHED_BLOCKS = 512
+# The block documents kept (keys, seqs and type positions, not rows), least recently used first out,
+# by their size as stored: keys may be long.
+CACHED_BLOCK_BYTES = 32 * 1024**2
 # Per dataset view, the ``type=`` values whose prefix sums are kept (any text may be asked for).
 CACHED_TYPES = 64
 
@@ -144,6 +146,8 @@ class CatalogIndex:
         # Held only while a call is on it: a name nobody asks for any more is forgotten.
         self._reads: weakref.WeakValueDictionary[str, _Reads] = weakref.WeakValueDictionary()
         self._blocks: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._block_bytes: dict[str, int] = {}
+        self._cached_bytes = 0
 
     async def view(self, db: AsyncDatabase, dataset: str) -> DatasetView | None:
         """The dataset's current view, or None when there is no such dataset: read after this call
@@ -249,11 +253,10 @@ class CatalogIndex:
         found: dict[str, dict[str, Any]] = {}
         # Read as stored, so that a page weighing more than CATALOG_MAX_PAGE_BYTES is refused as its
         # items arrive, each decoded only once it is known to fit.
-        items = db[ITEMS].with_options(codec_options=db.codec_options.with_options(document_class=RawBSONDocument))
         size = 0
         for start in range(0, len(ids), IDS_PER_READ):
             query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for raw in items.find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
+            async for raw in _as_stored(db, ITEMS).find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
                 size += len(raw.raw)
                 if size > self._max_page_bytes:
                     raise PageTooLarge(self._max_page_bytes)
@@ -265,14 +268,25 @@ class CatalogIndex:
     async def _load_blocks(self, db: AsyncDatabase, entries: list[BlockSummary]) -> None:
         missing = [e.block_id for e in entries if self._blocks.get(e.block_id, {}).get("v") != e.version]
         if missing:
-            query = {"_id": {"$in": missing}}
-            async for block in db[BLOCKS].find(query, BLOCK_FIELDS, max_time_ms=self._budget_ms):
+            async for raw in _as_stored(db, BLOCKS).find(
+                {"_id": {"$in": missing}}, BLOCK_FIELDS, max_time_ms=self._budget_ms
+            ):
+                block = bson.decode(raw.raw, codec_options=db.codec_options)
+                self._cached_bytes += len(raw.raw) - self._block_bytes.get(block["_id"], 0)
                 self._blocks[block["_id"]] = block
+                self._block_bytes[block["_id"]] = len(raw.raw)
         for entry in entries:
             if entry.block_id in self._blocks:
                 self._blocks.move_to_end(entry.block_id)
-        while len(self._blocks) > CACHED_BLOCKS:
-            self._blocks.popitem(last=False)
+        # The blocks this page needs stay, whatever they weigh.
+        while len(self._blocks) > len(entries) and self._cached_bytes > CACHED_BLOCK_BYTES:
+            oldest, _ = self._blocks.popitem(last=False)
+            self._cached_bytes -= self._block_bytes.pop(oldest)
+
+
+def _as_stored(db: AsyncDatabase, name: str) -> Any:
+    """The collection read as stored (``RawBSONDocument``): a document's size is known before it is decoded."""
+    return db[name].with_options(codec_options=db.codec_options.with_options(document_class=RawBSONDocument))
 
 
 def _positions(block: dict[str, Any], typed: tuple[str, TypeMatch] | None) -> list[int]:
