@@ -71,3 +71,20 @@ async def test_a_page_heavier_than_the_limit_in_bytes_is_a_400_naming_limit(clie
     assert response.status == 200
     items = await response.json()
     assert len(items) == 20 and all(len(item["plot"]) == ITEM_BYTES for item in items)
+
+
+async def test_the_blocks_kept_for_pages_stay_within_their_size_in_bytes(settings, catalog, monkeypatch):
+    """Paging through the whole catalog with room for about two blocks: the pages are the same as
+    with room for all, and what is kept never passes the room (but the blocks of the page at hand)."""
+    from catalog_service import index
+    from catalog_service.keys import INDEX
+
+    monkeypatch.setattr(index, "CACHED_BLOCK_BYTES", 4_000)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        kept = client.app[INDEX]
+        seen = []
+        for page in range(1, len(catalog) // 25 + 2):
+            response = await client.get(f"/get_content?limit=25&offset={page}")
+            seen += [item["show_id"] for item in await response.json()]
+            assert len(kept._blocks) <= 2 or kept._cached_bytes <= index.CACHED_BLOCK_BYTES
+        assert seen == [document["row"]["show_id"] for document in catalog]
