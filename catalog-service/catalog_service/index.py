@@ -89,7 +89,7 @@ class DatasetView:
         if text not in self._by_type:
             if len(self._by_type) >= CACHED_TYPES:
                 self._by_type.clear()
-            blocks_of = [blocks for (_, value), blocks in self._type_postings.items() if match(value)]
+            blocks_of = [blocks for value, blocks in self._type_postings.values() if match(value)]
             if not blocks_of:
                 self._by_type[text] = self._no_type
             else:
@@ -101,13 +101,15 @@ class DatasetView:
         return self._by_type[text]
 
     @cached_property
-    def _type_postings(self) -> dict[tuple[type, Any], list[tuple[int, int]]]:
-        """Each stored ``type`` value (told apart by its Python type too: 1 is not "1" nor True), with
-        the blocks holding it: (block's place in ``entries``, how many of its items)."""
-        postings: dict[tuple[type, Any], list[tuple[int, int]]] = {}
+    def _type_postings(self) -> dict[tuple[type, Any], tuple[Any, list[tuple[int, int]]]]:
+        """Each ``type`` value the summaries list (told apart by its Python type too: 1 is not "1" nor
+        True; a long one is its digest), with the blocks holding it: (block's place in ``entries``,
+        how many of its items)."""
+        postings: dict[tuple[type, Any], tuple[Any, list[tuple[int, int]]]] = {}
         for index, entry in enumerate(self.entries):
             for value, n in entry.type_counts:
-                postings.setdefault((type(value), value), []).append((index, n))
+                key = (type(value), value["sha256"] if isinstance(value, dict) else value)
+                postings.setdefault(key, (value, []))[1].append((index, n))
         return postings
 
     @cached_property

@@ -37,6 +37,8 @@ from typing import Any, Self
 
 import orjson
 
+from service_common.catalog_values import summarised_type
+
 DATASETS = "datasets"
 ITEMS = "catalog_items"
 BLOCKS = "catalog_blocks"
@@ -168,7 +170,7 @@ class BlockSummary:
     block_id: str
     first_seq: int
     items: int
-    type_counts: list[list[Any]]  # [[type value, items having it], ...]
+    type_counts: list[list[Any]]  # [[type value (a long one by its digest: summarised_type), items having it], ...]
     column_counts: list[list[Any]]  # [[column, items having it], ...]
     version: int  # the block's ``v`` it was taken at
 
@@ -179,7 +181,7 @@ class BlockSummary:
             block_id=block["_id"],
             first_seq=block["seq"],
             items=len(block["keys"]),
-            type_counts=[[value, len(positions)] for value, positions in block["types"]],
+            type_counts=[[summarised_type(value), len(positions)] for value, positions in block["types"]],
             column_counts=block["columns"],
             version=block["v"],
         )

@@ -7,6 +7,7 @@ digits with an optional minus and no leading zero, and for a float an optional d
 exponent, no ``+``, no spaces, no other script's digits. Adding a column type is one edit here.
 """
 
+import hashlib
 import math
 import re
 from collections.abc import Callable
@@ -96,10 +97,26 @@ def matching_values(text: str) -> list[StoredValue]:
     return [text] if number is None else [text, number]
 
 
+# A ``type`` value longer than this is summarised by its digest (``summarised_type``): a block's
+# summary, and so its chunk, stays small whatever its rows' ``type`` cells hold.
+SUMMARY_TYPE_CHARS = 64
+
+
+def summarised_type(value: object) -> object:
+    """A ``type`` value as a block summary lists it: itself, or for a long text ``{"sha256": digest}``,
+    which ``matches`` compares with the digest of the text asked for: still exact."""
+    if isinstance(value, str) and len(value) > SUMMARY_TYPE_CHARS:
+        return {"sha256": hashlib.sha256(value.encode("utf-8")).hexdigest()}
+    return value
+
+
 def matches(text: str, value: object) -> bool:
-    """Whether a stored value is one ``matching_values(text)`` holds, compared as MongoDB would."""
+    """Whether a stored value (or a summarised one) is one ``matching_values(text)`` holds, compared
+    as MongoDB would."""
     if isinstance(value, bool):
         return False
+    if isinstance(value, dict):
+        return summarised_type(text) == value
     wanted = matching_values(text)
     return any(value == other and isinstance(value, str) == isinstance(other, str) for other in wanted)
 
