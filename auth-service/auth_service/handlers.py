@@ -17,7 +17,7 @@ from auth_service.schemas import (
     UserPublic,
 )
 from service_common.bodies import read_model
-from service_common.errors import ApiError
+from service_common.errors import ApiError, bad_parameter
 from service_common.paging import link_header, page_links, parse_page_query
 from service_common.roles import Role, grants
 from service_common.stores import MONGO_DB
@@ -132,7 +132,7 @@ async def logout(request: web.Request) -> web.Response:
     db = request.app[MONGO_DB]
     found = await refresh_tokens.owner_and_family(db, body.refresh_token)
     if found is None or found[0] != claims.user_id:
-        raise ApiError(400, "Unknown refresh token", details=[{"field": "refresh_token", "message": "Unknown token"}])
+        raise bad_parameter("refresh_token", "Unknown token", "Unknown refresh token")
     await refresh_tokens.revoke_family(db, found[1])
     return web.json_response({"message": "Logged out"})
 

@@ -30,6 +30,7 @@ from catalog_service.schemas import (
 )
 from catalog_service.settings import CatalogSettings
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
+from service_common.datasets import dataset_status
 from service_common.errors import ApiError
 from service_common.paging import link_header, page_links, parse_page_query
 from service_common.stores import MONGO_DB
@@ -255,7 +256,7 @@ def dataset_public(view: DatasetView) -> dict[str, Any]:
         "owner": head.get("owner"),
         "owner_username": head.get("owner_username"),
         "key": head.get("key"),
-        "status": head.get("status", "active"),
+        "status": dataset_status(head),
         "items": view.total,
         "columns": [{"name": name, "type": types.get(name, "string"), "items": count} for name, count in view.columns],
         # The column ``q`` searches (null: this dataset has none, and ``q`` matches nothing).

@@ -1,29 +1,20 @@
 """Thin handlers: check the caller, parse, call one storage or domain function, shape the response."""
 
-import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 from ingest_service import storage
 from ingest_service.disk import UploadRoom
+from ingest_service.import_start import start_import
 from ingest_service.keys import SETTINGS
-from ingest_service.producer import (
-    CELERY,
-    BrokerUnavailable,
-    enqueue_dataset_deletion,
-    enqueue_import,
-    enqueue_revert,
-)
-from ingest_service.rows import default_key_column
-from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobPublic, JobStatus, UploadOptions
-from ingest_service.settings import IngestSettings
+from ingest_service.producer import CELERY, BrokerUnavailable, enqueue_dataset_deletion, enqueue_revert
+from ingest_service.schemas import ACTIVE_STATUSES, JobPublic, JobStatus
 from ingest_service.uploads import receive_upload
-from service_common.bodies import parse_model
-from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
+from service_common.catalog_layout import is_dataset_name
+from service_common.datasets import DatasetStatus, may_delete
 from service_common.disk import STORE_VOLUME
 from service_common.errors import UNAVAILABLE, ApiError
 from service_common.paging import link_header, page_links, parse_page_query
@@ -44,136 +35,25 @@ def _owner_filter(claims: Claims) -> str | None:
 async def upload_csv(request: web.Request) -> web.Response:
     # Refused before a byte of the file is read: a viewer's upload costs nothing.
     claims = await require_role(request, Role.EDITOR)
-    db = request.app[MONGO_DB]
-    settings = request.app[SETTINGS]
-    job_id = str(uuid.uuid4())
+    db, settings = request.app[MONGO_DB], request.app[SETTINGS]
     room = UploadRoom(request.app.get(STORE_VOLUME), db, settings.disk_expansion)
-    upload = await receive_upload(request, db, file_id=job_id, max_bytes=settings.max_upload_bytes, room=room)
-    created_dataset = False
-    try:
-        options = parse_model(UploadOptions, upload.options)
-        # Off the event loop: decompressing, decoding and guessing a codec take some milliseconds of CPU.
-        compression, layout = await asyncio.to_thread(
-            upload.inspect, encoding=options.encoding, quoting=options.quoting
-        )
-        dataset = await storage.find_dataset(db, options.dataset)
-        _check_may_write(dataset, options.dataset, claims)
-        _check_columns(layout.columns, dataset, settings)
-        if options.mode is ImportMode.MERGE and dataset is None:
-            message = f"mode=merge sets columns on the items of an existing dataset; {options.dataset!r} has none yet"
-            raise ApiError(400, f"Invalid value for: mode ({message})", details=[{"field": "mode", "message": message}])
-        key = _key_column(options.key, layout.columns, dataset)
-        now = datetime.now(UTC)
-        if dataset is None:
-            shared = options.dataset == DEFAULT_DATASET
-            created_dataset = await storage.create_dataset(
-                db,
-                options.dataset,
-                owner=None if shared else claims.user_id,
-                owner_username=None if shared else claims.username,
-                key=key,
-                now=now,
-            )
-            if not created_dataset:  # created by another upload meanwhile: its rules hold
-                dataset = await storage.find_dataset(db, options.dataset)
-                _check_may_write(dataset, options.dataset, claims)
-                _check_key(dataset, options.dataset, key)
-        job = storage.new_job(
-            job_id=job_id,
-            dataset=options.dataset,
-            owner=claims.user_id,
-            filename=upload.filename,
-            size_bytes=upload.size_bytes,
-            layout=layout,
-            compression=compression,
-            null_markers=options.null_markers(layout.quoting),
-            ragged=options.ragged,
-            mode=options.mode,
-            key=key,
-            now=now,
-        )
-        await storage.insert_job(db, job)
-    except BaseException:
-        await storage.delete_upload(db, job_id)
-        if created_dataset:
-            await storage.delete_empty_dataset(db, options.dataset)
-        raise
-    try:
-        await enqueue_import(request.app[CELERY], job_id)
-    except BrokerUnavailable as exc:
-        log.warning("Broker unavailable, upload %s withdrawn: %s", job_id, exc)
-        await storage.delete_job(db, job_id)
-        await storage.delete_upload(db, job_id)
-        if created_dataset:
-            await storage.delete_empty_dataset(db, options.dataset)
-        raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
+    upload = await receive_upload(
+        request, db, file_id=str(uuid.uuid4()), max_bytes=settings.max_upload_bytes, room=room
+    )
+    job = await start_import(db, request.app[CELERY], settings, claims, upload)
     log.info(
         "Upload %s queued: %s, %d bytes (%s, %s, quoting %s), dataset %s, mode %s, key %s",
-        job_id,
+        job["_id"],
         upload.filename,
         upload.size_bytes,
-        compression,
-        layout.encoding,
-        layout.quoting,
-        options.dataset,
-        options.mode,
-        key,
+        upload.compression,
+        upload.layout.encoding,
+        upload.layout.quoting,
+        job["dataset"],
+        upload.options.mode,
+        job["key"],
     )
-    return web.json_response({"message": "CSV upload processing started", "task_id": job_id}, status=202)
-
-
-def _check_may_write(dataset: dict[str, Any] | None, name: str, claims: Claims) -> None:
-    """A dataset is written by its owner or an admin; the default one (no owner) by every editor."""
-    if dataset is None:
-        return
-    if dataset.get("status", "active") != "active":
-        raise ApiError(409, f"Dataset {name!r} is being deleted; upload again once it is gone")
-    if dataset.get("owner") not in (None, claims.user_id) and not claims.has_role(Role.ADMIN):
-        raise ApiError(
-            403,
-            f"Only the owner of dataset {name!r} (or an admin) may write to it; "
-            "upload to a dataset of your own with dataset=<name>",
-        )
-
-
-def _check_columns(columns: tuple[str, ...], dataset: dict[str, Any] | None, settings: IngestSettings) -> None:
-    """The file's column names within their length, and the dataset's columns with the file's within their number."""
-    limit = settings.max_column_name_chars
-    if long := next((name for name in columns if len(name) > limit), None):
-        message = f"Column name {long[:40]!r}... is longer than {limit} characters (INGEST_MAX_COLUMN_NAME_CHARS)"
-        raise ApiError(400, message, details=[{"field": "file", "message": message}])
-    known = {name for name, _ in (dataset or {}).get("column_types", [])}
-    total = len(known | set(columns))
-    if total > settings.max_columns:
-        has = f"the dataset would have {total}" if known else f"the file has {total}"
-        message = f"Too many columns: {has}, at most {settings.max_columns} are allowed (INGEST_MAX_COLUMNS)"
-        raise ApiError(400, message, details=[{"field": "file", "message": message}])
-
-
-def _check_key(dataset: dict[str, Any] | None, name: str, key: str | None) -> None:
-    if dataset is None or dataset.get("key") == key:
-        return
-    theirs = repr(dataset["key"]) if dataset.get("key") else "no key column (rows keyed by content)"
-    ours = repr(key) if key else "no key column"
-    message = (
-        f"Dataset {name!r} is keyed by {theirs}, this file by {ours}: pass key={dataset.get('key') or ''} "
-        "if the file has that column, or upload it to a dataset of its own with dataset=<name>"
-    )
-    raise ApiError(400, f"Invalid value for: key ({message})", details=[{"field": "key", "message": message}])
-
-
-def _key_column(requested: str | None, columns: tuple[str, ...], dataset: dict[str, Any] | None = None) -> str | None:
-    if requested is None:
-        if dataset is not None and dataset.get("key") in columns:
-            return dataset["key"]  # an existing dataset keeps its key when the file has the column
-        key = default_key_column(columns)
-    elif requested not in columns:
-        message = f"Column {requested!r} is not in the header row"
-        raise ApiError(400, f"Invalid value for: key ({message})", details=[{"field": "key", "message": message}])
-    else:
-        key = requested
-    _check_key(dataset, dataset["_id"] if dataset else "", key)
-    return key
+    return web.json_response({"message": "CSV upload processing started", "task_id": job["_id"]}, status=202)
 
 
 async def delete_dataset(request: web.Request) -> web.Response:
@@ -185,11 +65,11 @@ async def delete_dataset(request: web.Request) -> web.Response:
     dataset = await storage.find_dataset(db, name) if is_dataset_name(name) else None
     if dataset is None:
         raise ApiError(404, "No such dataset")
-    if dataset.get("owner") is None or (dataset["owner"] != claims.user_id and not claims.has_role(Role.ADMIN)):
+    if not may_delete(dataset, claims):
         rule = (
             "the shared default dataset cannot be deleted"
             if dataset.get("owner") is None
-            else (f"only the owner of dataset {name!r} (or an admin) may delete it")
+            else f"only the owner of dataset {name!r} (or an admin) may delete it"
         )
         raise ApiError(403, f"Not allowed: {rule}")
     if await storage.active_jobs_of_dataset(db, name):
@@ -202,7 +82,8 @@ async def delete_dataset(request: web.Request) -> web.Response:
         await storage.unmark_dataset_deleting(db, name)
         raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
     log.info("Dataset %s: deletion started by its owner", name)
-    return web.json_response({"message": "Dataset deletion started", "dataset": name, "status": "deleting"}, status=202)
+    body = {"message": "Dataset deletion started", "dataset": name, "status": DatasetStatus.DELETING}
+    return web.json_response(body, status=202)
 
 
 def _task_id(request: web.Request) -> str:

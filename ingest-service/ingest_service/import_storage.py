@@ -19,16 +19,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from ingest_service import catalog_blocks
 from ingest_service.schemas import ACTIVE_STATUSES, RUNNING_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
-from service_common.catalog_layout import (
-    BLOCKS,
-    DATASETS,
-    DEFAULT_DATASET,
-    ITEMS,
-    BlockState,
-    item_id,
-    merge_column_types,
-    new_dataset,
-)
+from service_common.catalog_layout import BLOCKS, DATASETS, ITEMS, BlockState, item_id, merge_column_types
+from service_common.datasets import DatasetStatus, job_dataset, new_dataset_for
 from service_common.roles import Role, grants
 
 # auth-service's accounts: the worker reads an import's owner (roles, disabled) once per batch, nothing else.
@@ -321,41 +313,13 @@ def write_items(
     db: Database, dataset: str, block_id: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
 ) -> BatchOutcome:
     """One unordered bulk write for the batch; a failed row does not stop the others."""
-    if mode is ImportMode.INSERT:
-        operations = [
-            InsertOne(
-                catalog_blocks.item_document(
-                    dataset,
-                    item.key,
-                    seq=item.seq,
-                    block_id=block_id,
-                    row=item.row,
-                    job_id=job_id,
-                    line=item.line,
-                    now=now,
-                )
-            )
-            for item in items
-        ]
-    else:
-        operations = [
-            UpdateOne(
-                {"_id": item_id(dataset, item.key)},
-                {
-                    "$set": {"row": item.row, "source": {"job_id": job_id, "line": item.line}, "updated_at": now},
-                    "$inc": {"w": 1},  # the item's in-place writes, which orders its rows (patch_in_place)
-                    "$setOnInsert": {
-                        "dataset": dataset,
-                        "key": item.key,
-                        "seq": item.seq,
-                        "block": block_id,
-                        "created_at": now,
-                    },
-                },
-                upsert=True,
-            )
-            for item in items
-        ]
+    documents = [
+        catalog_blocks.item_document(
+            dataset, item.key, seq=item.seq, block_id=block_id, row=item.row, job_id=job_id, line=item.line, now=now
+        )
+        for item in items
+    ]
+    operations = [InsertOne(d) if mode is ImportMode.INSERT else _upsert(d) for d in documents]
     try:
         summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
     except BulkWriteError as exc:
@@ -380,12 +344,29 @@ def write_items(
     return outcome
 
 
+# What a write in place sets on an item; the rest of ``item_document`` is the item's from its creation on.
+REWRITTEN_FIELDS = ("row", "source", "updated_at")
+
+
+def _upsert(document: dict[str, Any]) -> UpdateOne:
+    """The item ``document`` (``catalog_blocks.item_document``) written over the one with its id,
+    keeping that one's place (``seq``, ``block``) and creation, or inserted as it is."""
+    rewritten = {name: document[name] for name in REWRITTEN_FIELDS}
+    created = {name: value for name, value in document.items() if name not in REWRITTEN_FIELDS and name != "_id"}
+    # ``w`` counts the item's in-place writes, which orders its rows (patch_in_place).
+    return UpdateOne(
+        {"_id": document["_id"]}, {"$set": rewritten, "$inc": {"w": 1}, "$setOnInsert": created}, upsert=True
+    )
+
+
 def ensure_dataset(db: Database, job: dict[str, Any], now: datetime) -> None:
-    """The job's dataset exists from its first import on (the upload API creates it too)."""
+    """The job's dataset exists from its first import on: the upload API creates it, and this again,
+    as the API would have, when it is gone (a job from before datasets, the migration's)."""
+    dataset = new_dataset_for(
+        job_dataset(job), user_id=job["owner"], username=job.get("owner_username"), key=job["key"], now=now
+    )
     with contextlib.suppress(DuplicateKeyError):
-        dataset = job_dataset(job)
-        owner = None if dataset == DEFAULT_DATASET else job["owner"]
-        db[DATASETS].insert_one(new_dataset(dataset, owner=owner, key=job["key"], now=now))
+        db[DATASETS].insert_one(dataset)
 
 
 def record_column_types(db: Database, dataset: str, column_types: dict[str, str], now: datetime) -> None:
@@ -438,7 +419,7 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
         raise DeletionLeased(max(1.0, (busy["lease_expires_at"] - now).total_seconds()))
     free = [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]
     claimed = db[DATASETS].find_one_and_update(
-        {"_id": name, "status": "deleting", "$or": [*free, {"deletion_lease_owner": worker_id}]},
+        {"_id": name, "status": DatasetStatus.DELETING.value, "$or": [*free, {"deletion_lease_owner": worker_id}]},
         {
             "$set": {
                 "deletion_lease_owner": worker_id,
@@ -448,11 +429,12 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
         {"_id": 1},
     )
     if claimed is None:
-        held = db[DATASETS].find_one({"_id": name, "status": "deleting"}, {"deletion_lease_expires_at": 1})
+        deleting = {"_id": name, "status": DatasetStatus.DELETING.value}
+        held = db[DATASETS].find_one(deleting, {"deletion_lease_expires_at": 1})
         if held is not None and held.get("deletion_lease_expires_at"):
             raise DeletionLeased(max(1.0, (held["deletion_lease_expires_at"] - now).total_seconds()))
         return None
-    ours = {"status": "deleting", "deletion_lease_owner": worker_id}
+    ours = {"status": DatasetStatus.DELETING.value, "deletion_lease_owner": worker_id}
 
     def renew() -> None:
         renewed = datetime.now(UTC) + timedelta(seconds=lease_seconds)
@@ -479,7 +461,7 @@ def mark_deletion_resent(db: Database, name: str, now: datetime, resent_before: 
 
 def _stalled_deletion(now: datetime, resent_before: datetime) -> dict[str, Any]:
     return {
-        "status": "deleting",
+        "status": DatasetStatus.DELETING.value,
         "deleting_since": {"$lt": resent_before},
         "$and": [
             {"$or": [{"deletion_lease_expires_at": None}, {"deletion_lease_expires_at": {"$lt": now}}]},
@@ -515,11 +497,6 @@ def _stalled_revert(resent_before: datetime) -> dict[str, Any]:
         "revert_requested_at": {"$lt": resent_before},
         "$or": [{"revert_sent_at": None}, {"revert_sent_at": {"$lt": resent_before}}],
     }
-
-
-def job_dataset(job: dict[str, Any]) -> str:
-    # Jobs from before datasets existed imported into what is now the default one.
-    return job.get("dataset") or DEFAULT_DATASET
 
 
 def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:

@@ -31,6 +31,7 @@ from ingest_service.rows import (
 )
 from ingest_service.schemas import ACTIVE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression, UnreadableUpload, UploadStream
+from service_common.datasets import job_dataset
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class JobImport:
         self._write_size = batch_size
         in_place = self._mode is not ImportMode.INSERT and in_place_batch_size
         self._batch_size = max(batch_size, in_place_batch_size) if in_place else batch_size
-        self._dataset = import_storage.job_dataset(job)
+        self._dataset = job_dataset(job)
         self._counts = ImportCounts.from_job(job)
         # A run after the first may find rows that an interrupted run wrote but never recorded.
         self._reconcile = job["attempts"] > 1

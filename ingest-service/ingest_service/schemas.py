@@ -11,6 +11,7 @@ from ingest_service.parsing import UTF8, Quoting
 from ingest_service.rows import Ragged
 from ingest_service.sources import Compression
 from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET
+from service_common.datasets import job_dataset
 
 
 class JobStatus(StrEnum):
@@ -123,8 +124,7 @@ class JobPublic(BaseModel):
     attempts: int
     mode: ImportMode
     key: str | None
-    # Jobs from before datasets imported into what is now the default one.
-    dataset: str = DEFAULT_DATASET
+    dataset: str
     # How the file is read: as given with the upload, or as found in its first bytes.
     compression: Compression = Compression.NONE
     encoding: str = UTF8
@@ -147,6 +147,7 @@ class JobPublic(BaseModel):
     def from_document(cls, job: dict[str, Any]) -> "JobPublic":
         # A field a job document lacks (one written before the field existed) takes its default.
         fields = {name: job[name] for name in cls.model_fields if name in job}
+        fields["dataset"] = job_dataset(job)
         if job["status"] != JobStatus.PAUSED:
             # A worker that died while paused leaves its reason behind; the next run's claim does not clear it.
             fields["paused_reason"] = None

@@ -20,7 +20,8 @@ from ingest_service.rows import Ragged
 from ingest_service.schemas import ACTIVE_STATUSES, REVERTIBLE_STATUSES, ImportMode, JobStatus
 from ingest_service.sources import Compression
 from service_common import stores
-from service_common.catalog_layout import BLOCKS, DATASETS, new_dataset
+from service_common.catalog_layout import BLOCKS, DATASETS
+from service_common.datasets import DatasetStatus
 
 JOBS = "import_jobs"
 COUNTERS = "counters"
@@ -145,12 +146,15 @@ def new_job(
     compression: Compression = Compression.NONE,
     null_markers: Sequence[str] = (),
     ragged: Ragged = Ragged.ERROR,
+    owner_username: str | None = None,
 ) -> dict[str, Any]:
     """A ``Pending`` job; the upload it imports is the GridFS file with the same id. It carries
-    everything the worker needs to read the file as the API judged it."""
+    everything the worker needs to read the file as the API judged it, and to create its dataset
+    as the API would (``owner_username``) should the dataset be gone when it starts."""
     return {
         "_id": job_id,
         "owner": owner,
+        "owner_username": owner_username,
         "status": JobStatus.PENDING.value,
         "filename": filename,
         "size_bytes": size_bytes,
@@ -250,12 +254,10 @@ async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:
     return await db[DATASETS].find_one({"_id": name}, projection)
 
 
-async def create_dataset(
-    db: AsyncDatabase, name: str, *, owner: str | None, owner_username: str | None, key: str | None, now: datetime
-) -> bool:
-    """Creates the dataset unless it exists; whether this call created it."""
+async def create_dataset(db: AsyncDatabase, dataset: dict[str, Any]) -> bool:
+    """Creates the dataset (``datasets.new_dataset_for``) unless it exists; whether this call created it."""
     try:
-        await db[DATASETS].insert_one(new_dataset(name, owner=owner, owner_username=owner_username, key=key, now=now))
+        await db[DATASETS].insert_one(dataset)
     except DuplicateKeyError:
         return False
     return True
@@ -272,10 +274,12 @@ async def active_jobs_of_dataset(db: AsyncDatabase, name: str) -> int:
 
 async def mark_dataset_deleting(db: AsyncDatabase, name: str, now: datetime) -> bool:
     result = await db[DATASETS].update_one(
-        {"_id": name, "status": "active"}, {"$set": {"status": "deleting", "deleting_since": now}}
+        {"_id": name, "status": DatasetStatus.ACTIVE.value},
+        {"$set": {"status": DatasetStatus.DELETING.value, "deleting_since": now}},
     )
     return result.matched_count == 1
 
 
 async def unmark_dataset_deleting(db: AsyncDatabase, name: str) -> None:
-    await db[DATASETS].update_one({"_id": name, "status": "deleting"}, {"$set": {"status": "active"}})
+    deleting = {"_id": name, "status": DatasetStatus.DELETING.value}
+    await db[DATASETS].update_one(deleting, {"$set": {"status": DatasetStatus.ACTIVE.value}})

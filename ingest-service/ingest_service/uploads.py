@@ -3,6 +3,7 @@ chunk by chunk, so that memory does not grow with the file, keeping its first an
 checked once the form's options are known (they may follow the file).
 """
 
+import asyncio
 import posixpath
 import unicodedata
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ingest_service.disk import UploadRoom
 from ingest_service.parsing import HEAD_BYTES, CsvLayout, InvalidCsv, Quoting, inspect_head
+from ingest_service.schemas import UploadOptions
 from ingest_service.sources import (
     ZIP_TAIL_BYTES,
     Compression,
@@ -23,7 +25,8 @@ from ingest_service.sources import (
     zip_member_names,
 )
 from ingest_service.storage import UploadWriter, delete_upload
-from service_common.errors import ApiError
+from service_common.bodies import parse_model
+from service_common.errors import ApiError, bad_parameter
 
 FILE_FIELD = "file"
 OPTION_FIELDS = ("mode", "key", "dataset", "encoding", "quoting", "null", "ragged")
@@ -35,12 +38,11 @@ MAX_FILENAME_CHARS = 255
 
 
 @dataclass(frozen=True)
-class ReceivedUpload:
+class StoredFile:
     filename: str
     size_bytes: int
     head: bytes  # the upload's first bytes, as sent
     tail: bytes  # its last bytes, where a zip keeps its directory
-    options: dict[str, str]
 
     def inspect(self, *, encoding: str | None, quoting: Quoting) -> tuple[Compression, CsvLayout]:
         """How the file is compressed and laid out, judged from its first decompressed bytes; a 400
@@ -57,6 +59,18 @@ class ReceivedUpload:
             raise ApiError(400, str(exc)) from None
 
 
+@dataclass(frozen=True)
+class ReceivedUpload:
+    """A stored upload whose options are valid and whose file can be read as ``layout`` says."""
+
+    file_id: str
+    filename: str
+    size_bytes: int
+    options: UploadOptions
+    compression: Compression
+    layout: CsvLayout
+
+
 def too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"The file is larger than the upload limit of {max_bytes} bytes")
 
@@ -64,7 +78,8 @@ def too_large(max_bytes: int) -> ApiError:
 async def receive_upload(
     request: web.Request, db: AsyncDatabase, *, file_id: str, max_bytes: int, room: UploadRoom
 ) -> ReceivedUpload:
-    """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's options.
+    """Stores the ``file`` part as GridFS file ``file_id`` in ``uploads`` and returns it with the form's
+    options, checked, and how the file is laid out.
 
     Every refusal is an ``ApiError`` raised with nothing left in GridFS. An unknown form field is
     refused (a typo such as ``mdoe`` must not import with the default); once one is seen, the file
@@ -81,7 +96,7 @@ async def receive_upload(
     except (ValueError, AssertionError, KeyError, BadHttpMessage):
         raise ApiError(400, "Malformed multipart body") from None
 
-    stored: ReceivedUpload | None = None
+    stored: StoredFile | None = None
     file_seen = False
     options: dict[str, str] = {}
     unknown: list[str] = []
@@ -97,9 +112,9 @@ async def receive_upload(
                     stored = await _store_file(part, db, file_id, max_bytes, room)
             elif part.name in OPTION_FIELDS:
                 if part.name in options:
-                    message = "Given more than once"
-                    details = [{"field": part.name, "message": message}]
-                    raise ApiError(400, f"Form field given more than once: {part.name}", details=details)
+                    raise bad_parameter(
+                        part.name, "Given more than once", f"Form field given more than once: {part.name}"
+                    )
                 options[part.name] = await _read_option(part)
             else:
                 unknown.append(part.name or "")
@@ -110,12 +125,17 @@ async def receive_upload(
             names = ", ".join(dict.fromkeys(unknown))
             details = [{"field": name, "message": "Unknown form field"} for name in dict.fromkeys(unknown)]
             raise ApiError(400, f"Unknown form field: {names} (known: {', '.join(OPTION_FIELDS)})", details=details)
+        assert stored is not None
+        checked = parse_model(UploadOptions, options)
+        # Off the event loop: decompressing, decoding and guessing a codec take some milliseconds of CPU.
+        compression, layout = await asyncio.to_thread(
+            stored.inspect, encoding=checked.encoding, quoting=checked.quoting
+        )
     except BaseException:
         if stored is not None:
             await delete_upload(db, file_id)
         raise
-    assert stored is not None
-    return ReceivedUpload(stored.filename, stored.size_bytes, stored.head, stored.tail, options)
+    return ReceivedUpload(file_id, stored.filename, stored.size_bytes, checked, compression, layout)
 
 
 async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
@@ -142,7 +162,7 @@ async def _read_option(part: BodyPartReader) -> str:
 
 async def _store_file(
     part: BodyPartReader, db: AsyncDatabase, file_id: str, max_bytes: int, room: UploadRoom
-) -> ReceivedUpload:
+) -> StoredFile:
     filename = _clean_filename(part.filename)
     upload = UploadWriter(db, file_id, filename, metadata={"content_type": "text/csv"})
     head = bytearray()
@@ -164,7 +184,7 @@ async def _store_file(
     except BaseException:
         await upload.abort()
         raise
-    return ReceivedUpload(filename, upload.length, bytes(head), bytes(tail), {})
+    return StoredFile(filename, upload.length, bytes(head), bytes(tail))
 
 
 def _clean_filename(raw: str | None) -> str:

@@ -2,6 +2,9 @@
 
 import asyncio
 
+import pytest
+
+from ingest_service import import_storage
 from ingest_service.catalog_blocks import audit
 from service_common.catalog_layout import DATASETS
 from service_common.testing import movies_csv
@@ -169,3 +172,14 @@ async def test_merge_into_a_dataset_that_does_not_exist_is_a_400(api, auth, db):
     assert response.status == 400
     assert (await response.json())["details"][0]["field"] == "mode"
     assert leftovers(db) == {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
+
+
+@pytest.mark.parametrize("dataset", ["mine", "default"])
+async def test_the_worker_creates_a_missing_dataset_as_its_upload_did(api, auth, db, dataset):
+    task_id = await upload_ok(api, auth, FILMS, dataset=dataset)
+    by_upload = db[DATASETS].find_one_and_delete({"_id": dataset})
+    assert (by_upload["owner"] is None) == (dataset == "default")
+    assert (by_upload["owner_username"] is None) == (dataset == "default")
+
+    import_storage.ensure_dataset(db, db.import_jobs.find_one({"_id": task_id}), by_upload["created_at"])
+    assert db[DATASETS].find_one({"_id": dataset}) == by_upload

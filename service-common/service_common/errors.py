@@ -31,6 +31,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+def bad_parameter(name: str, message: str, summary: str | None = None) -> ApiError:
+    """A 400 naming the parameter, form field or body field at fault: ``details`` says what is wrong with it."""
+    return ApiError(400, summary or f"Invalid value for: {name}", details=[{"field": name, "message": message}])
+
+
 def error_response(
     status: int,
     message: str,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from yarl import URL
 
 from service_common.bodies import parse_model
-from service_common.errors import ApiError
+from service_common.errors import ApiError, bad_parameter
 
 # Plain digits only (no sign, exponent, spaces or other scripts' digits), and at most 9 of them:
 # the skip a page makes must fit the store's 64-bit integers.
@@ -37,10 +37,6 @@ def _whole_number(value: object) -> object:
 
 # A query-string integer: checked as text first, so "1e3", "+5" or " 7" are refused rather than coerced.
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
-
-
-def bad_parameter(name: str, message: str, summary: str | None = None) -> ApiError:
-    return ApiError(400, summary or f"Invalid value for: {name}", details=[{"field": name, "message": message}])
 
 
 def repeated_parameter(name: str) -> ApiError:
