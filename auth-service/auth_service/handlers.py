@@ -18,7 +18,7 @@ from auth_service.schemas import (
 )
 from service_common.bodies import read_model
 from service_common.errors import ApiError, bad_parameter
-from service_common.paging import link_header, page_links, parse_page_query
+from service_common.paging import page_headers, parse_page_query
 from service_common.roles import Role, grants
 from service_common.stores import MONGO_DB
 from service_common.tokens import Claims, forbidden, require_claims, require_role, unauthorized
@@ -170,9 +170,9 @@ async def list_users(request: web.Request) -> web.Response:
     await _require_admin(request)
     page = parse_page_query(request.query)
     users, total = await storage.list_users(request.app[MONGO_DB], skip=page.skip, limit=page.limit)
-    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
-    headers = {"X-Total-Count": str(total), "Link": link_header(links)}
-    return web.json_response([_account(request, user) for user in users], headers=headers)
+    return web.json_response(
+        [_account(request, user) for user in users], headers=page_headers(request, page, total=total)
+    )
 
 
 def _user_id(request: web.Request) -> str:

@@ -32,7 +32,7 @@ from catalog_service.settings import CatalogSettings
 from service_common.catalog_layout import DEFAULT_DATASET, is_dataset_name
 from service_common.datasets import dataset_status
 from service_common.errors import ApiError
-from service_common.paging import link_header, page_links, parse_page_query
+from service_common.paging import cut_page, page_headers, parse_page_query
 from service_common.stores import MONGO_DB
 
 NO_DATASET = "No such dataset"
@@ -133,7 +133,7 @@ async def _content(request: web.Request, query: ContentQuery) -> web.Response:
             after = cursors.decode(query.cursor, fingerprint)
         except InvalidCursor as exc:
             raise bad_parameter("cursor", str(exc)) from None
-    skip = (query.page - 1) * query.limit if after is None else 0
+    skip = query.skip if after is None else 0
 
     try:
         documents, total, has_more, sort_values, seqs = await _page(request, query, view, in_import_order, skip, after)
@@ -144,17 +144,15 @@ async def _content(request: web.Request, query: ContentQuery) -> web.Response:
     if has_more:
         position = CursorPosition(sort_value=sort_values[-1], seq=seqs[-1])
         next_cursor = cursors.encode(position, fingerprint)
-    links = page_links(
+    headers = page_headers(
         request,
-        limit=query.limit,
+        query,
         total=total,
-        max_offset_rows=max_offset_rows,
-        offset=query.page if after is None else None,
+        max_limit=settings.max_limit,
+        by_cursor=after is not None,
         next_cursor=next_cursor,
+        max_offset_rows=max_offset_rows,
     )
-    headers = {"X-Total-Count": str(total), "Link": link_header(links)}
-    if next_cursor is not None:
-        headers["X-Next-Cursor"] = next_cursor
     return web.json_response(documents, headers=headers)
 
 
@@ -176,7 +174,7 @@ async def _page(
 
     def read_page() -> Awaitable[storage.Page]:
         return storage.read_page(
-            request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, limit=query.limit, skip=skip,
+            request.app[MONGO_DB], request.app[INDEX], view, filters=query.filters, query=query, skip=skip,
             after=after,
         )  # fmt: skip
 
@@ -201,7 +199,7 @@ async def _engine_page(
         order = queries.sort_order(table, query.sort)
         if by_order:
             found = queries.ordered_page(
-                cursor, table, query.sort.column, order, limit=query.limit + 1, skip=skip, position=after,
+                cursor, table, query.sort.column, order, limit=query.fetch_size, skip=skip, position=after,
                 max_bytes=max_bytes,
             )  # fmt: skip
             if found is not None:
@@ -209,7 +207,7 @@ async def _engine_page(
         position = None if after is None else queries.after(order, after, query.sort.column is not None)
         selection = _selection(table, view, query)
         rows, total = queries.page(
-            cursor, table, selection, order, limit=query.limit + 1, skip=skip, position=position, count=True,
+            cursor, table, selection, order, limit=query.fetch_size, skip=skip, position=position, count=True,
             max_bytes=max_bytes,
         )  # fmt: skip
         return rows, total, False
@@ -219,9 +217,10 @@ async def _engine_page(
     rows, total, ordered = await _answer(request, view, work, question=question)
     if by_order and not ordered:
         request.app[PROJECTOR].want_order(view.name, query.sort.column)
-    documents = [orjson.loads(row) for _, row in rows[: query.limit]]
+    rows, has_more = cut_page(rows, query.limit)
+    documents = [orjson.loads(row) for _, row in rows]
     sort_values = [item.get(query.sort.column) if query.sort.column else None for item in documents]
-    return documents, total or 0, len(rows) > query.limit, sort_values, [seq for seq, _ in rows[: query.limit]]
+    return documents, total or 0, has_more, sort_values, [seq for seq, _ in rows]
 
 
 async def _item(request: web.Request, dataset: str, key: str) -> web.Response:
@@ -282,8 +281,7 @@ async def list_datasets(request: web.Request) -> web.Response:
         view = await index.view(db, name)
         if view is not None:  # deleted since the names were read
             body.append(dataset_public(view))
-    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
-    return web.json_response(body, headers={"X-Total-Count": str(total), "Link": link_header(links)})
+    return web.json_response(body, headers=page_headers(request, page, total=total))
 
 
 async def get_dataset(request: web.Request) -> web.Response:

@@ -7,16 +7,15 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service_common.bodies import parse_model
 from service_common.catalog_layout import DATASET_NAME, DEFAULT_DATASET, TYPE_COLUMN, public_row
-from service_common.paging import QueryInt, bad_parameter, repeated_parameter, unknown_parameter
+from service_common.errors import bad_parameter
+from service_common.paging import PageQuery, repeated_parameter, unknown_parameter, validate_page
 
-DEFAULT_LIMIT = 20
 # Any column a file may have, as the CSV header names it: checked against the dataset's own columns
 # (``check_columns``), and stored under an escaped field name, so no name can become a path or an operator.
 MAX_COLUMN_LENGTH = 256
@@ -86,12 +85,15 @@ class SortOrder(BaseModel):
         return cls(column=column, descending=text.startswith("-"))
 
 
-class ContentQuery(BaseModel):
+class ContentQuery(PageQuery):
+    """A page of a dataset's items: ``PageQuery``'s ``limit`` and ``offset`` (or a ``cursor``), and what
+    selects and orders the items."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    OVER_MAXIMUM: ClassVar[str] = "Must be a whole number from 1 to {maximum}"
+
     dataset: str = Field(DEFAULT_DATASET, pattern=f"^{DATASET_NAME.pattern}$")
-    limit: QueryInt = Field(DEFAULT_LIMIT, ge=1)
-    offset: QueryInt | None = Field(None, ge=1)
     cursor: str | None = Field(None, min_length=1)
     sort: SortOrder = SortOrder()
     q: str | None = Field(None, min_length=1, max_length=MAX_Q_LENGTH)
@@ -102,10 +104,6 @@ class ContentQuery(BaseModel):
     @classmethod
     def _sort(cls, value: object) -> object:
         return SortOrder.parse(value) if isinstance(value, str) else value
-
-    @property
-    def page(self) -> int:
-        return self.offset or 1
 
     def fingerprint(self) -> str:
         """Identifies the order and the matching set, which a cursor must keep across pages."""
@@ -153,8 +151,10 @@ def parse_content_query(
         filters.append(_filter("type", TYPE_COLUMN, fields.pop("type")))
     if len(filters) > MAX_FILTERS:
         raise bad_parameter("filter", f"At most {MAX_FILTERS} filters", f"Too many filters (at most {MAX_FILTERS})")
-    query = parse_model(ContentQuery, {**fields, "filters": filters})
-    _check_bounds(query, max_limit=max_limit)
+    query = validate_page(ContentQuery, {**fields, "filters": filters}, max_limit=max_limit)
+    if query.offset is not None and query.cursor is not None:
+        message = "Give either offset or cursor, not both"
+        raise bad_parameter("offset", message, message)
     return query, own
 
 
@@ -177,15 +177,6 @@ def _filter(parameter: str, inside: str, value: str) -> Filter:
     if op is FilterOp.HAS and (value.strip(" ") != value or not value or ITEM_SEPARATOR in value):
         raise bad_parameter(parameter, "Must be one item: not empty, no comma, no leading or trailing space")
     return Filter(column=column, op=op, value=value)
-
-
-def _check_bounds(query: ContentQuery, *, max_limit: int) -> None:
-    """The configurable caps, which the model cannot know."""
-    if query.limit > max_limit:
-        raise bad_parameter("limit", f"Must be a whole number from 1 to {max_limit}")
-    if query.offset is not None and query.cursor is not None:
-        message = "Give either offset or cursor, not both"
-        raise bad_parameter("offset", message, message)
 
 
 def check_columns(query: ContentQuery, known: Collection[str]) -> None:
@@ -256,8 +247,7 @@ def parse_export_format(own: Mapping[str, list[str]]) -> str:
 
 def check_offset_depth(query: ContentQuery, max_offset_rows: int) -> None:
     """Offset pages of a sorted or searched query skip through a scan: their depth is capped."""
-    skipped = (query.page - 1) * query.limit
-    if skipped > max_offset_rows:
+    if query.skip > max_offset_rows:
         raise bad_parameter(
             "offset",
             f'offset pages may start at most {max_offset_rows} items deep; follow the Link rel="next" '

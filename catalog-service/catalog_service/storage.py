@@ -14,6 +14,7 @@ from catalog_service.index import ITEM_FIELDS, CatalogIndex, DatasetView, TypeMa
 from catalog_service.schemas import KEY_COLUMN, Filter, FilterOp, SortOrder
 from service_common.catalog_layout import DATASETS, ITEMS, TYPE_COLUMN, item_id
 from service_common.catalog_values import matches
+from service_common.paging import PageQuery, cut_page
 
 # Indexes earlier versions created on every item: each cost the embedded store about 100 µs per
 # imported row, and the read model answers what they served. Dropped at start-up.
@@ -58,18 +59,19 @@ async def read_page(
     view: DatasetView,
     *,
     filters: list[Filter],
-    limit: int,
+    query: PageQuery,
     skip: int = 0,
     after: CursorPosition | None = None,
 ) -> Page:
-    """One import-order page (``in_import_order``) and the number of matching items; one item more is
-    read to learn whether a next page exists."""
+    """One import-order page (``in_import_order``) of ``query.limit`` items, ``skip`` items in or
+    after ``after``, and the number of matching items."""
     typed, total = kept_count(view, filters)
     if after is None:
-        documents = await index.page_at(db, view, skip, limit + 1, typed)
+        documents = await index.page_at(db, view, skip, query.fetch_size, typed)
     else:
-        documents = await index.page_after(db, view, after.seq, limit + 1, typed)
-    return Page(documents=documents[:limit], total=total, has_more=len(documents) > limit)
+        documents = await index.page_after(db, view, after.seq, query.fetch_size, typed)
+    documents, has_more = cut_page(documents, query.limit)
+    return Page(documents=documents, total=total, has_more=has_more)
 
 
 def kept_count(view: DatasetView, filters: list[Filter]) -> tuple[tuple[str, TypeMatch] | None, int]:

@@ -3,8 +3,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 
+from catalog_service.main import create_app
 from service_common.catalog_layout import DATASETS, new_dataset
 from tests.helpers import links
 
@@ -39,3 +41,15 @@ async def test_bad_paging_of_the_dataset_list_is_400_naming_the_parameter(client
     response = await client.get(f"/datasets?{query}")
     assert response.status == 400
     assert (await response.json())["details"][0]["field"] in query
+
+
+async def test_the_dataset_list_states_its_own_cap_whatever_the_catalog_page_s(settings_for, catalog, many):
+    async with TestClient(TestServer(create_app(settings_for(max_limit=7)))) as client:
+        first = await client.get("/datasets")
+        assert len(await first.json()) == 20
+        assert first.headers["X-Max-Limit"] == "100"
+        over = await client.get("/datasets?limit=101")
+        assert await over.json() == {
+            "error": "Invalid value for: limit",
+            "details": [{"field": "limit", "message": "Input should be less than or equal to 100"}],
+        }

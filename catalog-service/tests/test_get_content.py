@@ -226,11 +226,26 @@ async def test_the_limit_cap_is_configurable(settings_for, catalog):
     async with TestClient(TestServer(create_app(settings_for(max_limit=250)))) as client:
         allowed = await client.get("/get_content?limit=250")
         assert len(await allowed.json()) == 250
+        assert allowed.headers["X-Max-Limit"] == "250"
         refused = await client.get("/get_content?limit=251")
         assert refused.status == 400
         assert (await refused.json())["details"] == [
             {"field": "limit", "message": "Must be a whole number from 1 to 250"}
         ]
+
+
+async def test_a_cap_under_the_default_page_size_is_the_default_and_every_page_states_it(settings_for, catalog):
+    async with TestClient(TestServer(create_app(settings_for(max_limit=7)))) as client:
+        first = await client.get("/get_content")
+        assert first.status == 200
+        assert ids(await first.json()) == expected(catalog)[:7]
+        assert first.headers["X-Max-Limit"] == "7"
+        following = await client.get(links(first)["next"].raw_path_qs)
+        assert ids(await following.json()) == expected(catalog)[7:14]
+        assert following.headers["X-Max-Limit"] == "7"
+        sorted_page = await client.get("/datasets/default/contents?sort=title")
+        assert (len(await sorted_page.json()), sorted_page.headers["X-Max-Limit"]) == (7, "7")
+        assert (await client.get("/get_content?limit=8")).status == 400
 
 
 @pytest.mark.parametrize("host", ["exa mple:5000", 'evil>; rel="next", <http://x', "h:99999"])

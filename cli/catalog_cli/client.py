@@ -21,8 +21,6 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=5.0, write=120.0)
 # Where a watch stops: an import that ended, or the revert of one that ended (``Reverting`` goes on).
 TERMINAL_STATUSES = frozenset({"Success", "Failure", "Cancelled", "Reverted"})
-# The catalog's largest page: fewer round trips when walking everything.
-MAX_PAGE_SIZE = 100
 # An export streams as long as it has rows; the server sends each chunk of them within its time budget
 # (at most 55 s), so a longer silence means it is gone.
 EXPORT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
@@ -46,6 +44,8 @@ class Page:
     total: int | None
     next_cursor: str | None
     links: dict[str, str]
+    # The largest ``limit`` the listing takes (``X-Max-Limit``); None from a server that does not say.
+    max_limit: int | None = None
 
 
 class ProgressReader:
@@ -110,16 +110,11 @@ class CatalogClient:
     def find_user(self, name_or_id: str) -> dict[str, Any]:
         """The account with this username (any case), e-mail or id, walking the admins' listing."""
         wanted = name_or_id.strip().lower()
-        offset = 1
-        while True:
-            page = self.users(limit=MAX_PAGE_SIZE, offset=offset)
-            for user in page.items:
-                names = (str(user.get("username", "")).lower(), str(user.get("email", "")).lower(), user.get("id"))
-                if wanted in names:
-                    return user
-            if len(page.items) < MAX_PAGE_SIZE:
-                raise ApiError(f"No user {name_or_id!r}", 404)
-            offset += 1
+        for user in self._every_item("/users"):
+            names = (str(user.get("username", "")).lower(), str(user.get("email", "")).lower(), user.get("id"))
+            if wanted in names:
+                return user
+        raise ApiError(f"No user {name_or_id!r}", 404)
 
     def update_user(self, user_id: str, **changes: Any) -> dict[str, Any]:
         return self._call("PATCH", f"/users/{_path_segment(user_id)}", json=changes).json()
@@ -179,14 +174,7 @@ class CatalogClient:
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every dataset: the listing's pages followed to the end."""
-        page = self._page("/datasets", {"limit": 100})
-        datasets, seen = list(page.items), set()
-        # The next link carries its own query; a link seen before would loop.
-        while (following := page.links.get("next")) is not None and following not in seen:
-            seen.add(following)
-            page = self._page(following, None)
-            datasets += page.items
-        return datasets
+        return list(self._every_item("/datasets"))
 
     def facets(self, dataset: str, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("GET", f"/datasets/{_path_segment(dataset)}/facets", params=params).json()
@@ -224,8 +212,10 @@ class CatalogClient:
         return written
 
     def all_contents(self, params: Mapping[str, Any]) -> Iterator[Page]:
-        """Every page of a listing, following ``X-Next-Cursor``: the cost of a page does not grow with depth."""
-        query = {"limit": MAX_PAGE_SIZE, **params}
+        """Every page of a listing, following ``X-Next-Cursor``: the cost of a page does not grow with depth.
+        Without a ``limit`` in ``params``, the pages after the first are the largest the server takes
+        (its ``X-Max-Limit``, whatever ``CATALOG_MAX_LIMIT`` it runs with)."""
+        query = dict(params)
         while True:
             page = self.contents(query)
             yield page
@@ -233,18 +223,39 @@ class CatalogClient:
                 return
             query = {**query, "cursor": page.next_cursor}
             query.pop("offset", None)
+            if "limit" not in params and page.max_limit is not None:
+                query["limit"] = page.max_limit
+
+    def _every_item(self, path: str) -> Iterator[dict[str, Any]]:
+        """Every item of a listing paged by ``offset``, in the largest pages the server takes: its first
+        page (of the server's default size) says how large that is (``X-Max-Limit``; a server that does
+        not say keeps its default), and the items after it are read in pages of that size."""
+        first = self._page(path, None)
+        yield from first.items
+        if "next" not in first.links or not first.items:
+            return
+        limit = first.max_limit or len(first.items)
+        # Pages of ``limit`` from the one holding the first item not read yet, less the items read.
+        offset, skip = divmod(len(first.items), limit)
+        offset += 1
+        while True:
+            page = self._page(path, {"limit": limit, "offset": offset})
+            yield from page.items[skip:]
+            if "next" not in page.links or not page.items:
+                return
+            offset, skip = offset + 1, 0
 
     def _page(self, path: str, params: Mapping[str, Any] | None) -> Page:
         response = self._call("GET", path, params=params)
         items = response.json()
         if not isinstance(items, list):
             raise ApiError(f"Unexpected answer from {path}: expected a JSON array", response.status_code)
-        total = response.headers.get("X-Total-Count")
         return Page(
             items=items,
-            total=int(total) if total and total.isdigit() else None,
+            total=_whole_number(response.headers.get("X-Total-Count")),
             next_cursor=response.headers.get("X-Next-Cursor") or None,
             links={rel: str(link["url"]) for rel, link in response.links.items()},
+            max_limit=_whole_number(response.headers.get("X-Max-Limit")) or None,
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -293,6 +304,10 @@ def _describe_detail(detail: object) -> tuple[str, str] | None:
 def _path_segment(value: str) -> str:
     # A task id is a UUID; anything else is still sent (the API answers 400), but never as more than one segment.
     return quote(value, safe="")
+
+
+def _whole_number(header: str | None) -> int | None:
+    return int(header) if header and header.isascii() and header.isdigit() else None
 
 
 def _without_none(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -505,7 +505,9 @@ def _parse_filters(ctx: click.Context, param: click.Parameter, values: tuple[str
 
 
 @cli.command()
-@click.option("--limit", type=click.IntRange(min=1), help="Items per page (default 20; with --all, 100).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Items per page (default 20; with --all, the largest the server takes)."
+)
 @click.option("--offset", type=click.IntRange(min=1), help="1-based page number, as in the original API.")
 @click.option("--cursor", help="Continue after the page that gave this cursor (deep pages stay fast).")
 @click.option("--dataset", metavar="NAME", help="The dataset to read (default: default).")

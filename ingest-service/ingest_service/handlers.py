@@ -17,7 +17,7 @@ from service_common.catalog_layout import is_dataset_name
 from service_common.datasets import DatasetStatus, may_delete
 from service_common.disk import STORE_VOLUME
 from service_common.errors import UNAVAILABLE, ApiError
-from service_common.paging import link_header, page_links, parse_page_query
+from service_common.paging import page_headers, parse_page_query
 from service_common.roles import Role
 from service_common.stores import MONGO_DB
 from service_common.tokens import Claims, require_claims, require_role
@@ -150,5 +150,4 @@ async def list_uploads(request: web.Request) -> web.Response:
         request.app[MONGO_DB], _owner_filter(claims), skip=page.skip, limit=page.limit
     )
     body = [JobPublic.from_document(job).model_dump(mode="json") for job in jobs]
-    links = page_links(request, limit=page.limit, total=total, offset=page.offset)
-    return web.json_response(body, headers={"X-Total-Count": str(total), "Link": link_header(links)})
+    return web.json_response(body, headers=page_headers(request, page, total=total))

@@ -350,6 +350,7 @@ async def test_uploads_are_listed_newest_first_a_page_at_a_time(api, auth, other
         f'<{page}&offset=1>; rel="first", <{page}&offset=1>; rel="prev", '
         f'<{page}&offset=3>; rel="next", <{page}&offset=3>; rel="last"'
     )
+    assert response.headers["X-Max-Limit"] == "100"
     everything = await (await api.get("/uploads", headers=auth)).json()
     assert [job["task_id"] for job in everything] == task_ids[::-1]
     assert await (await api.get("/uploads", headers=auth, params={"offset": 9})).json() == []
@@ -367,6 +368,14 @@ async def test_bad_paging_is_400_naming_the_parameter(api, auth, params):
     response = await api.get("/uploads", headers=auth, params=params)
     assert response.status == 400
     assert (await response.json())["details"][0]["field"] == next(iter(dict(params)))
+
+
+async def test_a_limit_over_the_listing_s_cap_is_refused_in_the_words_it_always_was(api, auth):
+    response = await api.get("/uploads", headers=auth, params={"limit": "101"})
+    assert await response.json() == {
+        "error": "Invalid value for: limit",
+        "details": [{"field": "limit", "message": "Input should be less than or equal to 100"}],
+    }
 
 
 async def test_an_unknown_paging_parameter_is_refused_as_get_content_refuses_it(api, auth):

@@ -37,10 +37,10 @@ async def read_json_object(request: web.Request, *, max_bytes: int = DEFAULT_MAX
     return data
 
 
-def parse_model(model: type[Model], data: Any) -> Model:
-    """Validate ``data`` with ``model``; a 400 naming every bad field otherwise."""
+def parse_model(model: type[Model], data: Any, *, context: dict[str, Any] | None = None) -> Model:
+    """Validate ``data`` with ``model`` (its validators given ``context``); a 400 naming every bad field otherwise."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         details = [_field_error(err) for err in exc.errors(include_url=False, include_input=False)]
         fields = ", ".join(dict.fromkeys(d["field"] for d in details))

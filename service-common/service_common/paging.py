@@ -1,22 +1,32 @@
-"""Paging, implemented once for every listing (``GET /uploads``, ``GET /get_content``).
+"""Paging, implemented once for every listing (``GET /uploads``, ``GET /users``, ``GET /datasets``,
+``GET /get_content``).
 
 The seed's parameters: ``limit`` and a 1-based page ``offset``. Each parameter is given at most once
-and unknown ones are refused, each a 400 naming it. Responses carry ``Link`` URLs that are absolute,
-as the client reached the gateway.
+and unknown ones are refused, each a 400 naming it. ``limit`` defaults to ``DEFAULT_LIMIT`` and is
+capped by the listing's maximum (``MAX_LIMIT``, or a setting such as ``CATALOG_MAX_LIMIT``), which
+every page states in ``X-Max-Limit`` so that a client walking a listing asks for the largest pages the
+server allows. Responses carry ``Link`` URLs that are absolute, as the client reached the gateway.
 """
 
 import math
 import re
-from collections.abc import Collection
-from typing import Annotated, Final
+from collections.abc import Collection, Mapping, Sequence
+from typing import Annotated, ClassVar, Final, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from yarl import URL
 
 from service_common.bodies import parse_model
 from service_common.errors import ApiError, bad_parameter
+
+# A page's size when the client names none, and the largest a listing allows unless configured otherwise.
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# The header every page carries its listing's maximum ``limit`` in.
+MAX_LIMIT_HEADER = "X-Max-Limit"
 
 # Plain digits only (no sign, exponent, spaces or other scripts' digits), and at most 9 of them:
 # the skip a page makes must fit the store's 64-bit integers.
@@ -121,19 +131,83 @@ def link_header(links: dict[str, URL]) -> str:
     return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
 
 
+Page = TypeVar("Page", bound="PageQuery")
+Row = TypeVar("Row")
+
+
 class PageQuery(BaseModel):
-    """The seed's paging of a short listing (uploads, users): ``offset`` is a 1-based page number."""
+    """A page of a listing: ``limit`` items from the 1-based page ``offset`` on. Validated with the
+    listing's maximum by ``validate_page``; listings with more parameters extend it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: QueryInt = Field(20, ge=1, le=100)
-    offset: QueryInt = Field(1, ge=1)
+    # How a ``limit`` over the maximum is refused: the words these listings have always answered with.
+    OVER_MAXIMUM: ClassVar[str] = "Input should be less than or equal to {maximum}"
+
+    limit: QueryInt = Field(DEFAULT_LIMIT, ge=1)
+    offset: QueryInt | None = Field(None, ge=1)
+
+    @field_validator("limit")
+    @classmethod
+    def _within_maximum(cls, limit: int, info: ValidationInfo) -> int:
+        maximum = (info.context or {}).get("max_limit", MAX_LIMIT)
+        if limit > maximum:
+            raise PydanticCustomError("less_than_equal", cls.OVER_MAXIMUM, {"maximum": maximum})
+        return limit
+
+    @property
+    def page(self) -> int:
+        return self.offset or 1
 
     @property
     def skip(self) -> int:
-        return (self.offset - 1) * self.limit
+        """How many items come before this page."""
+        return (self.page - 1) * self.limit
+
+    @property
+    def fetch_size(self) -> int:
+        """How many items to read for this page: one more tells whether a next page exists."""
+        return self.limit + 1
 
 
-def parse_page_query(params: MultiMapping[str]) -> PageQuery:
+def validate_page(model: type[Page], values: Mapping[str, object], *, max_limit: int = MAX_LIMIT) -> Page:
+    """``values`` (each parameter's one value) as ``model``: ``limit`` capped at ``max_limit`` and, when
+    not given, ``DEFAULT_LIMIT`` (or ``max_limit``, when that is lower); a 400 naming each bad parameter."""
+    defaults = {"limit": min(DEFAULT_LIMIT, max_limit)}
+    return parse_model(model, {**defaults, **values}, context={"max_limit": max_limit})
+
+
+def parse_page_query(params: MultiMapping[str], *, max_limit: int = MAX_LIMIT) -> PageQuery:
     """``limit`` and ``offset`` from a query string; a repeated or unknown parameter is a 400 naming it."""
-    return parse_model(PageQuery, single_values(params, PageQuery.model_fields))
+    return validate_page(PageQuery, single_values(params, PageQuery.model_fields), max_limit=max_limit)
+
+
+def cut_page(rows: Sequence[Row], limit: int) -> tuple[list[Row], bool]:
+    """A page read with ``PageQuery.fetch_size``: its first ``limit`` rows, and whether more follow."""
+    return list(rows[:limit]), len(rows) > limit
+
+
+def page_headers(
+    request: web.Request,
+    page: PageQuery,
+    *,
+    total: int,
+    max_limit: int = MAX_LIMIT,
+    by_cursor: bool = False,
+    next_cursor: str | _ByOffset | None = BY_OFFSET,
+    max_offset_rows: int | None = None,
+) -> dict[str, str]:
+    """``X-Total-Count``, ``Link`` (``page_links``), ``X-Max-Limit`` and, when there is one,
+    ``X-Next-Cursor``. ``by_cursor``: the page continues a cursor, so it has no page number."""
+    links = page_links(
+        request,
+        limit=page.limit,
+        total=total,
+        offset=None if by_cursor else page.page,
+        next_cursor=next_cursor,
+        max_offset_rows=max_offset_rows,
+    )
+    headers = {"X-Total-Count": str(total), "Link": link_header(links), MAX_LIMIT_HEADER: str(max_limit)}
+    if isinstance(next_cursor, str):
+        headers["X-Next-Cursor"] = next_cursor
+    return headers

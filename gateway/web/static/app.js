@@ -1,7 +1,7 @@
 // The catalog web page: accounts, CSV uploads with their import progress, and browsing.
 // No framework and no build step; every value from the API reaches the page as text, never as HTML.
 
-import { itemRows } from "./table.js";
+import { PAGE_SIZE, itemRows } from "./table.js";
 
 const SESSION_KEY = "catalog.session";
 const POLL_MS = 750;
@@ -29,7 +29,6 @@ const REVERT_COUNTS = [
 
 const ROLES = ["viewer", "editor", "admin"];
 const DEFAULT_DATASET = "default";
-const USERS_PER_PAGE = 20;
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -538,10 +537,10 @@ const users = { page: 1, request: 0 };
 async function loadUsers(page) {
   const request = ++users.request;
   try {
-    const { data, headers } = await api(`/users?limit=${USERS_PER_PAGE}&offset=${page}`, { auth: true });
+    const { data, headers } = await api(`/users?limit=${PAGE_SIZE}&offset=${page}`, { auth: true });
     if (request !== users.request) return;
     const total = Number(headers.get("X-Total-Count") || data.length);
-    const pageCount = Math.max(1, Math.ceil(total / USERS_PER_PAGE));
+    const pageCount = Math.max(1, Math.ceil(total / PAGE_SIZE));
     users.page = page;
     $("#users-table tbody").replaceChildren(...data.map(userRow));
     $("#users-page-label").textContent = `Page ${page} of ${pageCount} · ${total.toLocaleString()} users`;
@@ -687,6 +686,12 @@ function parseLinks(header) {
   return links;
 }
 
+// The "Per page" choices the catalog takes: none above its largest page (CATALOG_MAX_LIMIT).
+function offerPageSizes(maxLimit) {
+  if (!maxLimit) return;
+  for (const option of $("#catalog-limit").options) option.disabled = Number(option.value) > maxLimit;
+}
+
 // Shows the page at `url` as page number `page`, with `previous` the trail of pages before it.
 // Only the latest request is shown: a slow answer to an earlier click never overwrites a newer one.
 async function loadCatalog(url, page = 1, previous = []) {
@@ -697,7 +702,8 @@ async function loadCatalog(url, page = 1, previous = []) {
     const { data, headers } = await api(url);
     if (request !== catalog.request) return;
     const total = Number(headers.get("X-Total-Count") || data.length);
-    const limit = Number(new URL(url, window.location.href).searchParams.get("limit")) || 20;
+    const limit = Number(new URL(url, window.location.href).searchParams.get("limit")) || PAGE_SIZE;
+    offerPageSizes(Number(headers.get("X-Max-Limit")));
     Object.assign(catalog, { url, page, previous, links: parseLinks(headers.get("Link")) });
     catalog.pageCount = Math.max(1, Math.ceil(total / limit));
     catalog.shown = [data, total, limit];

@@ -4,9 +4,8 @@
 // The view lives in the URL's hash, #/datasets/<name>?filter[col][op]=v&q=..&sort=.., so reload, sharing
 // and back/forward give the same view. Chart.js (window.Chart) is vendored by `make setup`.
 
-import { itemRows } from "./table.js";
+import { PAGE_SIZE, itemRows } from "./table.js";
 
-const PAGE_SIZE = 20;
 // The rule that picks charts, also in the README (from the top values of each column over the whole
 // dataset, a facets request per column): a column of numbers alone with more than BAR_MAX_NUMBERS
 // distinct values is a histogram of HISTOGRAM_BINS bins (with at most that many, a bar chart of its
