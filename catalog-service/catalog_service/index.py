@@ -5,7 +5,8 @@ chunk on the dataset document (``service_common.catalog_layout``, which states w
 rely on). ``CatalogIndex`` caches the
 summaries per process: each request reads the dataset document (one point read), re-reads only the
 chunks whose revision moved, and maps a position to blocks by prefix sums. A page then costs the
-block documents it touches (cached while their version holds) and one ``$in`` of its item ids.
+block documents it touches (cached while their version holds) and its items by id, a few ``$in``
+reads of at most ``IDS_PER_READ`` ids each (``find_by_ids``).
 """
 
 import asyncio
@@ -13,13 +14,14 @@ import bisect
 import itertools
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from catalog_service.schemas import PageTooLarge
@@ -48,6 +50,24 @@ TypeMatch = Callable[[Any], bool]
 
 
 _VIEW_NUMBERS = itertools.count(1)
+
+
+async def find_by_ids(
+    collection: AsyncCollection,
+    ids: Sequence[str],
+    projection: dict[str, Any],
+    *,
+    budget_ms: int,
+    per_read: int = IDS_PER_READ,
+) -> AsyncIterator[Mapping[str, Any]]:
+    """The documents among ``ids``, in no particular order, asked for ``per_read`` ids at a time: the
+    embedded store answers a long ``$in`` much more slowly than several short ones (``IDS_PER_READ``).
+    From a collection read as stored (``_as_stored``) each comes as a ``RawBSONDocument``, so that
+    its caller can count the bytes it keeps before decoding any (pages and the block cache do)."""
+    for start in range(0, len(ids), per_read):
+        query = {"_id": {"$in": list(ids[start : start + per_read])}}
+        async for document in collection.find(query, projection, max_time_ms=budget_ms):
+            yield document
 
 
 @dataclass
@@ -185,11 +205,8 @@ class CatalogIndex:
         old = cached.head.get(CHUNK_REVISIONS, {}) if cached is not None else {}
         stale = [name for name, revision in revisions.items() if old.get(name) != revision]
         ids = [chunk_id(dataset, int(name[1:])) for name in stale]
-        # In short lists: the embedded store answers a long $in much more slowly than several short ones.
-        for start in range(0, len(ids), IDS_PER_READ):
-            query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for chunk in db[SUMMARY_CHUNKS].find(query, {"n": 1, "entries": 1}, max_time_ms=self._budget_ms):
-                chunks[f"c{chunk['n']}"] = [BlockSummary.from_stored(entry) for entry in chunk["entries"]]
+        async for chunk in find_by_ids(db[SUMMARY_CHUNKS], ids, {"n": 1, "entries": 1}, budget_ms=self._budget_ms):
+            chunks[f"c{chunk['n']}"] = [BlockSummary.from_stored(entry) for entry in chunk["entries"]]
         view = DatasetView(head, chunks)
         self._views[dataset] = view
         return view
@@ -256,27 +273,22 @@ class CatalogIndex:
         # Read as stored, so that a page weighing more than CATALOG_MAX_PAGE_BYTES is refused as its
         # items arrive, each decoded only once it is known to fit.
         size = 0
-        for start in range(0, len(ids), IDS_PER_READ):
-            query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for raw in _as_stored(db, ITEMS).find(query, ITEM_FIELDS, max_time_ms=self._budget_ms):
-                size += len(raw.raw)
-                if size > self._max_page_bytes:
-                    raise PageTooLarge(self._max_page_bytes)
-                document = bson.decode(raw.raw, codec_options=db.codec_options)
-                found[document["_id"]] = document
+        async for raw in find_by_ids(_as_stored(db, ITEMS), ids, ITEM_FIELDS, budget_ms=self._budget_ms):
+            size += len(raw.raw)
+            if size > self._max_page_bytes:
+                raise PageTooLarge(self._max_page_bytes)
+            document = bson.decode(raw.raw, codec_options=db.codec_options)
+            found[document["_id"]] = document
         # An item deleted since the block was read (its dataset being deleted) is left out.
         return [found[i] for i in ids if i in found]
 
     async def _load_blocks(self, db: AsyncDatabase, entries: list[BlockSummary]) -> None:
         missing = [e.block_id for e in entries if self._blocks.get(e.block_id, {}).get("v") != e.version]
-        if missing:
-            async for raw in _as_stored(db, BLOCKS).find(
-                {"_id": {"$in": missing}}, BLOCK_FIELDS, max_time_ms=self._budget_ms
-            ):
-                block = bson.decode(raw.raw, codec_options=db.codec_options)
-                self._cached_bytes += len(raw.raw) - self._block_bytes.get(block["_id"], 0)
-                self._blocks[block["_id"]] = block
-                self._block_bytes[block["_id"]] = len(raw.raw)
+        async for raw in find_by_ids(_as_stored(db, BLOCKS), missing, BLOCK_FIELDS, budget_ms=self._budget_ms):
+            block = bson.decode(raw.raw, codec_options=db.codec_options)
+            self._cached_bytes += len(raw.raw) - self._block_bytes.get(block["_id"], 0)
+            self._blocks[block["_id"]] = block
+            self._block_bytes[block["_id"]] = len(raw.raw)
         for entry in entries:
             if entry.block_id in self._blocks:
                 self._blocks.move_to_end(entry.block_id)

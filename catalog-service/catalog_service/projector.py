@@ -22,10 +22,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from catalog_service import queries, storage
-from catalog_service.index import CatalogIndex, DatasetView
+from catalog_service.index import CatalogIndex, DatasetView, find_by_ids
 from catalog_service.read_model import AppliedBlock, DatasetTable, ReadModel
 from catalog_service.schemas import KEY_COLUMN, SortOrder
-from service_common.catalog_layout import BLOCKS, CHUNK_REVISIONS, IDS_PER_READ, ITEMS, item_id, unpack_rows
+from service_common.catalog_layout import BLOCKS, CHUNK_REVISIONS, ITEMS, item_id, unpack_rows
 
 log = logging.getLogger(__name__)
 
@@ -140,24 +140,20 @@ class Projector:
         those it no longer holds."""
         found: dict[str, AppliedBlock] = {}
         projection = {"seq": 1, "v": 1, "keys": 1, "seqs": 1, "rows": 1}
-        for start in range(0, len(ids), BLOCKS_PER_READ):
-            query = {"_id": {"$in": list(ids[start : start + BLOCKS_PER_READ])}}
-            async for block in db[BLOCKS].find(query, projection, max_time_ms=self._store_budget_ms):
-                rows = unpack_rows(block)
-                if rows is None:  # written before blocks carried their rows
-                    rows = await self._rows_from_items(db, dataset, block["keys"])
-                found[block["_id"]] = AppliedBlock(
-                    block["_id"], block["seq"], block["v"], block["keys"], block["seqs"], rows
-                )
+        budget_ms = self._store_budget_ms
+        async for block in find_by_ids(db[BLOCKS], ids, projection, budget_ms=budget_ms, per_read=BLOCKS_PER_READ):
+            rows = unpack_rows(block)
+            if rows is None:  # written before blocks carried their rows
+                rows = await self._rows_from_items(db, dataset, block["keys"])
+            found[block["_id"]] = AppliedBlock(
+                block["_id"], block["seq"], block["v"], block["keys"], block["seqs"], rows
+            )
         return [found[block] for block in ids if block in found], [block for block in ids if block not in found]
 
     async def _rows_from_items(self, db: AsyncDatabase, dataset: str, keys: list[str]) -> list[dict[str, Any]]:
-        rows: dict[str, dict[str, Any]] = {}
         ids = [item_id(dataset, key) for key in keys]
-        for start in range(0, len(ids), IDS_PER_READ):
-            query = {"_id": {"$in": ids[start : start + IDS_PER_READ]}}
-            async for item in db[ITEMS].find(query, {"key": 1, "row": 1}, max_time_ms=self._store_budget_ms):
-                rows[item["key"]] = item["row"]
+        found = find_by_ids(db[ITEMS], ids, {"key": 1, "row": 1}, budget_ms=self._store_budget_ms)
+        rows = {item["key"]: item["row"] async for item in found}
         return [rows.get(key, {}) for key in keys]
 
     async def run(self, db: AsyncDatabase) -> None:

@@ -2,9 +2,12 @@
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pymongo import MongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from catalog_service.main import create_app
-from tests.helpers import ITEM_COUNT, expected, ids, links
+from service_common.catalog_layout import IDS_PER_READ
+from tests.helpers import ITEM_COUNT, build_catalog, expected, ids, links, store_catalog
 
 
 async def test_default_page_is_the_first_20_items_in_import_order(client, catalog):
@@ -254,3 +257,27 @@ async def test_a_host_header_that_is_no_host_is_a_400_not_a_broken_link(client, 
 
     assert response.status == 400
     assert await response.json() == {"error": "Invalid Host header"}
+
+
+async def test_a_page_spread_over_many_blocks_asks_for_at_most_ids_per_read_ids_at_a_time(
+    settings, mongo_url, mongo_db_name, monkeypatch
+):
+    documents = build_catalog(120)
+    with MongoClient(mongo_url, tz_aware=True) as mongo:
+        store_catalog(mongo[mongo_db_name], documents, block_size=1)
+    asked: list[tuple[str, int]] = []
+    find = AsyncCollection.find
+
+    def counted(self, query=None, *args, **kwargs):
+        if isinstance(ids_in := (query or {}).get("_id"), dict) and "$in" in ids_in:
+            asked.append((self.name, len(ids_in["$in"])))
+        return find(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "find", counted)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        page = await client.get("/get_content?limit=100")
+        assert ids(await page.json()) == expected(documents)[:100]
+
+    # A hundred items in a hundred blocks: both read in groups, as catalog_layout says to.
+    assert {name for name, _ in asked} >= {"catalog_blocks", "catalog_items"}
+    assert max(size for _, size in asked) <= IDS_PER_READ
