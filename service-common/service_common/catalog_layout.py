@@ -33,6 +33,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Self
 
 import orjson
@@ -67,6 +68,15 @@ class BlockState:
     PENDING = "pending"
     COMMITTED = "committed"
     INDEXED = "indexed"
+
+
+class DatasetStatus(StrEnum):
+    """A dataset document's ``status``; ``service_common.datasets`` holds the rules that read it."""
+
+    ACTIVE = "active"
+    # ``DELETE /datasets/{name}`` was answered: its items are being removed, then the document; no
+    # upload may write to it meanwhile.
+    DELETING = "deleting"
 
 
 def is_dataset_name(name: str) -> bool:
@@ -218,7 +228,7 @@ def new_dataset(
         "owner": owner,
         "owner_username": owner_username,
         "key": key,
-        "status": "active",
+        "status": DatasetStatus.ACTIVE.value,
         "column_types": [],
         "index": {},
         "last_chunk": 0,

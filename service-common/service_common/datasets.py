@@ -7,19 +7,13 @@ applies these rules; catalog-service reads its status.
 
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from service_common.catalog_layout import DEFAULT_DATASET, new_dataset
+# DatasetStatus is defined with the dataset document's shape (``new_dataset`` stores it); the rules'
+# users import it from here.
+from service_common.catalog_layout import DEFAULT_DATASET, DatasetStatus, new_dataset
 from service_common.roles import Role
 from service_common.tokens import Claims
-
-
-class DatasetStatus(StrEnum):
-    ACTIVE = "active"
-    # ``DELETE /datasets/{name}`` was answered: its items are being removed, then the document; no
-    # upload may write to it meanwhile.
-    DELETING = "deleting"
 
 
 def dataset_status(dataset: Mapping[str, Any]) -> DatasetStatus:
