@@ -86,7 +86,8 @@ def bench(rows: int, repeat: int, keep: Path | None) -> None:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     with contextlib.ExitStack() as cleanup:
         folder, env = stack_folder(cleanup, rows, keep)
-        with LocalStack(ROOT, folder, env=env) as stack:
+        # A kept stack of millions of items: its store takes minutes to open.
+        with LocalStack(ROOT, folder, env=env, start_timeout=900) as stack:
             fill(stack, rows)
             session = requests.Session()
             wait_for_read_model(session, f"{stack.url}/datasets/{DATASET}/contents?sort=-startYear")

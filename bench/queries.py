@@ -366,7 +366,8 @@ def fill(stack: LocalStack, rows: int) -> float:
 def bench(rows: int, repeat: int, keep: Path | None) -> dict:
     with contextlib.ExitStack() as cleanup:
         folder, env = stack_folder(cleanup, rows, keep)
-        with LocalStack(ROOT, folder, env=env) as stack:
+        # A kept stack of millions of items: its store takes minutes to open.
+        with LocalStack(ROOT, folder, env=env, start_timeout=900) as stack:
             base = f"{stack.url}/datasets/{DATASET}/contents"
             catalog_pid = stack.processes["catalog"].pid
             session = requests.Session()  # anonymous: reads are public

@@ -39,8 +39,13 @@ def read_procfile(path: Path) -> dict[str, str]:
 
 
 class LocalStack:
-    def __init__(self, root: Path, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, data_dir: Path, env: dict[str, str] | None = None, *, start_timeout: float = 60
+    ) -> None:
         self.root = root
+        # Each process's seconds to ready when the stack starts, the store's included: one over a
+        # catalog of millions of items takes minutes to open.
+        self.start_timeout = start_timeout
         self.data_dir = data_dir
         self.commands = read_procfile(root / "Procfile")
         self.ports = {name: free_port() for name in ("gateway", "auth", "ingest", "catalog", "mongo", "redis")}
@@ -84,7 +89,7 @@ class LocalStack:
 
     def start(self, names: tuple[str, ...] = START_ORDER) -> "LocalStack":
         for name in names:
-            self.start_service(name)
+            self.start_service(name, self.start_timeout)
         return self
 
     def start_service(self, name: str, timeout: float = 60, *, instance: int = 1) -> str:
