@@ -18,6 +18,7 @@ from ingest_service.settings import IngestSettings
 from ingest_service.uploads import ReceivedUpload
 from service_common.datasets import DatasetStatus, dataset_status, may_write, new_dataset_for
 from service_common.errors import UNAVAILABLE, ApiError, bad_parameter
+from service_common.roles import Role
 from service_common.tokens import Claims
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ async def start_import(
         key = _key_column(options.key, columns, dataset)
         now = datetime.now(UTC)
         if dataset is None:
+            await _check_dataset_quota(db, claims, settings)
             document = new_dataset_for(name, user_id=claims.user_id, username=claims.username, key=key, now=now)
             created_dataset = await storage.create_dataset(db, document)
             if not created_dataset:  # created by another upload meanwhile: its rules hold
@@ -89,6 +91,18 @@ async def _writable_dataset(db: AsyncDatabase, name: str, claims: Claims) -> dic
             "upload to a dataset of your own with dataset=<name>",
         )
     return dataset
+
+
+async def _check_dataset_quota(db: AsyncDatabase, claims: Claims, settings: IngestSettings) -> None:
+    """A 403 when the account already owns as many datasets as it may (admins may own any number)."""
+    limit = settings.max_datasets_per_user
+    if claims.has_role(Role.ADMIN) or await storage.count_owned_datasets(db, claims.user_id, at_most=limit) < limit:
+        return
+    raise ApiError(
+        403,
+        f"You already own {limit} datasets, the most an account may (INGEST_MAX_DATASETS_PER_USER): "
+        "delete one, or upload to one of yours",
+    )
 
 
 def _check_columns(columns: tuple[str, ...], dataset: dict[str, Any] | None, settings: IngestSettings) -> None:

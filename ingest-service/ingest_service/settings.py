@@ -29,6 +29,8 @@ class IngestSettings(CommonSettings):
     # the limit, so the dataset document (every column with its type and count) stays small.
     max_columns: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_MAX_COLUMNS")
     max_column_name_chars: int = Field(256, ge=1, le=4096, validation_alias="INGEST_MAX_COLUMN_NAME_CHARS")
+    # The datasets one account may own (admins: any number); an upload that would create one more is refused.
+    max_datasets_per_user: int = Field(100, ge=1, le=100_000, validation_alias="INGEST_MAX_DATASETS_PER_USER")
     batch_size: int = Field(1000, ge=1, le=10_000, validation_alias="INGEST_BATCH_SIZE")
     # Rows per batch of an upsert or merge (written in bulks and blocks of batch_size): the blocks its
     # updates touch are patched once per batch, and random keys touch most of a large dataset's blocks.

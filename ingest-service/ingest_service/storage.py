@@ -30,6 +30,8 @@ UPLOAD_FILES = f"{UPLOADS_BUCKET}.files"
 UPLOAD_CHUNKS = f"{UPLOADS_BUCKET}.chunks"
 UPLOAD_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 CHUNKS_PER_INSERT = 4
+# A count's time budget (maxTimeMS): past it the store stops, and the request fails rather than waits.
+COUNT_TIME_MS = 5_000
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -57,6 +59,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
         db[UPLOAD_CHUNKS], [IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)]
     )
     await stores.ensure_indexes(db[UPLOAD_FILES], [IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)])])
+    # How many datasets an account owns (INGEST_MAX_DATASETS_PER_USER), counted at an upload that creates one.
+    await stores.ensure_indexes(db[DATASETS], [IndexModel([("owner", ASCENDING)], name="owner")])
 
 
 class UploadWriter:
@@ -252,6 +256,11 @@ async def undo_start_revert(db: AsyncDatabase, job_id: str, previous: JobStatus)
 async def find_dataset(db: AsyncDatabase, name: str) -> dict[str, Any] | None:
     projection = {"owner": 1, "key": 1, "status": 1, "index": 1, "column_types": 1}
     return await db[DATASETS].find_one({"_id": name}, projection)
+
+
+async def count_owned_datasets(db: AsyncDatabase, owner: str, *, at_most: int) -> int:
+    """How many datasets ``owner`` owns, counted up to ``at_most``."""
+    return await db[DATASETS].count_documents({"owner": owner}, limit=at_most, maxTimeMS=COUNT_TIME_MS)
 
 
 async def create_dataset(db: AsyncDatabase, dataset: dict[str, Any]) -> bool:

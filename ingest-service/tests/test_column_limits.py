@@ -45,3 +45,30 @@ async def test_a_file_that_would_take_its_dataset_past_the_limit_is_400(five_col
     importer.run_import(db, second, worker_id="w1", **RUN)
     message = "Too many columns: the dataset would have 7, at most 5 are allowed (INGEST_MAX_COLUMNS)"
     await refused(five_columns_api, auth, db, b"id,e,f\n3,1,2\n", message, dataset="wide")
+
+
+@pytest.fixture
+async def two_datasets_api(ingest_env):
+    settings = IngestSettings(**ingest_env, INGEST_MAX_DATASETS_PER_USER=2)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def test_an_upload_that_would_create_one_dataset_too_many_is_403_and_leaves_nothing(
+    two_datasets_api, auth, admin_auth, db
+):
+    for name in ("first", "second"):
+        await upload_ok(two_datasets_api, auth, b"id,a\n1,2\n", dataset=name)
+    before = leftovers(db)
+    response = await upload(two_datasets_api, auth, b"id,a\n1,2\n", dataset="third")
+    assert response.status == 403, await response.text()
+    assert await response.json() == {
+        "error": "You already own 2 datasets, the most an account may (INGEST_MAX_DATASETS_PER_USER): "
+        "delete one, or upload to one of yours"
+    }
+    assert leftovers(db) == before
+    assert db.datasets.find_one({"_id": "third"}) is None
+    # Into a dataset of one's own: still fine. An admin may own any number.
+    await upload_ok(two_datasets_api, auth, b"id,a\n3,4\n", dataset="second")
+    for name in ("third", "fourth", "fifth"):
+        await upload_ok(two_datasets_api, admin_auth, b"id,a\n1,2\n", dataset=name)
