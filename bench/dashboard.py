@@ -36,7 +36,7 @@ from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from queries import DATASET, fill, stack_folder, wait_for_read_model  # noqa: E402
+from queries import DATASET, adopt_read_model, fill, stack_folder, wait_for_read_model  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -87,7 +87,9 @@ def bench(rows: int, repeat: int, keep: Path | None) -> None:
     with contextlib.ExitStack() as cleanup:
         folder, env = stack_folder(cleanup, rows, keep)
         # A kept stack of millions of items: its store takes minutes to open.
-        with LocalStack(ROOT, folder, env=env, start_timeout=900) as stack:
+        stack = LocalStack(ROOT, folder, env=env, start_timeout=900)
+        adopt_read_model(stack, env)
+        with stack:
             fill(stack, rows)
             session = requests.Session()
             wait_for_read_model(session, f"{stack.url}/datasets/{DATASET}/contents?sort=-startYear")
