@@ -65,10 +65,11 @@ system-packages:
 test-system-packages:
 	@scripts/ensure-system-packages $(TEST_SYSTEM_PACKAGES)
 
-$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) tests-e2e/requirements.txt
+# testkit/ (the suites' servers, fixtures and helpers) is installed here and in no image.
+$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) testkit/pyproject.toml tests-e2e/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e 'service-common[test,dev]' $(addprefix -e ,$(SERVICES)) -e 'cli[test]' -r tests-e2e/requirements.txt
+	$(BIN)/pip install -q -e 'service-common[dev]' $(addprefix -e ,$(SERVICES)) -e 'cli[test]' -e testkit -r tests-e2e/requirements.txt
 	@touch $@
 
 # --ignore-scripts: a dependency's install script would phone home; the files are all that is needed.

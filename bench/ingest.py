@@ -44,9 +44,9 @@ from typing import Any
 import requests
 from pymongo import MongoClient
 
+from catalog_testkit.stack import LocalStack
 from service_common.catalog_blocks import item_document
 from service_common.catalog_layout import BLOCKS, CHUNKS, DATASETS, ITEMS
-from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import MongoClient
 
+from catalog_testkit.paging import links
 from service_common.catalog_layout import DATASETS, new_dataset
-from tests.helpers import links
 
 NAMES = [f"set-{n:02d}" for n in range(25)]
 

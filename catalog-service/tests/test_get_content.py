@@ -4,7 +4,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.main import create_app
-from tests.helpers import ITEM_COUNT, expected, ids, links
+from catalog_testkit.paging import links
+from tests.helpers import ITEM_COUNT, expected, ids
 
 
 async def test_default_page_is_the_first_20_items_in_import_order(client, catalog):
