@@ -457,6 +457,7 @@ async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mi
         assert [item["tconst"] for item in await response.json()] == ["tt00001"]
 
 
+@pytest.mark.latency_budget
 async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_scan(settings_for, mix, monkeypatch):
     async def idle(self, db):
         await asyncio.Event().wait()
@@ -475,6 +476,7 @@ async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_sca
         assert (await client.get("/datasets/mix/contents/tt00001")).status == 200
 
 
+@pytest.mark.latency_budget
 async def test_a_query_past_its_budget_is_a_503_naming_it_and_the_engine_stops(settings_for, mix, monkeypatch):
     page = queries.page
 

@@ -43,6 +43,7 @@ async def test_store_down_is_a_503_and_the_service_recovers_when_it_is_back(clie
     assert [item["id"] for item in await response.json()] == [d["key"] for d in catalog[:3]]
 
 
+@pytest.mark.latency_budget
 async def test_store_down_answers_within_a_few_seconds(client, catalog, mongo_server):
     assert (await client.get("/get_content")).status == 200
     mongo_server.stop()

@@ -402,6 +402,7 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
     assert leftovers(db) == NOTHING_LEFT
 
 
+@pytest.mark.latency_budget
 async def test_store_down_is_503_within_5_seconds_and_uploads_work_once_it_is_back(ingest_env, auth, tmp_path):
     store = MongoServer(tmp_path)
     store.start()

@@ -33,6 +33,14 @@ from catalog_testkit.processes import (  # noqa: E402
 from service_common.tokens import public_jwk  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "latency_budget: holds a service to a latency its users are promised (a 503 within 5 s, a query "
+        "budget); `make test` runs these after the other suites, alone on the machine",
+    )
+
+
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory) -> Iterator[MongoServer]:
     server = MongoServer(tmp_path_factory.mktemp("mongo"))
