@@ -65,10 +65,11 @@ system-packages:
 test-system-packages:
 	@scripts/ensure-system-packages $(TEST_SYSTEM_PACKAGES)
 
-$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) tests-e2e/requirements.txt
+# testkit/ (the suites' servers, fixtures and helpers) is installed here and in no image.
+$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) testkit/pyproject.toml tests-e2e/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e 'service-common[test,dev]' $(addprefix -e ,$(SERVICES)) -e 'cli[test]' -r tests-e2e/requirements.txt
+	$(BIN)/pip install -q -e 'service-common[dev]' $(addprefix -e ,$(SERVICES)) -e 'cli[test]' -e testkit -r tests-e2e/requirements.txt
 	@touch $@
 
 # --ignore-scripts: a dependency's install script would phone home; the files are all that is needed.
@@ -95,28 +96,48 @@ admin: | $(VENV)/.installed ## create an admin, or promote a user, in the dev st
 	  echo "usage: make admin USERNAME=<username> EMAIL=<e-mail>" >&2; exit 2; fi
 	env $(STORE_WAIT_ENV) $(BIN)/auth-admin create-admin --username "$$USERNAME" --email "$$EMAIL" $(if $(PROMOTE_EXISTING),--promote-existing)
 
+# The suites `make test` runs, longest first: with TEST_JOBS lanes, make starts the next one in whichever
+# lane is free, so the lanes end about together. Each suite's output is printed whole once it ends.
+TEST_SUITES  := ingest-service chaos tests-e2e catalog-service cli auth-service service-common compose
+TEST_JOBS    ?= 2
+PYTEST_FLAGS ?= -q -p no:cacheprovider
+TEST_RESULTS := $(CURDIR)/.test-results
+# Tests that hold a service to a latency its users are promised (a 503 within 5 s, a query budget):
+# `make test` runs them after the lanes, alone, so that they time the service and not another suite.
+BUDGET_SUITES := catalog-service ingest-service
+SUITE_COMMAND = cd $(1) && $(BIN)/pytest $(PYTEST_FLAGS) $(if $(BUDGETS_LATER),$(if $(filter $(1),$(BUDGET_SUITES)),-m 'not latency_budget'))
+SUITE_COMMAND_tests-e2e := cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) --ignore=chaos
+SUITE_COMMAND_chaos     := cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) chaos
+SUITE_COMMAND_compose   := $(BIN)/pytest $(PYTEST_FLAGS) tests-e2e/compose_check.py
+SUITE_COMMAND_latency-budgets := $(foreach suite,$(BUDGET_SUITES),(cd $(suite) && $(BIN)/pytest $(PYTEST_FLAGS) -m latency_budget) &&) true
+
 test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
-	@failed=""; \
-	for package in $(PACKAGES); do \
-	  if [ -d $$package/tests ]; then \
-	    echo "=== $$package"; (cd $$package && $(BIN)/pytest -q -p no:cacheprovider) || failed="$$failed $$package"; fi; \
-	done; \
-	echo "=== tests-e2e"; $(MAKE) --no-print-directory e2e || failed="$$failed tests-e2e"; \
-	echo "=== chaos"; $(MAKE) --no-print-directory chaos || failed="$$failed chaos"; \
-	echo "=== compose"; $(MAKE) --no-print-directory compose-check || failed="$$failed compose"; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; echo "All suites passed."
+	@rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)
+	@started=$$(date +%s); \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target BUDGETS_LATER=1 $(addprefix suite-,$(TEST_SUITES)); \
+	$(MAKE) --no-print-directory suite-latency-budgets; \
+	failed=$$(for suite in $(TEST_SUITES) latency-budgets; do grep -qs '^passed' $(TEST_RESULTS)/$$suite || printf '%s ' $$suite; done); \
+	echo "=== $(words $(TEST_SUITES)) suites in $$(( $$(date +%s) - started )) s, $(TEST_JOBS) at a time"; \
+	if [ -n "$$failed" ]; then echo "FAILED: $$failed"; exit 1; fi; echo "All suites passed."
+
+# One suite, its result (and time) in $(TEST_RESULTS)/<suite>; `make suite-ingest-service` runs it alone.
+suite-%: | $(VENV)/.installed
+	@mkdir -p $(TEST_RESULTS); started=$$(date +%s); echo "=== $*"; \
+	if ( $(or $(SUITE_COMMAND_$*),$(call SUITE_COMMAND,$*)) ); then result=passed; else result=FAILED; fi; \
+	echo "$$result in $$(( $$(date +%s) - started )) s" | tee $(TEST_RESULTS)/$*; \
+	echo "=== $* $$result"; [ $$result = passed ]
 
 unit: setup ## run only the services' own suites
-	@for package in $(PACKAGES); do [ ! -d $$package/tests ] || (cd $$package && $(BIN)/pytest -q) || exit 1; done
+	@$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target $(addprefix suite-,$(PACKAGES))
 
 e2e: setup test-system-packages ## run the end-to-end suite through the gateway (starts its own stack on free ports)
-	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider --ignore=chaos
+	$(SUITE_COMMAND_tests-e2e)
 
 chaos: setup test-system-packages ## run the fault-injection suite
-	cd tests-e2e && $(BIN)/pytest -q -p no:cacheprovider chaos
+	$(SUITE_COMMAND_chaos)
 
 compose-check: setup test-system-packages ## validate compose.yaml and check it matches the local stack
-	$(BIN)/pytest -q -p no:cacheprovider tests-e2e/compose_check.py
+	$(SUITE_COMMAND_compose)
 
 lint: setup ## ruff over every package: the checks, and the formatting
 	$(BIN)/ruff check .

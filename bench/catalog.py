@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from service_common.stack import LocalStack
+from catalog_testkit.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import requests
 from playwright.sync_api import sync_playwright
 
-from service_common.stack import LocalStack
+from catalog_testkit.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -44,9 +44,9 @@ from typing import Any
 import requests
 from pymongo import MongoClient
 
+from catalog_testkit.stack import LocalStack
 from ingest_service.catalog_blocks import item_document
 from service_common.catalog_layout import BLOCKS, DATASETS, ITEMS, SUMMARY_CHUNKS
-from service_common.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import requests
 
-from service_common.stack import START_ORDER, LocalStack
+from catalog_testkit.stack import START_ORDER, LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service_common.stack import read_procfile
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.stack import read_procfile
 
-ROOT = Path(__file__).resolve().parent.parent
 # compose service -> (Procfile process, port variable, default port)
 SERVICES = {
     "auth": ("auth", "AUTH_PORT", 8001),

@@ -1,11 +1,16 @@
 """The end-to-end suite: the whole stack from the Procfile, on free ports, reached only through the gateway."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SEED_CSV, signup_and_login
+from helpers import signup_and_login
+from pages import chromium
+from playwright.sync_api import Browser
 
-from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.constants import SEED_CSV
+from catalog_testkit.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +31,10 @@ def seed_csv() -> Path:
 def auth_headers(stack) -> dict[str, str]:
     """The Authorization header of a fresh user, signed up and logged in through the gateway."""
     return signup_and_login(stack.url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright (which never downloads a browser here): one per module."""
+    with chromium() as browser:
+        yield browser

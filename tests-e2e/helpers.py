@@ -1,10 +1,8 @@
 """The end-to-end suites' helpers (tests-e2e and chaos/), imported by every module that needs them, never copied:
-accounts, uploads and waiting for imports, all through the gateway. The CSV writer is ``service_common.testing``'s.
+accounts, uploads and waiting for imports, all through the gateway. The CSV writer, the poller, the page
+walker and the admin helper are the test kit's (``catalog_testkit``).
 """
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +10,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-# The sample catalog shipped in examples/: the seed's 12 columns and its awkward cases.
-SEED_CSV = ROOT / "examples" / "movies.csv"
-FINISHED = {"Success", "Failure", "Cancelled"}
+from catalog_testkit.constants import FINISHED
+from catalog_testkit.polling import poll
+
 PASSWORD = "e2e-password-1"
 
 # Called with each answer a helper receives, e.g. to hold it to the OpenAPI description.
@@ -100,13 +97,7 @@ def wait_for_status(
     inspect: Inspect = _ignore,
 ) -> dict:
     """Polls the job until ``done(status)``; returns that status."""
-    deadline = time.monotonic() + within
-    status = job_status(base_url, headers, task_id, inspect)
-    while not done(status):
-        assert time.monotonic() < deadline, f"job {task_id} still {status['status']} after {within}s: {status}"
-        time.sleep(0.1)
-        status = job_status(base_url, headers, task_id, inspect)
-    return status
+    return poll(lambda: job_status(base_url, headers, task_id, inspect), done, within=within, what=f"job {task_id}")
 
 
 def wait_finished(
@@ -130,28 +121,6 @@ def import_file(base_url: str, headers: dict[str, str], path: Path, within: floa
     status = wait_finished(base_url, headers, upload_ok(base_url, headers, path, **fields), within)
     assert status["status"] == "Success", status
     return status
-
-
-def create_admin(stack, prefix: str = "admin") -> dict:
-    """An admin made the operator's way (``auth-admin create-admin`` next to the stack's store, the
-    password piped in), then logged in through the gateway: its id, username, password and tokens."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    password = "e2e-admin-password"
-    command = [
-        str(Path(sys.executable).with_name("auth-admin")),
-        "create-admin",
-        "--username",
-        name,
-        "--email",
-        f"{name}@example.com",
-    ]
-    result = subprocess.run(command, input=password + "\n", env=stack.env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    response = requests.post(f"{stack.url}/login", json={"username": name, "password": password}, timeout=10)
-    assert response.status_code == 200, response.text
-    tokens = response.json()
-    me = requests.get(f"{stack.url}/me", headers=bearer(tokens), timeout=10).json()
-    return {**tokens, "id": me["id"], "username": name, "password": password}
 
 
 def bearer(tokens: dict) -> dict[str, str]:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from service_common.testing import wait_for
+from catalog_testkit.polling import poll
 
 
 def curl(*args: str) -> tuple[int, dict]:
@@ -104,7 +104,9 @@ def test_request_ids_reach_the_service_log_and_come_back(stack):
     response = requests.get(f"{stack.url}/me", headers={"X-Request-ID": "e2e-trace-0001"}, timeout=10)
     assert response.headers["X-Request-ID"] == "e2e-trace-0001"
     # aiohttp writes its access line just after the answer has gone out.
-    wait_for(lambda: "request_id=e2e-trace-0001" in stack.log_path("auth").read_text(), 5, "the access log line")
+    poll(
+        lambda: "request_id=e2e-trace-0001" in stack.log_path("auth").read_text(), within=5, what="the access log line"
+    )
 
     forged = requests.get(f"{stack.url}/me", headers={"X-Request-ID": "bad id\twith junk"}, timeout=10)
     assert forged.headers["X-Request-ID"] != "bad id\twith junk"

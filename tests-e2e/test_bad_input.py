@@ -15,11 +15,14 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from helpers import FINISHED, ROOT, bearer, create_admin, wait_for_status
+from helpers import bearer, wait_for_status
 from openapi_contract import CONTRACT
 
-from service_common.stack import LocalStack
-from service_common.testing import zipped
+from catalog_testkit.accounts import create_admin
+from catalog_testkit.constants import FINISHED
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.files import zipped
+from catalog_testkit.stack import LocalStack
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 HEAD_BYTES = 64 * 1024

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import requests
 from helpers import import_file, upload_ok, wait_finished, wait_for_status
+from yarl import URL
 
-from service_common.testing import write_movies_csv
+from catalog_testkit.files import write_movies_csv
+from catalog_testkit.paging import walk_pages
 
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
@@ -25,13 +27,7 @@ def seed_keys(seed_csv) -> list[str]:
 
 def every_id(base_url: str) -> list[str]:
     """The whole catalog in import order, following rel="next" (a cursor) from the first page."""
-    seen, url = [], f"{base_url}/get_content?limit=100"
-    while url:
-        response = requests.get(url, timeout=10)
-        assert response.status_code == 200, response.text
-        seen += [item["id"] for item in response.json()]
-        url = links(response).get("next")
-    return seen
+    return walk_pages(f"{base_url}/get_content?limit=100").ids()
 
 
 def test_the_seed_curl_returns_items_6_to_10_of_the_import(stack, auth_headers, seed_csv):
@@ -88,33 +84,6 @@ def test_one_item_filters_and_errors_through_the_gateway(stack, auth_headers, se
     assert bad.headers.get("X-Request-ID")
 
 
-def walk(base_url: str, params: dict[str, str], limit: int, *, by: str) -> tuple[list[str], set[str]]:
-    """Every id of a listing, page by page by ``offset`` or by following ``next`` (a cursor), and the
-    ``X-Total-Count`` values seen on the way."""
-    seen, totals = [], set()
-    if by == "offset":
-        page = 1
-        while True:
-            response = requests.get(
-                f"{base_url}/get_content", params={**params, "limit": limit, "offset": page}, timeout=30
-            )
-            assert response.status_code == 200, response.text
-            totals.add(response.headers["X-Total-Count"])
-            if not response.json():
-                return seen, totals
-            seen += [item["id"] for item in response.json()]
-            page += 1
-    url = f"{base_url}/get_content"
-    response = requests.get(url, params={**params, "limit": limit}, timeout=30)
-    while True:
-        assert response.status_code == 200, response.text
-        totals.add(response.headers["X-Total-Count"])
-        seen += [item["id"] for item in response.json()]
-        if "next" not in links(response):
-            return seen, totals
-        response = requests.get(links(response)["next"], timeout=30)
-
-
 def check_every_page(stack, dataset: str) -> list[str]:
     """Walks the dataset whole and by ``type=Movie``, by offset and by cursor, at two page sizes each: every
     walk must give the store's items in import order, with ``X-Total-Count`` their number. The keys in order."""
@@ -123,10 +92,10 @@ def check_every_page(stack, dataset: str) -> list[str]:
     in_order = [item["key"] for item in items]
     movies = [item["key"] for item in items if item["row"].get("type") == "Movie"]
     for params, wanted in [({"dataset": dataset}, in_order), ({"dataset": dataset, "type": "Movie"}, movies)]:
-        for by, limit in [("offset", 100), ("offset", 7), ("cursor", 100), ("cursor", 33)]:
-            seen, totals = walk(stack.url, params, limit, by=by)
-            assert seen == wanted, (params, by, limit)
-            assert totals == {str(len(wanted))}
+        for by, limit in [("offset", 100), ("offset", 7), ("next", 100), ("next", 33)]:
+            walked = walk_pages(URL(f"{stack.url}/get_content").with_query({**params, "limit": limit}), by=by)
+            assert walked.ids() == wanted, (params, by, limit)
+            assert walked.totals == {str(len(wanted))}
     return in_order
 
 

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import helpers
 import pytest
 import requests
-from helpers import create_admin
 from openapi_contract import CONTRACT
+
+from catalog_testkit.accounts import create_admin
 
 # The operations the running test's answers were checked against ("GET /uploads"...).
 CHECKED: set[str] = set()

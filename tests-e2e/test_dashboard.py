@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import random
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -18,8 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 from helpers import import_file, signup_and_login
+from pages import EN_DASH, open_page, screenshot
 from playwright.sync_api import Page, expect
-from test_web import EN_DASH, browser, open_page, screenshot  # noqa: F401 (browser is a fixture)
+
+from catalog_testkit.polling import poll
 
 ROWS = 1500
 TITLE_TYPES = {"tvEpisode": 60, "short": 12, "movie": 10, "video": 5, "tvSeries": 5, "tvMovie": 4, "tvSpecial": 2,
@@ -65,10 +66,12 @@ def imdb(stack, tmp_path_factory) -> tuple[str, list[dict]]:
     write_tsv(path, rows)
     name = f"imdb-{uuid.uuid4().hex[:8]}"
     import_file(stack.url, signup_and_login(stack.url), path, dataset=name)
-    deadline = time.monotonic() + 60
-    while requests.get(f"{stack.url}/datasets/{name}/contents?sort=startYear", timeout=10).status_code != 200:
-        assert time.monotonic() < deadline, "the read model never caught up"
-        time.sleep(0.2)
+    poll(
+        lambda: requests.get(f"{stack.url}/datasets/{name}/contents?sort=startYear", timeout=10).status_code == 200,
+        within=60,
+        what="the read model catching up",
+        interval=0.2,
+    )
     return name, rows
 
 
@@ -119,7 +122,7 @@ def facets(base: str, name: str, params: list[tuple[str, str]]) -> dict:
     return {facet["column"]: facet for facet in response.json()["facets"]}
 
 
-def test_the_dashboard_charts_exact_counts_filters_on_click_and_exports_what_it_shows(browser, stack, imdb):  # noqa: F811
+def test_the_dashboard_charts_exact_counts_filters_on_click_and_exports_what_it_shows(browser, stack, imdb):
     name, rows = imdb
     with open_page(browser, stack.url) as page:
         page.goto(f"/#/datasets/{name}")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import ROOT, bearer, create_admin, import_file
+from helpers import bearer, import_file
 from openapi_contract import CONTRACT
 
-from service_common.stack import LocalStack
+from catalog_testkit.accounts import create_admin
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.stack import LocalStack
 
 SPEC = ROOT / "gateway" / "openapi.yaml"
 CHECKS = [

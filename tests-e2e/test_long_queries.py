@@ -3,7 +3,9 @@
 import uuid
 
 import requests
-from helpers import SEED_CSV, import_file
+from helpers import import_file
+
+from catalog_testkit.constants import SEED_CSV
 
 
 def test_a_long_filter_value_is_answered_and_an_over_long_query_is_a_414(stack, auth_headers):

@@ -3,11 +3,10 @@
 import os
 import socket
 import subprocess
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from catalog_testkit.constants import REPO_ROOT as ROOT
 
 
 def readiness(base_url: str) -> requests.Response:

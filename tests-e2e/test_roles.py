@@ -5,7 +5,9 @@ import uuid
 import jwt
 import pytest
 import requests
-from helpers import bearer, create_admin
+from helpers import bearer
+
+from catalog_testkit.accounts import create_admin
 
 LONG_IMPORT = b"show_id,title\n" + b"roles-cancel,x\n" * 20_000
 NEEDS_EDITOR = {"error": "Forbidden: this needs the editor role"}
@@ -107,14 +109,19 @@ def test_an_editor_cannot_touch_another_users_job_and_an_admin_can(stack, admin)
     seen_by_owner = requests.get(f"{stack.url}/fetch_csv_status/{task_id}", headers=bearer(owner), timeout=10)
     assert seen_by_owner.json()["status"] == "Cancelled"
 
+    # The stranger's own upload: the admin's list holds it beside the owner's, the owner's list does not.
+    theirs = upload(stack, stranger).json()["task_id"]
     everyone = requests.get(f"{stack.url}/uploads", headers=bearer(admin), params={"limit": 100}, timeout=10)
     assert everyone.status_code == 200
     assert {"task_id": task_id, "owner": owner["id"]}.items() <= next(
         job for job in everyone.json() if job["task_id"] == task_id
     ).items()
-    assert int(everyone.headers["X-Total-Count"]) > int(
-        requests.get(f"{stack.url}/uploads", headers=bearer(owner), timeout=10).headers["X-Total-Count"]
-    )
+    assert {"task_id": theirs, "owner": stranger["id"]}.items() <= next(
+        job for job in everyone.json() if job["task_id"] == theirs
+    ).items()
+    owners_list = requests.get(f"{stack.url}/uploads", headers=bearer(owner), params={"limit": 100}, timeout=10)
+    assert theirs not in {job["task_id"] for job in owners_list.json()}
+    assert int(everyone.headers["X-Total-Count"]) > int(owners_list.headers["X-Total-Count"])
 
 
 def test_a_demoted_editor_cannot_refresh_and_its_next_token_carries_the_new_role(stack, admin):

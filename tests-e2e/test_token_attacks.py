@@ -12,7 +12,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from service_common.testing import mint_token
+from catalog_testkit.accounts import mint_token
 from service_common.tokens import public_jwk
 
 # Endpoints that require a bearer token, one per service that checks tokens.

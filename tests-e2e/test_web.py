@@ -13,73 +13,26 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 import yaml
-from helpers import create_admin
 from openapi_spec_validator import validate
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pages import EN_DASH, open_page, screenshot
+from playwright.sync_api import Browser, Page, expect
+from yarl import URL
 
-from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
-from service_common.testing import free_port, start_process, stop_process, wait_for, write_movies_csv
+from catalog_testkit.accounts import create_admin
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.files import write_movies_csv
+from catalog_testkit.paging import walk_pages
+from catalog_testkit.polling import poll
+from catalog_testkit.processes import free_port, start_process, stop_process
+from catalog_testkit.stack import TEST_GATEWAY_LIMITS, LocalStack
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-# As root in a container, without a GPU, and with no traffic to anything but the stack under test.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 IMPORT_TIMEOUT_MS = 60_000
-EN_DASH = "\u2013"  # the page writes ranges with an en dash, as typeset text does
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(executable).exists(), "Debian's chromium package is needed: apt-get install chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@contextmanager
-def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A fresh browser context on the gateway; any script error, CSP refusal or off-site request fails the test."""
-    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    # The browser logs every 4xx answer as a console error; a test that expects one checks it on the page.
-    page.on(
-        "console",
-        lambda message: (
-            message.type == "error"
-            and not message.text.startswith("Failed to load")
-            and problems.append(f"console: {message.text}")
-        ),
-    )
-    gateway = urlsplit(base_url).netloc
-    page.on(
-        "request",
-        lambda request: (
-            urlsplit(request.url).netloc in (gateway, "") or problems.append(f"off-site request: {request.url}")
-        ),
-    )
-    yield page
-    context.close()
-    assert not problems, problems
 
 
 @pytest.fixture
@@ -88,24 +41,9 @@ def page(browser: Browser, stack) -> Iterator[Page]:
         yield page
 
 
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
 def catalog_ids(base_url: str, **params: str) -> list[str]:
     """Every id of the catalog in the API's own order, walked by cursor."""
-    ids, query = [], {"limit": "100", **params}
-    while True:
-        response = requests.get(f"{base_url}/get_content", params=query, timeout=10)
-        assert response.status_code == 200, response.text
-        ids += [item["id"] for item in response.json()]
-        cursor = response.headers.get("X-Next-Cursor")
-        if not cursor:
-            return ids
-        query = {**query, "cursor": cursor}
+    return walk_pages(URL(f"{base_url}/get_content").with_query({"limit": "100", **params})).ids()
 
 
 def shown_ids(page: Page) -> list[str]:
@@ -223,7 +161,12 @@ def test_the_gateway_serves_its_files_from_a_checkout_in_a_folder_only_its_user_
     gateway = start_process([str(checkout / "scripts" / "run-gateway")], log_path=tmp_path / "gateway.log", env=env)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(f"{url}/healthz", timeout=2).status_code == 200, 30, "gateway")
+        poll(
+            lambda: requests.get(f"{url}/healthz", timeout=2).status_code == 200,
+            within=30,
+            what="gateway",
+            ignore=(requests.RequestException,),
+        )
         for path in ("/", "/docs", "/openapi.yaml", "/static/app.js", "/docs/assets/swagger-ui.css"):
             response = requests.get(f"{url}{path}", timeout=10)
             assert response.status_code == 200, (path, response.status_code, (tmp_path / "gateway.log").read_text())

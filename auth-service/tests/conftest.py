@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from auth_service.main import create_app
 from auth_service.settings import AuthSettings
-from service_common.testing import TEST_AUDIENCE, TEST_ISSUER
+from catalog_testkit.constants import TEST_AUDIENCE, TEST_ISSUER
 
 
 @pytest.fixture

@@ -29,12 +29,12 @@ def run_admin(mongo_url, mongo_db_name):
     return run
 
 
-def create_admin(username: str, email: str) -> list[str]:
+def admin_command(username: str, email: str) -> list[str]:
     return [str(AUTH_ADMIN), "create-admin", "--username", username, "--email", email]
 
 
 async def test_auth_admin_creates_an_admin_who_logs_in_with_the_piped_password(run_admin, client, mongo_db):
-    result = run_admin(create_admin("root", "root@example.com"), "a long admin password\n")
+    result = run_admin(admin_command("root", "root@example.com"), "a long admin password\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Created admin root (")
     stored = mongo_db.users.find_one({"username_norm": "root"})
@@ -52,7 +52,7 @@ async def test_auth_admin_promotes_an_existing_user_and_keeps_its_password(run_a
     created = (await (await client.post("/signup", json=user)).json())["user"]
     mongo_db.users.update_one({"_id": created["id"]}, {"$set": {"disabled": True}})
 
-    result = run_admin(create_admin(user["username"].upper(), user["email"]), user["password"] + "\n")
+    result = run_admin(admin_command(user["username"].upper(), user["email"]), user["password"] + "\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Promoted {user['username']} ({created['id']}) to admin; its password is unchanged"
     stored = mongo_db.users.find_one({"_id": created["id"]})
@@ -61,23 +61,23 @@ async def test_auth_admin_promotes_an_existing_user_and_keeps_its_password(run_a
         await client.post("/login", json={"username": user["username"], "password": user["password"]})
     ).status == 200
 
-    again = run_admin(create_admin(user["username"], user["email"]))
+    again = run_admin(admin_command(user["username"], user["email"]))
     assert (again.returncode, again.stdout.strip()) == (0, f"{user['username']} ({created['id']}) is already an admin")
 
 
 async def test_auth_admin_refuses_what_would_be_a_mistake(run_admin, client, new_user, mongo_db):
     user = new_user()
     await client.post("/signup", json=user)
-    other_email = run_admin(create_admin(user["username"], "someone.else@example.com"))
+    other_email = run_admin(admin_command(user["username"], "someone.else@example.com"))
     assert other_email.returncode == 1
     assert "exists with another e-mail address; nothing changed" in other_email.stderr
     assert mongo_db.users.find_one({"username_norm": user["username"]})["roles"] == ["editor"]
 
-    short = run_admin(create_admin("newadmin", "new@example.com"), "short\n")
+    short = run_admin(admin_command("newadmin", "new@example.com"), "short\n")
     assert short.returncode == 1 and "password" in short.stderr
-    no_password = run_admin(create_admin("newadmin", "new@example.com"), "")
+    no_password = run_admin(admin_command("newadmin", "new@example.com"), "")
     assert no_password.returncode == 1 and "password" in no_password.stderr
-    taken_email = run_admin(create_admin("newadmin", user["email"]), "a long admin password\n")
+    taken_email = run_admin(admin_command("newadmin", user["email"]), "a long admin password\n")
     assert (taken_email.returncode, taken_email.stderr.strip()) == (1, "auth-admin: Another account has this email")
     assert mongo_db.users.count_documents({}) == 1
 
@@ -88,7 +88,7 @@ async def test_an_account_registered_in_advance_is_not_made_admin_without_its_pa
     # Someone signs up first with the name and e-mail the operator is about to use.
     squatter = new_user()
     created = (await (await client.post("/signup", json=squatter)).json())["user"]
-    command = create_admin(squatter["username"], squatter["email"])
+    command = admin_command(squatter["username"], squatter["email"])
 
     refused = run_admin(command, "the operator's own password\n")
     assert refused.returncode == 1
@@ -117,7 +117,7 @@ def test_auth_admin_needs_both_names(run_admin):
 
 def test_auth_admin_says_so_when_the_store_is_unreachable(run_admin):
     result = run_admin(
-        create_admin("root", "root@example.com"),
+        admin_command("root", "root@example.com"),
         "a long admin password\n",
         MONGO_URL="mongodb://127.0.0.1:9",
         STARTUP_TIMEOUT="1",

@@ -3,8 +3,8 @@ import logging
 import jwt
 from helpers import login, signup
 
+from catalog_testkit.constants import TEST_AUDIENCE, TEST_ISSUER
 from service_common.logs import configure_logging
-from service_common.testing import TEST_AUDIENCE, TEST_ISSUER
 from service_common.tokens import public_jwk
 
 

@@ -91,7 +91,8 @@ def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning
 
     import requests
 
-    from service_common.testing import free_port, start_process, stop_process, wait_for
+    from catalog_testkit.polling import poll
+    from catalog_testkit.processes import free_port, start_process, stop_process
 
     key = tmp_path / "prod.pem"
     write_signing_key(key)
@@ -114,7 +115,12 @@ def test_the_production_process_refuses_an_open_signup_and_starts_with_a_warning
     log = tmp_path / "auth.log"
     process = start_process([binary], log_path=log, env={**env, "AUTH_ALLOW_OPEN_SIGNUP": "true"})
     try:
-        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 60, "auth")
+        poll(
+            lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200,
+            within=60,
+            what="auth ready",
+            ignore=(requests.RequestException,),
+        )
         assert "Open sign-up: AUTH_ALLOW_OPEN_SIGNUP=true and anyone who signs up gets the editor role" in (
             log.read_text()
         )

@@ -5,7 +5,7 @@ import logging
 import jwt
 import pytest
 
-from service_common.testing import mint_token
+from catalog_testkit.accounts import mint_token
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers import signup, signup_and_login
 
-from service_common.testing import mint_token
+from catalog_testkit.accounts import mint_token
 from service_common.tokens import public_jwk
 
 

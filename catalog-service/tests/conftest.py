@@ -9,8 +9,6 @@ from catalog_service.main import create_app
 from catalog_service.settings import CatalogSettings
 from tests.helpers import CURSOR_SECRET, build_catalog, store_catalog
 
-pytest_plugins = ["service_common.testing"]
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that stop the session's SecantusDB run last, so no other test sees it down."""

@@ -2,15 +2,12 @@
 
 import contextlib
 import random
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
-from yarl import URL
 
 from ingest_service.catalog_blocks import append_items, item_document
 from service_common.catalog_layout import DATASETS, DEFAULT_DATASET, new_dataset, public_row
@@ -27,7 +24,6 @@ TRICKY_TITLES = {
     9: "Back\\slash",
     10: "Regex .* literally",
 }
-LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
 
 def build_catalog(count: int = ITEM_COUNT) -> list[dict[str, Any]]:
@@ -107,22 +103,3 @@ def expected(
     else:
         ordered = sorted(matching, key=lambda d: (bson_rank(d["row"].get(column)), d["seq"]), reverse=descending)
     return [d["key"] for d in ordered]
-
-
-def links(response) -> dict[str, URL]:
-    return {rel: URL(url) for url, rel in LINK.findall(response.headers.get("Link", ""))}
-
-
-async def walk(client: TestClient, first_path: str) -> tuple[list[str], int]:
-    """Follows rel="next" from ``first_path`` to the end: every id seen, and the number of pages."""
-    seen: list[str] = []
-    path, pages = first_path, 0
-    while path is not None:
-        response = await client.get(path)
-        assert response.status == 200, await response.text()
-        seen += ids(await response.json())
-        pages += 1
-        following = links(response).get("next")
-        path = following.raw_path_qs if following is not None else None
-        assert pages <= ITEM_COUNT + 1, "pagination does not end"
-    return seen, pages

@@ -5,9 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 from pymongo import MongoClient
+from yarl import URL
 
+from catalog_testkit.paging import walk_pages_async
 from ingest_service.catalog_blocks import append_items, block_ids_of, item_document, refresh
-from tests.helpers import JOB_ID, ids, links, store_catalog
+from tests.helpers import JOB_ID, ids, store_catalog
 
 ODD_COLUMNS = ["show_id", "id", "title", "a.b", "Box Office ($M)", "Año", "type"]
 
@@ -122,26 +124,6 @@ async def test_datasets_list_their_counts_columns_and_keys_without_scanning(clie
     assert (await client.get("/get_content?dataset=nope")).status == 404
 
 
-async def walk_offsets(client, path: str, limit: int) -> list[str]:
-    seen, page = [], 1
-    while True:
-        items = await (await client.get(f"{path}&limit={limit}&offset={page}")).json()
-        if not items:
-            return seen
-        seen += ids(items)
-        page += 1
-
-
-async def walk_cursors(client, path: str, limit: int) -> list[str]:
-    seen, target = [], f"{path}&limit={limit}"
-    while target:
-        response = await client.get(target)
-        seen += ids(await response.json())
-        following = links(response).get("next")
-        target = following.raw_path_qs if following else None
-    return seen
-
-
 async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place(
     client, catalog, mongo_url, mongo_db_name
 ):
@@ -184,5 +166,6 @@ async def test_pages_and_counts_stay_exact_with_holes_and_types_changed_in_place
         first = await client.get(path)
         assert first.headers["X-Total-Count"] == str(len(wanted))
         for limit in (1, 7, 100):
-            assert await walk_offsets(client, path, limit) == wanted
-            assert await walk_cursors(client, path, limit) == wanted
+            for by in ("offset", "next"):
+                walked = await walk_pages_async(client, URL(path).update_query(limit=limit), by=by)
+                assert ids(walked.items) == wanted, (path, limit, by)

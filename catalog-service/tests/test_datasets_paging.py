@@ -7,8 +7,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 
 from catalog_service.main import create_app
+from catalog_testkit.paging import links
 from service_common.catalog_layout import DATASETS, new_dataset
-from tests.helpers import links
 
 NAMES = [f"set-{n:02d}" for n in range(25)]
 

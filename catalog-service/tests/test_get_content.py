@@ -6,8 +6,9 @@ from pymongo import MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from catalog_service.main import create_app
+from catalog_testkit.paging import links
 from service_common.catalog_layout import IDS_PER_READ
-from tests.helpers import ITEM_COUNT, build_catalog, expected, ids, links, store_catalog
+from tests.helpers import ITEM_COUNT, build_catalog, expected, ids, store_catalog
 
 
 async def test_default_page_is_the_first_20_items_in_import_order(client, catalog):

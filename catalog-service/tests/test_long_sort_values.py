@@ -11,9 +11,10 @@ from yarl import URL
 
 from catalog_service.cursors import MAX_TOKEN_LENGTH
 from catalog_service.main import create_app
+from catalog_testkit.paging import links
 from ingest_service.catalog_blocks import item_document
 from service_common.catalog_layout import DEFAULT_DATASET
-from tests.helpers import JOB_ID, expected, ids, links, store_catalog
+from tests.helpers import JOB_ID, expected, ids, store_catalog
 
 # 3,000 characters: past any cursor's limit, and the first 2,000 the same for every title.
 SHARED = "A long title " * 154

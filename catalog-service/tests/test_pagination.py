@@ -9,7 +9,8 @@ from yarl import URL
 
 from catalog_service.cursors import CursorCodec, CursorPosition
 from catalog_service.main import create_app
-from tests.helpers import CURSOR_SECRET, ITEM_COUNT, expected, ids, links, walk
+from catalog_testkit.paging import links, walk_pages_async
+from tests.helpers import CURSOR_SECRET, ITEM_COUNT, expected, ids
 
 ORDERS = [None, "title", "-title", "release_year", "-release_year", "director", "-director", "-id"]
 
@@ -38,16 +39,16 @@ async def test_walking_every_offset_page_yields_every_item_once_in_order(client,
 
 @pytest.mark.parametrize("sort", ORDERS)
 async def test_walking_next_cursors_yields_every_item_once_in_order(client, catalog, sort):
-    seen, pages = await walk(client, _path(sort=sort, limit=7))
+    walked = await walk_pages_async(client, _path(sort=sort, limit=7), max_pages=ITEM_COUNT + 1)
 
-    assert seen == _wanted(catalog, sort)
-    assert pages == -(-ITEM_COUNT // 7)
+    assert ids(walked.items) == _wanted(catalog, sort)
+    assert walked.pages == -(-ITEM_COUNT // 7)
 
 
 async def test_cursors_keep_the_filters_and_q(client, catalog):
-    seen, _ = await walk(client, _path(type="Movie", q="title", sort="-release_year", limit=9))
+    walked = await walk_pages_async(client, _path(type="Movie", q="title", sort="-release_year", limit=9))
 
-    assert seen == _wanted(
+    assert ids(walked.items) == _wanted(
         catalog, "-release_year", where=lambda row: row["type"] == "Movie" and "title" in row["title"].lower()
     )
 

@@ -22,6 +22,8 @@ from catalog_service.index import CatalogIndex
 from catalog_service.keys import READ_MODEL
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
+from catalog_testkit.paging import walk_pages_async
+from catalog_testkit.polling import poll_async
 from ingest_service.catalog_blocks import (
     append_items,
     audit,
@@ -34,7 +36,7 @@ from ingest_service.catalog_blocks import (
 )
 from service_common.catalog_layout import DATASETS, ITEMS, new_dataset, public_row
 from service_common.catalog_values import matches, stored_number
-from tests.helpers import JOB_ID, bson_rank, links
+from tests.helpers import JOB_ID, bson_rank
 
 DATASET = "mix"
 OTHER_JOB = "00000000-0000-4000-8000-00000000000b"
@@ -200,26 +202,21 @@ def _expected(items: list[dict[str, Any]], params: dict[str, str], checks: list)
 
 
 async def _walk(client: TestClient, params: dict[str, str]) -> tuple[list[str], int]:
-    """Every page by cursor: the keys in order, and X-Total-Count."""
-    seen: list[str] = []
-    url: URL | None = URL("/datasets/mix/contents").with_query({**params, "limit": "23"})
-    total = -1
-    while url is not None:
-        response = await client.get(url)
-        assert response.status == 200, (params, await response.text())
-        total = int(response.headers["X-Total-Count"])
-        seen += [item["tconst"] for item in await response.json()]
-        following = links(response).get("next")
-        url = URL(following.raw_path_qs) if following is not None else None
-    return seen, total
+    """Every page by cursor: the keys in order, and X-Total-Count (one value all along)."""
+    walked = await walk_pages_async(client, URL("/datasets/mix/contents").with_query({**params, "limit": "23"}))
+    assert len(walked.totals) == 1, (params, walked.totals)
+    return walked.ids("tconst"), int(walked.totals.pop())
 
 
 async def caught_up(client: TestClient) -> TestClient:
     """Waits, as a client would on a 503 with Retry-After, for the read model to have the dataset."""
-    deadline = time.monotonic() + 30
-    while (response := await client.get("/datasets/mix/contents?sort=tconst&limit=1")).status == 503:
-        assert time.monotonic() < deadline, await response.text()
-        await asyncio.sleep(0.1)
+    response = await poll_async(
+        lambda: client.get("/datasets/mix/contents?sort=tconst&limit=1"),
+        lambda response: response.status != 503,
+        within=30,
+        what="the read model catching up",
+        interval=0.1,
+    )
     assert response.status == 200
     return client
 
@@ -266,10 +263,11 @@ async def _orders_kept(client: TestClient, columns: set[str]) -> None:
     model = client.app[READ_MODEL]
     table = model.tables[DATASET]
     wanted = {queries.order_column(table, column) for column in columns}
-    deadline = time.monotonic() + 30
-    while not wanted <= {chosen for chosen, fresh in (await asyncio.to_thread(model.orders, DATASET)).items() if fresh}:
-        assert time.monotonic() < deadline, "the order tables were not built"
-        await asyncio.sleep(0.1)
+
+    async def current() -> set[str]:
+        return {chosen for chosen, fresh in (await asyncio.to_thread(model.orders, DATASET)).items() if fresh}
+
+    await poll_async(current, wanted.issubset, within=30, what="the order tables built", interval=0.1)
 
 
 async def test_sorted_pages_from_order_tables_answer_exactly_at_any_depth_and_after_a_change(
@@ -552,6 +550,7 @@ async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mi
         assert [item["tconst"] for item in await response.json()] == ["tt00001"]
 
 
+@pytest.mark.latency_budget
 async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_scan(settings_for, mix, monkeypatch):
     async def idle(self, db):
         await asyncio.Event().wait()
@@ -570,6 +569,7 @@ async def test_a_read_model_far_behind_answers_503_with_its_progress_never_a_sca
         assert (await client.get("/datasets/mix/contents/tt00001")).status == 200
 
 
+@pytest.mark.latency_budget
 async def test_a_query_past_its_budget_is_a_503_naming_it_and_the_engine_stops(settings_for, mix, monkeypatch):
     page = queries.page
 

@@ -7,7 +7,6 @@ its own config directory (``XDG_CONFIG_HOME``), so stored tokens never leak betw
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
-from service_common.testing import write_movies_csv
+from catalog_testkit.constants import FINISHED, REPO_ROOT, SEED_CSV
+from catalog_testkit.files import write_movies_csv
+from catalog_testkit.polling import poll
+from catalog_testkit.stack import TEST_GATEWAY_LIMITS, LocalStack
 
-ROOT = Path(__file__).resolve().parents[2]
-SEED_CSV = ROOT / "examples" / "movies.csv"
 CATALOGCTL = str(Path(sys.executable).with_name("catalogctl"))
 PASSWORD = "cli-password-1"
 
@@ -35,7 +34,7 @@ class Result:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     # Generous per-IP limits: every test signs up and logs in from the same address.
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS)
+    local = LocalStack(REPO_ROOT, tmp_path_factory.mktemp("stack"), env=TEST_GATEWAY_LIMITS)
     with local:
         yield local
 
@@ -97,13 +96,10 @@ def write_csv(path: Path, rows: int, *, prefix: str | None = None, extra_rows: l
 
 
 def wait_for_job(base_url: str, headers: dict[str, str], task_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
-        if job["status"] in ("Success", "Failure", "Cancelled"):
-            return job
-        time.sleep(0.2)
-    raise TimeoutError(f"import {task_id} did not end in {timeout}s")
+    def status() -> dict:
+        return requests.get(f"{base_url}/fetch_csv_status/{task_id}", headers=headers, timeout=10).json()
+
+    return poll(status, lambda job: job["status"] in FINISHED, within=timeout, what=f"import {task_id}", interval=0.2)
 
 
 @pytest.fixture(scope="session")

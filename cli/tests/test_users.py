@@ -1,42 +1,20 @@
 """users, role, disable and enable: an admin manages accounts from the command line."""
 
 import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from conftest import PASSWORD, new_username
 
-ADMIN_PASSWORD = "cli-admin-password"
+from catalog_testkit.accounts import create_admin
 
 
 @pytest.fixture
 def admin(stack, catalogctl) -> str:
     """An admin made with auth-admin next to the stack's store, logged in through the CLI."""
-    name = f"cli_admin_{uuid.uuid4().hex[:8]}"
-    command = [
-        str(Path(sys.executable).with_name("auth-admin")),
-        "create-admin",
-        "--username",
-        name,
-        "--email",
-        f"{name}@example.com",
-    ]
-    created = subprocess.run(
-        command,
-        input=ADMIN_PASSWORD + "\n",
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    assert catalogctl("login", "--username", name, "--password", ADMIN_PASSWORD).exit_code == 0
-    return name
+    account = create_admin(stack, "cli_admin")
+    assert catalogctl("login", "--username", account["username"], "--password", account["password"]).exit_code == 0
+    return account["username"]
 
 
 def signed_up(stack) -> dict:

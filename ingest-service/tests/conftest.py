@@ -11,12 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from catalog_testkit.accounts import mint_token
+from catalog_testkit.polling import poll
+from catalog_testkit.processes import start_process, stop_process
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
-
-# Registered before anything imports ``service_common.testing``, so pytest can rewrite its asserts:
-# the tests import its helpers inside fixtures or from ``helpers.py``, never at this module's top.
-pytest_plugins = ["service_common.testing"]
 
 WORKER_BINARY = Path(sys.executable).with_name("ingest-worker")
 
@@ -57,8 +56,6 @@ def db(mongo_url: str, mongo_db_name: str) -> Iterator[Database]:
 
 
 def _bearer(signing_key, user_id: str, *roles: str) -> dict[str, str]:
-    from service_common.testing import mint_token
-
     token = mint_token(signing_key, sub=user_id, username=user_id, roles=list(roles))
     return {"Authorization": f"Bearer {token}"}
 
@@ -87,15 +84,13 @@ def admin_auth(signing_key) -> dict[str, str]:
 @pytest.fixture
 def start_worker(ingest_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Starts ``ingest-worker`` processes on this test's database and queue; stops them afterwards."""
-    from service_common.testing import start_process, stop_process, wait_for
-
     workers: list[subprocess.Popen] = []
 
     def start(**env: str) -> subprocess.Popen:
         log_path = tmp_path / f"worker-{len(workers)}.log"
         process = start_process([str(WORKER_BINARY)], log_path=log_path, env={**ingest_env, **env})
         workers.append(process)
-        wait_for(lambda: b" ready." in log_path.read_bytes() or process.poll() is not None, 60, "ingest-worker")
+        poll(lambda: b" ready." in log_path.read_bytes() or process.poll() is not None, within=60, what="ingest-worker")
         assert process.poll() is None, log_path.read_text()
         return process
 

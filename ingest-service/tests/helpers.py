@@ -1,18 +1,23 @@
-"""Helpers for the service tests: sample files, uploads, polling."""
+"""The ingest suite's helpers: uploads and job status through the in-process API, the worker's own
+arguments, and the layout's counts checked against the items. Sample files, the poller and the fault
+helpers are the test kit's (``catalog_testkit``)."""
 
-import asyncio
 import io
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestClient
 from pymongo.database import Database
 
-# The sample catalog shipped with the repository: the seed's 12 columns and its awkward cases.
-SEED_CSV = Path(__file__).resolve().parents[2] / "examples" / "movies.csv"
-FINISHED = {"Success", "Failure", "Cancelled"}
+from catalog_testkit.constants import FINISHED
+from catalog_testkit.polling import poll_async
+from ingest_service import disk
+from ingest_service.catalog_blocks import audit
+from service_common.catalog_layout import SUMMARY_CHUNKS
+
+BATCH = 500
+# The worker's own arguments, with no free-space check (no store volume to watch).
+RUN = {"batch_size": BATCH, "lease_seconds": 60, "max_decompressed_bytes": 2**30, "room": disk.ImportRoom()}
 
 
 async def upload(
@@ -43,13 +48,22 @@ async def wait_until(
 ) -> tuple[dict, list[dict]]:
     """Polls the status until ``done``; returns the last status and every one seen."""
     seen: list[dict] = []
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+
+    async def read() -> dict:
         seen.append(await job_status(client, headers, task_id))
-        if done(seen[-1]):
-            return seen[-1], seen
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"job {task_id} still {seen[-1]['status']} after {within}s")
+        return seen[-1]
+
+    return await poll_async(read, done, within=within, what=f"job {task_id}"), seen
+
+
+async def wait_upload_removed(db: Database, task_id: str, within: float = 30) -> None:
+    """Waits until the job's upload is gone: the last write of a worker's run, after its counts are saved,
+    so a cancelled job's counts and items hold still from then on."""
+
+    async def removed() -> bool:
+        return db["uploads.files"].count_documents({"_id": task_id}) == 0
+
+    await poll_async(removed, within=within, what=f"job {task_id}'s upload removed by its worker")
 
 
 async def wait_finished(client: TestClient, headers: dict[str, str], task_id: str, within: float = 60) -> dict:
@@ -94,6 +108,26 @@ def catalog_seqs(db: Database) -> list[int]:
     return db.catalog_items.distinct("seq")
 
 
-def leftovers(db: Database) -> dict[str, int]:
-    """What an upload leaves in the store: jobs, and GridFS files and chunks."""
-    return {name: db[name].count_documents({}) for name in ("import_jobs", "uploads.files", "uploads.chunks")}
+def dataset_counts(db: Database, dataset: str = "default") -> tuple[int, dict]:
+    """What readers see: the number of items and of each type, summed from the summaries."""
+    total, types = 0, {}
+    for chunk in db[SUMMARY_CHUNKS].find({"dataset": dataset}):
+        for entry in chunk["entries"]:
+            total += entry["n"]
+            for value, count in entry["t"]:
+                types[value] = types.get(value, 0) + count
+    return total, types
+
+
+def real_counts(db: Database, dataset: str = "default") -> tuple[int, dict]:
+    items = list(db.catalog_items.find({"dataset": dataset}, {"row.type": 1}))
+    types = {}
+    for item in items:
+        types[item["row"].get("type")] = types.get(item["row"].get("type"), 0) + 1
+    return len(items), types
+
+
+def assert_exact(db: Database, dataset: str = "default") -> None:
+    """The layout agrees with the items: ``audit`` finds nothing, and the summaries count what is stored."""
+    assert audit(db, dataset) == []
+    assert dataset_counts(db, dataset) == real_counts(db, dataset)

@@ -6,44 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from ingest_service import catalog_blocks, disk, import_storage, importer
+from catalog_testkit.constants import FINISHED
+from catalog_testkit.faults import Killed, dies_on_call
+from catalog_testkit.files import movies_csv
+from ingest_service import catalog_blocks, import_storage, importer
 from ingest_service.catalog_blocks import audit
-from service_common.catalog_layout import DATASETS, SUMMARY_CHUNKS
-from service_common.testing import movies_csv
+from service_common.catalog_layout import DATASETS
 
-from .helpers import upload_ok, wait_finished
-
-BATCH = 500
-# The worker's own arguments, with no free-space check (no store volume to watch).
-RUN = {"batch_size": BATCH, "lease_seconds": 60, "max_decompressed_bytes": 2**30, "room": disk.ImportRoom()}
-
-
-class Killed(BaseException):
-    """The worker process dying at a chosen line: nothing after it runs, nothing is cleaned up."""
-
-
-def dataset_counts(db, dataset: str = "default") -> tuple[int, dict]:
-    """What readers see: the number of items and of each type, summed from the summaries."""
-    total, types = 0, {}
-    for chunk in db[SUMMARY_CHUNKS].find({"dataset": dataset}):
-        for entry in chunk["entries"]:
-            total += entry["n"]
-            for value, count in entry["t"]:
-                types[value] = types.get(value, 0) + count
-    return total, types
-
-
-def real_counts(db, dataset: str = "default") -> tuple[int, dict]:
-    items = list(db.catalog_items.find({"dataset": dataset}, {"row.type": 1}))
-    types = {}
-    for item in items:
-        types[item["row"].get("type")] = types.get(item["row"].get("type"), 0) + 1
-    return len(items), types
-
-
-def assert_exact(db, dataset: str = "default") -> None:
-    assert audit(db, dataset) == []
-    assert dataset_counts(db, dataset) == real_counts(db, dataset)
+from .helpers import BATCH, RUN, assert_exact, dataset_counts, upload_ok, wait_finished, wait_until, wait_upload_removed
 
 
 async def test_duplicates_skipped_in_insert_mode_leave_holes_and_exact_counts(api, auth, db, start_worker):
@@ -80,24 +50,15 @@ async def test_upserts_that_change_types_keep_places_and_recount_types(api, auth
 async def test_a_cancelled_import_keeps_its_rows_in_place(api, auth, db, start_worker):
     task_id = await upload_ok(api, auth, movies_csv(30_000))
     start_worker(INGEST_BATCH_SIZE="200")
-    while (await (await api.get(f"/fetch_csv_status/{task_id}", headers=auth)).json())["rows_processed"] < 1000:
-        pass
+    await wait_until(api, auth, task_id, lambda s: s["rows_processed"] >= 1000 or s["status"] in FINISHED)
     assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
     status = await wait_finished(api, auth, task_id)
-    await _settled(db)
+    # The worker stops at its next batch: only once it has let go is the layout final.
+    await wait_upload_removed(db, task_id)
 
     assert status["status"] == "Cancelled"
     assert_exact(db)
     assert dataset_counts(db)[0] == db.catalog_items.count_documents({}) > 0
-
-
-async def _settled(db) -> None:
-    import asyncio
-
-    for _ in range(100):
-        if db["uploads.files"].count_documents({}) == 0:
-            return
-        await asyncio.sleep(0.1)
 
 
 # Before its block is committed, before its summary is placed, and after that but before the dataset's
@@ -108,19 +69,10 @@ async def test_a_worker_dying_between_items_and_their_block_loses_and_doubles_no
 ):
     rows = 2_000
     task_id = await upload_ok(api, auth, movies_csv(rows))
-    real = getattr(catalog_blocks, dies_in)
-    calls = {"n": 0}
-
-    def dies_on_the_third_batch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Killed
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(catalog_blocks, dies_in, dies_on_the_third_batch)
+    dies_on_call(monkeypatch, catalog_blocks, dies_in, 3)
     with pytest.raises(Killed):
         importer.run_import(db, task_id, worker_id="w1", **RUN)
-    monkeypatch.setattr(catalog_blocks, dies_in, real)
+    monkeypatch.undo()
     # The dead run wrote the third batch's items; its block is left pending or unindexed.
     assert db.catalog_items.count_documents({}) == 3 * BATCH
     assert audit(db, "default") != []
@@ -176,15 +128,10 @@ async def test_blocks_of_a_job_that_ended_while_its_worker_was_dead_are_finished
     api, auth, db, monkeypatch
 ):
     task_id = await upload_ok(api, auth, movies_csv(1_500))
-    real = catalog_blocks.commit
-
-    def dies(*args, **kwargs):
-        raise Killed
-
-    monkeypatch.setattr(catalog_blocks, "commit", dies)
+    dies_on_call(monkeypatch, catalog_blocks, "commit", 1)
     with pytest.raises(Killed):
         importer.run_import(db, task_id, worker_id="w1", **RUN)
-    monkeypatch.setattr(catalog_blocks, "commit", real)
+    monkeypatch.undo()
     assert (await api.delete(f"/uploads/{task_id}", headers=auth)).status == 200
 
     from ingest_service import recovery

@@ -3,12 +3,12 @@
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from catalog_testkit.store import leftovers
 from ingest_service import importer
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
 
-from .helpers import leftovers, upload, upload_ok
-from .test_catalog_layout import RUN
+from .helpers import RUN, upload, upload_ok
 
 
 async def refused(api, auth, db, content: bytes, message: str, **fields: str) -> None:

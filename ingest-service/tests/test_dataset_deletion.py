@@ -5,12 +5,11 @@ from datetime import timedelta
 
 import pytest
 
+from catalog_testkit.files import movies_csv
 from ingest_service import catalog_blocks, import_storage, importer, recovery
 from service_common.catalog_layout import new_dataset
-from service_common.testing import movies_csv
 
-from .helpers import upload_ok
-from .test_catalog_layout import RUN, assert_exact, dataset_counts
+from .helpers import RUN, assert_exact, dataset_counts, upload_ok
 
 NAME = "doomed"
 

@@ -1,15 +1,15 @@
 """Datasets: several catalogs side by side, each with its own keys and owner."""
 
-import asyncio
-
 import pytest
 
+from catalog_testkit.files import movies_csv
+from catalog_testkit.polling import poll_async
+from catalog_testkit.store import leftovers
 from ingest_service import import_storage
 from ingest_service.catalog_blocks import audit
 from service_common.catalog_layout import DATASETS
-from service_common.testing import movies_csv
 
-from .helpers import leftovers, upload, upload_ok, wait_finished
+from .helpers import upload, upload_ok, wait_finished
 
 # Keys that are plain numbers, as three of the seed's show_id values are.
 NUMERIC_SHOWS = b"show_id,type,title\n1,Movie,Netflix one\n2,TV Show,Netflix two\ns3,Movie,Netflix three\n"
@@ -91,10 +91,11 @@ async def test_deleting_a_dataset_removes_it_and_leaves_another_importing_untouc
     response = await api.delete("/datasets/old", headers=auth)
     assert response.status == 202
     assert (await response.json())["status"] == "deleting"
-    for _ in range(200):
-        if db[DATASETS].find_one({"_id": "old"}) is None:
-            break
-        await asyncio.sleep(0.1)
+
+    async def deleted() -> bool:
+        return db[DATASETS].find_one({"_id": "old"}) is None
+
+    await poll_async(deleted, within=20, what="the dataset deleted", interval=0.1)
 
     assert db.catalog_items.count_documents({"dataset": "old"}) == 0
     assert db.catalog_blocks.count_documents({"dataset": "old"}) == 0

@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from catalog_testkit.files import movies_csv
+from catalog_testkit.store import leftovers
 from ingest_service.disk import UploadRoom, pause_interval, paused_reason, upload_needs
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
 from service_common.disk import DiskSpace, StoreVolume, db_stats_space, megabytes, path_space
 from service_common.errors import ApiError
-from service_common.testing import movies_csv
 
-from .helpers import job_status, leftovers, upload, upload_ok, wait_until
+from .helpers import job_status, upload, upload_ok, wait_until, wait_upload_removed
 
 MB = 1_000_000
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
@@ -203,10 +204,7 @@ async def test_an_import_under_the_reserve_pauses_keeping_its_lease_until_its_ow
 
     cancelled = await api.delete(f"/uploads/{task_id}", headers=auth)
     assert cancelled.status == 200 and (await cancelled.json())["paused_reason"] is None
-    for _ in range(100):  # the worker notices within a pause interval (here 0.75 s)
-        if not db["uploads.files"].count_documents({"_id": task_id}):
-            break
-        await asyncio.sleep(0.1)
-    assert db["uploads.files"].count_documents({"_id": task_id}) == 0  # the worker let go and removed the file
+    # The worker notices within a pause interval (here 0.75 s), lets go and removes the file.
+    await wait_upload_removed(db, task_id, within=10)
     final = await job_status(api, auth, task_id)
     assert (final["status"], final["rows_inserted"], final["paused_reason"]) == ("Cancelled", 0, None)

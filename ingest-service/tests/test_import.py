@@ -1,12 +1,14 @@
 """Imports run by real ``ingest-worker`` processes against real SecantusDB and Redis."""
 
-import asyncio
 import itertools
 import signal
 
-from service_common.testing import movies_csv, stop_process
+from catalog_testkit.constants import SEED_CSV
+from catalog_testkit.files import movies_csv
+from catalog_testkit.processes import stop_process
+from catalog_testkit.store import leftovers
 
-from .helpers import SEED_CSV, job_status, leftovers, upload_ok, wait_finished, wait_until
+from .helpers import job_status, upload_ok, wait_finished, wait_until, wait_upload_removed
 
 
 async def test_status_goes_pending_progress_success_with_exact_counts(api, auth, db, start_worker):
@@ -122,12 +124,9 @@ async def test_cancelling_stops_the_worker_at_a_batch_boundary(api, auth, db, st
     response = await api.delete(f"/uploads/{task_id}", headers=auth)
     assert response.status == 200
 
-    # The worker notices at its next batch, records what it wrote, and removes the upload.
-    def settled(_status):
-        return leftovers(db)["uploads.files"] == 0
-
-    status, _ = await wait_until(api, auth, task_id, settled, within=30)
-    await asyncio.sleep(0.5)
+    # The worker notices at its next batch, records what it wrote, and removes the upload: only then
+    # do the counts hold still.
+    await wait_upload_removed(db, task_id)
     status = await job_status(api, auth, task_id)
     assert status["status"] == "Cancelled"
     assert 0 < status["rows_processed"] < rows

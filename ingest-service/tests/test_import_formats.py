@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from service_common.testing import movies_csv, stop_process, zipped
+from catalog_testkit.files import movies_csv, zipped
+from catalog_testkit.processes import stop_process
 
 from .helpers import (
     IMDB_COLUMNS,

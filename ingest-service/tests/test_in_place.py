@@ -5,16 +5,15 @@ is dead, and when another import writes the same dataset (or the same keys) at t
 ``audit`` compares the layout with the items; the summaries' counts are compared with the items'."""
 
 import random
-import threading
 
 import pytest
 
+from catalog_testkit.faults import Killed, dies_on_call, run_in_threads
+from catalog_testkit.files import movies_csv
 from ingest_service import catalog_blocks, import_storage, importer, recovery, revert
 from ingest_service.catalog_blocks import audit
-from service_common.testing import movies_csv
 
-from .helpers import upload_ok
-from .test_catalog_layout import RUN, Killed, assert_exact, dataset_counts
+from .helpers import RUN, assert_exact, dataset_counts, upload_ok
 
 BASE_ROWS = 3_000  # six blocks of 500
 SPREAD = [n for n in range(0, BASE_ROWS, 7)]  # every 7th key, 429 of them ...
@@ -60,22 +59,6 @@ def assert_in_place_done(db, job_id: str, mode: str) -> None:
         assert db.catalog_items.count_documents({"row.score": {"$exists": True}}) == len(SPREAD)
 
 
-def dies_on_call(module, name: str, call: int, monkeypatch, *, partly=None) -> None:
-    """``module.name`` dies on its ``call``-th call (after doing ``partly`` of the work, if given)."""
-    real = getattr(module, name)
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            if partly:
-                partly(real, *args, **kwargs)
-            raise Killed
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, dying)
-
-
 def half_of_the_batch(real, db, dataset, *args):
     """The bulk write dies half-way: half of the batch's rows reach the items."""
     *rest, items, now = args
@@ -100,7 +83,7 @@ async def test_an_in_place_import_whose_worker_dies_in_any_step_ends_exact(api, 
     await base_import(api, auth, db)
     task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
     module, name, call, partly = STEPS[dies_in](mode)
-    dies_on_call(module, name, call, monkeypatch, partly=partly)
+    dies_on_call(monkeypatch, module, name, call, partly=partly)
     run = dict(RUN, batch_size=IN_PLACE_BATCH)
     with pytest.raises(Killed):
         importer.run_import(db, task_id, worker_id="w1", **run)
@@ -120,7 +103,7 @@ async def test_a_worker_dying_before_patching_a_batch_written_in_several_bulks_l
 ):
     await base_import(api, auth, db)
     task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
-    dies_on_call(catalog_blocks, "patch_in_place", 2, monkeypatch)
+    dies_on_call(monkeypatch, catalog_blocks, "patch_in_place", 2)
     # Batches of 300 rows, each written 100 at a time (upsert: three blocks for the rows it inserts).
     run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=3 * IN_PLACE_BATCH)
     with pytest.raises(Killed):
@@ -139,7 +122,7 @@ async def test_an_in_place_import_cancelled_while_its_worker_is_dead_is_finished
 ):
     await base_import(api, auth, db)
     task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
-    dies_on_call(catalog_blocks, "patch_in_place", 2, monkeypatch)
+    dies_on_call(monkeypatch, catalog_blocks, "patch_in_place", 2)
     with pytest.raises(Killed):
         importer.run_import(db, task_id, worker_id="w1", **dict(RUN, batch_size=IN_PLACE_BATCH))
     monkeypatch.undo()
@@ -165,21 +148,14 @@ async def test_an_in_place_import_cancelled_while_its_worker_is_dead_is_finished
 def run_side_by_side(db, *job_ids: str) -> None:
     """The jobs' imports in threads at once, as two workers would run them: written 100 rows at a
     time, an upsert or merge patching its blocks every 200."""
-    errors = []
-
-    def run_one(job_id: str) -> None:
-        try:
-            run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=2 * IN_PLACE_BATCH)
-            importer.run_import(db, job_id, worker_id=f"w-{job_id}", **run)
-        except Exception as exc:  # the assertion below names it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run_one, args=(job_id,)) for job_id in job_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    run = dict(RUN, batch_size=IN_PLACE_BATCH, in_place_batch_size=2 * IN_PLACE_BATCH)
+    run_in_threads(
+        {
+            job_id: lambda job_id=job_id: importer.run_import(db, job_id, worker_id=f"w-{job_id}", **run)
+            for job_id in job_ids
+        },
+        within=120,
+    )
 
 
 async def test_a_merge_and_an_insert_into_the_same_dataset_at_once_keep_counts_exact(api, auth, db):

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import MongoClient, monitoring
 
+from catalog_testkit.files import movies_csv
 from ingest_service import import_storage
 from ingest_service.catalog_blocks import append_items, audit, item_document
 from ingest_service.migration import MIGRATIONS, migrate_legacy_catalog
 from service_common.catalog_layout import DATASETS, new_dataset
-from service_common.testing import movies_csv
 
 from .helpers import upload_ok, wait_finished
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from service_common.testing import movies_csv
+from catalog_testkit.files import movies_csv
 
 from .helpers import job_status, upload_ok, wait_finished, wait_until
 

@@ -1,9 +1,9 @@
 """A revert never removes a row another import relied on: found as a duplicate, updated, or merged."""
 
-from service_common.testing import movies_csv
+from catalog_testkit.constants import SEED_CSV
+from catalog_testkit.files import movies_csv
 
-from .helpers import SEED_CSV, upload_ok, wait_finished, wait_until
-from .test_catalog_layout import assert_exact, dataset_counts
+from .helpers import assert_exact, dataset_counts, upload_ok, wait_finished, wait_until
 
 
 def reverted(status: dict) -> bool:

@@ -2,9 +2,11 @@
 
 import pytest
 
-from service_common.testing import mint_token, movies_csv
+from catalog_testkit.accounts import mint_token
+from catalog_testkit.files import movies_csv
+from catalog_testkit.store import leftovers
 
-from .helpers import job_status, leftovers, upload, upload_ok
+from .helpers import job_status, upload, upload_ok
 
 NEEDS_EDITOR = {"error": "Forbidden: this needs the editor role"}
 

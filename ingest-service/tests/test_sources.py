@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from catalog_testkit.files import zipped
 from ingest_service.parsing import HEAD_BYTES
 from ingest_service.sources import (
     ZIP_TAIL_BYTES,
@@ -18,7 +19,6 @@ from ingest_service.sources import (
     detect_compression,
     zip_member_names,
 )
-from service_common.testing import zipped
 
 CONTENT = b"tconst\tprimaryTitle\n" + b"".join(b"tt%07d\tTitle %d\n" % (n, n) for n in range(20_000))
 

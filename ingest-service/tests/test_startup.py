@@ -45,7 +45,7 @@ def fill(db, count: int) -> None:
 def start_store(port: int, data_dir: Path, pid_file: Path, log_path: Path) -> subprocess.Popen:
     """The dev stack's scripts/run-mongo, behind a shell that first writes its own pid (which run-mongo's
     exec keeps) and sleeps: a store whose process lives but does not listen yet."""
-    from service_common.testing import start_process
+    from catalog_testkit.processes import start_process
 
     env = {
         "DATA_DIR": str(data_dir),
@@ -67,7 +67,8 @@ def is_point_read(command: dict) -> bool:
 
 
 async def test_a_restart_over_a_large_catalog_waits_for_the_store_and_reads_no_item(tmp_path, ingest_env, start_worker):
-    from service_common.testing import free_port, stop_process, wait_for
+    from catalog_testkit.polling import poll
+    from catalog_testkit.processes import free_port, stop_process
 
     port = free_port()
     url = f"mongodb://127.0.0.1:{port}"
@@ -110,7 +111,7 @@ async def test_a_restart_over_a_large_catalog_waits_for_the_store_and_reads_no_i
             db["system.profile"].drop()
             db.command("profile", 2)
             start_worker(**env)
-            wait_for(lambda: profiled(db, "migrations"), 30, "the worker's start-up")
+            poll(lambda: profiled(db, "migrations"), within=30, what="the worker's start-up")
             assert profiled(db, ITEMS) == []
             assert [command["filter"] for command in profiled(db, "migrations")] == [{"_id": "legacy_catalog"}]
             assert db[ITEMS].estimated_document_count() == LARGE_CATALOG

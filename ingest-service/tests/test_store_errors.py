@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 from pymongo import MongoClient
 
-from service_common.testing import movies_csv
+from catalog_testkit.files import movies_csv
+from catalog_testkit.store import leftovers
 
-from .helpers import leftovers, upload, upload_ok
+from .helpers import upload, upload_ok
 
 UNAVAILABLE = {"error": "Service temporarily unavailable, try again shortly"}
 

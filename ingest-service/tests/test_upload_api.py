@@ -7,21 +7,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from catalog_testkit.files import movies_csv, zipped
+from catalog_testkit.processes import MongoServer, free_port, redis_command, start_process, stop_process, wait_for_port
+from catalog_testkit.store import leftovers
 from ingest_service.main import create_app
 from ingest_service.settings import IngestSettings
-from service_common.testing import (
-    MongoServer,
-    free_port,
-    movies_csv,
-    port_open,
-    redis_command,
-    start_process,
-    stop_process,
-    wait_for,
-    zipped,
-)
 
-from .helpers import imdb_tsv, job_status, leftovers, upload, upload_ok
+from .helpers import imdb_tsv, job_status, upload, upload_ok
 
 NOTHING_LEFT = {"import_jobs": 0, "uploads.files": 0, "uploads.chunks": 0}
 
@@ -406,7 +398,7 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
     port = free_port()
     broker = start_process(redis_command(port), log_path=tmp_path / "redis.log")
     try:
-        wait_for(lambda: port_open(port), 30, "redis-server")
+        wait_for_port(port, "redis-server")
         settings = IngestSettings(**{**ingest_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"})
         async with TestClient(TestServer(create_app(settings))) as client:
             stop_process(broker)
@@ -419,6 +411,7 @@ async def test_broker_down_is_503_and_the_job_and_file_are_removed(ingest_env, a
     assert leftovers(db) == NOTHING_LEFT
 
 
+@pytest.mark.latency_budget
 async def test_store_down_is_503_within_5_seconds_and_uploads_work_once_it_is_back(ingest_env, auth, tmp_path):
     store = MongoServer(tmp_path)
     store.start()

@@ -9,8 +9,9 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from catalog_testkit.accounts import mint_token
+from catalog_testkit.constants import TEST_AUDIENCE, TEST_ISSUER
 from service_common.errors import ApiError
-from service_common.testing import TEST_AUDIENCE, TEST_ISSUER, mint_token
 from service_common.tokens import TokenVerifier, public_jwk
 
 CONCURRENT_REQUESTS = 20

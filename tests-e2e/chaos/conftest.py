@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from service_common.stack import TEST_GATEWAY_LIMITS, LocalStack
-
-ROOT = Path(__file__).resolve().parents[2]
+from catalog_testkit.constants import REPO_ROOT as ROOT
+from catalog_testkit.stack import TEST_GATEWAY_LIMITS, LocalStack
 
 # Short leases and checks, so that a vanished worker is noticed within seconds, not minutes.
 CHAOS_ENV = {

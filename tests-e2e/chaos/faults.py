@@ -1,29 +1,20 @@
-"""Helpers of the fault-injection suite beyond the e2e ones (helpers.py): waiting for a condition, key
-prefixes, and a direct look at the stack's own store to check what was (not) written."""
+"""Helpers of the fault-injection suite beyond the e2e ones (helpers.py): waiting for a service to come
+back, key prefixes, and a direct look at the stack's own store to check what was (not) written."""
 
-import time
 import uuid
 from collections.abc import Callable
 
 import requests
 from pymongo.database import Database
+from yarl import URL
+
+from catalog_testkit.paging import walk_pages
+from catalog_testkit.polling import poll
 
 
-def eventually(predicate: Callable[[], bool], within: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if predicate():
-                return
-        except (requests.RequestException, AssertionError):
-            pass
-        assert time.monotonic() < deadline, f"{what} not within {within}s"
-        time.sleep(interval)
-
-
-def leftovers(db: Database) -> dict[str, int]:
-    """What uploads leave behind: jobs, and GridFS files and chunks."""
-    return {name: db[name].count_documents({}) for name in ("import_jobs", "uploads.files", "uploads.chunks")}
+def eventually(predicate: Callable[[], bool], within: float, what: str) -> None:
+    """The kit's poller, for a service on its way back: a refused connection or a failed check is "not yet"."""
+    poll(predicate, within=within, what=what, interval=0.2, ignore=(requests.RequestException, AssertionError))
 
 
 def key_prefix(name: str) -> str:
@@ -40,18 +31,10 @@ def job_items(db: Database, task_id: str) -> tuple[int, int]:
 def walk_catalog(base_url: str, limit: int = 100, **params: str) -> list[str]:
     """Every item id of a listing, following ``Link rel="next"`` (by cursor) through the gateway, and
     checking on the way that ``X-Total-Count`` holds still and matches what was walked."""
-    seen: list[str] = []
-    response = requests.get(f"{base_url}/get_content", params={"limit": limit, **params}, timeout=60)
-    total = response.headers["X-Total-Count"]
-    while True:
-        assert response.status_code == 200, response.text
-        assert response.headers["X-Total-Count"] == total
-        seen += [item["id"] for item in response.json()]
-        if "next" not in response.links:
-            break
-        response = requests.get(response.links["next"]["url"], timeout=60)
-    assert len(seen) == int(total)
-    return seen
+    walked = walk_pages(URL(f"{base_url}/get_content").with_query({"limit": limit, **params}))
+    assert len(walked.totals) == 1, walked.totals
+    assert len(walked.items) == int(walked.totals.pop())
+    return walked.ids()
 
 
 def import_order(stack, dataset: str = "default", **match: object) -> list[str]:

@@ -13,7 +13,7 @@ import redis
 from faults import job_items, key_prefix
 from helpers import job_status, upload_ok, wait_finished, wait_for_status, wait_progress
 
-from service_common.testing import write_movies_csv
+from catalog_testkit.files import write_movies_csv
 
 ROWS = 40_000
 STACK_ENV = {"INGEST_BATCH_SIZE": "250", "INGEST_MAX_REQUEUES": "1"}

@@ -10,10 +10,11 @@ import signal
 import time
 
 import requests
-from faults import eventually, job_items, key_prefix, leftovers
+from faults import eventually, job_items, key_prefix
 from helpers import upload, upload_ok, wait_finished, wait_progress
 
-from service_common.testing import write_movies_csv
+from catalog_testkit.files import write_movies_csv
+from catalog_testkit.store import leftovers
 
 # Enough rows that the import is still running when Redis is back (about 10 s at this batch size); an
 # import ending during the outage is the last test's case.

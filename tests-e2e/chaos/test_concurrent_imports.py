@@ -11,8 +11,8 @@ import pytest
 from faults import import_order, key_prefix, walk_catalog
 from helpers import upload_ok, wait_finished
 
+from catalog_testkit.files import write_movies_csv
 from ingest_service.catalog_blocks import audit
-from service_common.testing import write_movies_csv
 
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}
 FIRST, SECOND = range(0, 12_000), range(6_000, 18_000)

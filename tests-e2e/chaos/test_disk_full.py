@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from faults import eventually, job_items, key_prefix, leftovers
+from faults import eventually, job_items, key_prefix
 from helpers import job_status, upload, upload_ok, wait_finished, wait_for_status, wait_progress
 from openapi_contract import CONTRACT
 
+from catalog_testkit.files import write_movies_csv
+from catalog_testkit.stack import LocalStack
+from catalog_testkit.store import leftovers
 from service_common.disk import path_space
-from service_common.stack import LocalStack
-from service_common.testing import write_movies_csv
 
 MB = 1_000_000
 RESERVE = 40 * MB

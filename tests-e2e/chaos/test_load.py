@@ -9,7 +9,7 @@ import aiohttp
 from faults import job_items, key_prefix
 from helpers import job_status, upload_ok, wait_finished, wait_progress
 
-from service_common.testing import write_movies_csv
+from catalog_testkit.files import write_movies_csv
 
 DURATION_SECONDS = 30
 READERS = 200

@@ -13,7 +13,7 @@ import requests
 from faults import eventually, job_items, key_prefix
 from helpers import upload, upload_ok, wait_finished, wait_progress
 
-from service_common.testing import write_movies_csv
+from catalog_testkit.files import write_movies_csv
 
 ROWS = 30_000
 STACK_ENV = {"INGEST_BATCH_SIZE": "250"}

@@ -6,8 +6,8 @@ import signal
 from faults import import_order, job_items, key_prefix, walk_catalog
 from helpers import job_status, upload_ok, wait_finished, wait_progress
 
+from catalog_testkit.files import write_movies_csv
 from ingest_service.catalog_blocks import audit
-from service_common.testing import write_movies_csv
 
 ROWS = 40_000
 # Small batches, so the import runs long enough to be interrupted; a short visibility timeout, so that

@@ -18,8 +18,9 @@ import requests
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from catalog_testkit.polling import poll
+from catalog_testkit.processes import free_port, port_open, start_process, stop_process
 from service_common.keygen import write_signing_key
-from service_common.testing import free_port, port_open, start_process, stop_process, wait_for
 
 # Per-IP limits on /signup, /login and /token/refresh for suites that sign up a user per test from one
 # address, so that only a test aimed at the limit itself meets it.
@@ -106,7 +107,13 @@ class LocalStack:
         process = start_process(f"exec {self.commands[name]}", log_path=log_path, env=self.env, cwd=self.root)
         self.processes[key] = process
         try:
-            wait_for(lambda: self._ready(name, key, process, log_start), timeout, key)
+            # A process that exits is an error at once (``_ready`` raises); a refused connection only "not yet".
+            poll(
+                lambda: self._ready(name, key, process, log_start),
+                within=timeout,
+                what=key,
+                ignore=(requests.RequestException,),
+            )
         except TimeoutError:
             raise TimeoutError(f"{key} not ready; its log:\n{self.log_tail(key)}") from None
         return key
