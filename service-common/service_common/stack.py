@@ -58,6 +58,9 @@ class LocalStack:
             "DATA_DIR": str(data_dir),
             # As the Makefile says when the embedded store runs: its free space is read there.
             "STORE_DISK_PATH": str(data_dir),
+            # As the Makefile says too: scripts/run-mongo writes the store's process id there, and while
+            # it lives the services wait for the store to open, however long a large catalog takes.
+            "STORE_PID_FILE": str(data_dir / "mongo.pid"),
             # The suites' stacks share the machine's disk with everything else on it: keep a reserve
             # small enough for a test machine, which the disk-full suite sets for itself.
             "INGEST_MIN_FREE_BYTES": str(32 * 1024**2),
