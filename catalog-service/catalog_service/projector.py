@@ -242,8 +242,8 @@ class Projector:
 
     async def _build_counts(self, name: str) -> None:
         table = self._model.tables.get(name)
-        if table is None:
-            return
+        if table is None or name not in self._uncounted:
+            return  # not yet seen by the loop, which learns which columns get none
         version = table.version
         if self._counts_checked.get(name) == (table, version) and not self._wanted_counts.get(name):
             return  # nothing asked for, and no row changed since every count table was found current

@@ -436,18 +436,22 @@ def _kept_counts(
 
 
 def _top_values(cursor: duckdb.DuckDBPyConnection, source: str, parameters: list[Any], size: int) -> dict[str, Any]:
-    # One pass over the values' counts: the top ones, and over them all how many distinct values, how
-    # many rows (or items) and how many nulls.
+    """The top ``size`` values of ``source`` (``grouped``, computed once), and over all of them how
+    many distinct values, rows (or items) and nulls: a top-N, never a sort of every value (a free-text
+    column has millions)."""
     found = cursor.execute(
-        f"SELECT k, n, s, c, count(*) FILTER (WHERE k <> {NULL}) OVER (), sum(c) OVER (), "
-        f"coalesce(max(c) FILTER (WHERE k = {NULL}) OVER (), 0) FROM ({source}) "
-        f"ORDER BY k = {NULL}, c DESC, k, n, s LIMIT ?",
-        [*parameters, size + 1],
+        f"WITH g AS MATERIALIZED ({source}), "
+        f"top AS (SELECT k, n, s, c FROM g WHERE k <> {NULL} ORDER BY c DESC, k, n, s LIMIT ?) "
+        f"SELECT 0 AS part, k, n, s, c FROM top "
+        f"UNION ALL SELECT 1, NULL, NULL, NULL, count(*) FILTER (WHERE k <> {NULL}) FROM g "
+        f"UNION ALL SELECT 2, NULL, NULL, NULL, coalesce(sum(c), 0) FROM g "
+        f"UNION ALL SELECT 3, NULL, NULL, NULL, coalesce(sum(c) FILTER (WHERE k = {NULL}), 0) FROM g "
+        f"ORDER BY part, c DESC, k, n, s",
+        [*parameters, size],
     ).fetchall()
-    distinct, counted, nulls = (found[0][4], int(found[0][5]), found[0][6]) if found else (0, 0, 0)
-    values = [{"value": _value(k, n, t), "count": c} for k, n, t, c, *_ in found[:size] if k != NULL]
-    listed = sum(value["count"] for value in values)
-    other = counted - nulls - listed
+    values = [{"value": _value(k, n, t), "count": c} for part, k, n, t, c in found if part == 0]
+    distinct, counted, nulls = (int(c) for part, *_, c in found if part > 0)
+    other = counted - nulls - sum(value["count"] for value in values)
     return {"values": values, "nulls": nulls, "other": other, "distinct": distinct, "counted": counted}
 
 
