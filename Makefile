@@ -107,9 +107,10 @@ TEST_RESULTS := $(CURDIR)/.test-results
 BUDGET_SUITES := catalog-service ingest-service
 SUITE_COMMAND = cd $(1) && $(BIN)/pytest $(PYTEST_FLAGS) $(if $(BUDGETS_LATER),$(if $(filter $(1),$(BUDGET_SUITES)),-m 'not latency_budget'))
 SUITE_COMMAND_tests-e2e := cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) --ignore=chaos
-SUITE_COMMAND_chaos     := cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) chaos
+SUITE_COMMAND_chaos     = cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) chaos $(if $(BUDGETS_LATER),-m 'not latency_budget')
 SUITE_COMMAND_compose   := $(BIN)/pytest $(PYTEST_FLAGS) tests-e2e/compose_check.py
-SUITE_COMMAND_latency-budgets := $(foreach suite,$(BUDGET_SUITES),(cd $(suite) && $(BIN)/pytest $(PYTEST_FLAGS) -m latency_budget) &&) true
+SUITE_COMMAND_latency-budgets := $(foreach suite,$(BUDGET_SUITES),(cd $(suite) && $(BIN)/pytest $(PYTEST_FLAGS) -m latency_budget) &&) \
+  (cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) chaos -m latency_budget)
 
 test: setup test-system-packages ## run every service's tests, the e2e and fault-injection suites and the compose check
 	@rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)

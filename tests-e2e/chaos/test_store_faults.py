@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import helpers
+import pytest
 import requests
 from faults import eventually, job_items, key_prefix
 from helpers import upload, upload_ok, wait_finished, wait_progress
@@ -33,6 +34,7 @@ def timed(method: str, url: str, **kwargs) -> tuple[float, requests.Response]:
     return time.monotonic() - started, response
 
 
+@pytest.mark.latency_budget
 def test_every_service_answers_503_within_5s_while_the_store_is_down_and_recovers_by_itself(
     stack, auth_headers, tmp_path
 ):
