@@ -278,7 +278,9 @@ class Projector:
             view = await self._index.view(db, name)
             if view is None:
                 continue
-            self._uncounted[name] = {view.head.get("key"), queries.search_column(view.column_names)} - {None}
+            # The key's values are each row's own: nothing to count. (The searched column's count
+            # table counts a ``q``: each title once, however many rows hold it.)
+            self._uncounted[name] = {view.head.get("key")} - {None}
             stale, removed = self._behind(view)
             table = self._model.tables.get(name)
             if not stale and not removed and table is not None:

@@ -42,6 +42,8 @@ class Column:
     text: str
 
 
+# A count table's value (``grouped``): its rows are the column's values, each with how many rows hold it.
+COUNTED = Column("k", "n", "s")
 # A column the dataset names but none of its items holds: null everywhere.
 MISSING = Column("0", "NULL::DOUBLE", "NULL::VARCHAR")
 # ``id`` in a dataset without such a column: each item's key, text.
@@ -71,10 +73,13 @@ WHOLE = "TRUE"
 
 @dataclass(frozen=True)
 class Selection:
-    """The rows a request selects: a SQL condition and its parameters."""
+    """The rows a request selects: a SQL condition and its parameters. When its filters and ``q`` all
+    name one column: that column and the same condition over its values (``COUNTED``), so that its
+    count table can count the rows instead of a scan (``count_rows``)."""
 
     condition: str
     parameters: list[Any]
+    counted: tuple[str, str, list[Any]] | None = None
 
 
 def selection(table: DatasetTable, filters: list[Filter], q: str | None, searched: str | None) -> Selection:
@@ -91,7 +96,29 @@ def selection(table: DatasetTable, filters: list[Filter], q: str | None, searche
             sql, values = _text_match(column(table, searched), FilterOp.CONTAINS, q)
             parts.append(sql)
             parameters += values
-    return Selection(" AND ".join(parts) or WHOLE, parameters)
+    asked = [(item.column, item.op, item.value) for item in filters]
+    if q is not None and searched is not None:
+        asked.append((searched, FilterOp.CONTAINS, q))
+    counted = None
+    if asked and len({name for name, _, _ in asked}) == 1 and (q is None or searched is not None):
+        over = [_condition(COUNTED, op, value) for _, op, value in asked]
+        counted = (asked[0][0], " AND ".join(sql for sql, _ in over), [v for _, values in over for v in values])
+    return Selection(" AND ".join(parts) or WHOLE, parameters, counted)
+
+
+def count_rows(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection) -> int:
+    """How many rows the selection holds: summed from a count table when the filters and ``q`` name one
+    column whose count table holds this snapshot's rows (each distinct value once: from a few to a
+    few times fewer rows than the dataset's for a title column), else counted by a scan."""
+    if chosen.counted is not None:
+        name, condition, parameters = chosen.counted
+        kept = _current_counts(cursor, table, name, split=False)
+        if kept is not None:
+            return int(
+                cursor.execute(f"SELECT coalesce(sum(c), 0) FROM {kept} WHERE {condition}", parameters).fetchone()[0]
+            )
+    found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
+    return found.fetchone()[0]
 
 
 def _equal(where: Column, text: str) -> tuple[str, list[Any]]:
@@ -345,11 +372,7 @@ def page(
         ),
         max_bytes,
     )
-    total = None
-    if count:
-        found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
-        total = found.fetchone()[0]
-    return rows, total
+    return rows, (count_rows(cursor, table, chosen) if count else None)
 
 
 def facets(
@@ -388,8 +411,7 @@ def facets(
         matched = facet.pop("counted")
         answers.append({"column": name, **facet})
     if matched is None:
-        found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
-        matched = found.fetchone()[0]
+        matched = count_rows(cursor, table, chosen)
     return {"total": matched, "facets": answers}
 
 
@@ -424,8 +446,13 @@ def _kept_counts(
 ) -> str | None:
     """The column's count table, when the selection is the whole dataset and the table holds the rows
     as this snapshot sees them; None otherwise (the caller scans)."""
+    return _current_counts(cursor, table, name, split=split) if chosen.condition == WHOLE else None
+
+
+def _current_counts(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str, *, split: bool) -> str | None:
+    """The column's count table when it holds the rows as this snapshot sees them, else None."""
     chosen_column = order_column(table, name)
-    if chosen.condition != WHOLE or chosen_column is None:
+    if chosen_column is None:
         return None
     current = cursor.execute(
         "SELECT c.changes = d.changes FROM rm_counts c JOIN rm_datasets d ON d.name = c.dataset "
