@@ -250,6 +250,27 @@ def test_the_dashboard_charts_exact_counts_filters_on_click_and_exports_what_it_
         assert ids == [r["tconst"] for r in order][:20]
 
 
+def test_a_list_column_whose_top_values_are_mostly_single_items_is_still_split(browser, stack, tmp_path):
+    # As at IMDB's size: single genres fill the top values, one pair among them ("Comedy,Drama").
+    singles = [*GENRES, "Talk-Show", "News", "Reality-TV", "Animation", "Sport", "History"]
+    rows = [
+        {**row, "genres": "Comedy,Drama" if n % 10 == 0 else singles[n % len(singles)]}
+        for n, row in enumerate(imdb_rows(seed=7)[:400])
+    ]
+    path = tmp_path / "title.basics.tsv"
+    write_tsv(path, rows)
+    name = f"imdb-{uuid.uuid4().hex[:8]}"
+    import_file(stack.url, signup_and_login(stack.url), path, dataset=name)
+    top = facets(stack.url, name, [("facet", "genres"), ("facet_size", "15")])["genres"]["values"]
+    assert sum("," in value["value"] for value in top) == 1
+    with open_page(browser, stack.url) as page:
+        page.goto(f"/#/datasets/{name}")
+        wait_drawn(page)
+        assert page.locator('figure[data-column="genres"]').get_attribute("data-kind") == "list"
+        shown = dict(chart_counts(page, "genres"))
+        assert shown["Drama"] == sum("Drama" in items(row["genres"]) for row in rows)
+
+
 def _csv_keys(text: str) -> list[str]:
     records = list(csv.reader(io.StringIO(text)))
     assert records[0] == COLUMNS

@@ -9,11 +9,12 @@ import { PAGE_SIZE, itemRows } from "./table.js";
 // The rule that picks charts, also in the README (from the top values of each column over the whole
 // dataset, a facets request per column): a column of numbers alone with more than BAR_MAX_NUMBERS
 // distinct values is a histogram of HISTOGRAM_BINS bins (with at most that many, a bar chart of its
-// values); a column at least LIST_SHARE of whose TOP_VALUES most frequent values hold a comma, with at
-// most LIST_MAX_DISTINCT_SHARE as many distinct values as filled rows, is a list column, counted item by
-// item (facet_split); any other column with at most BAR_MAX_DISTINCT distinct values is a bar chart of
-// its TOP_VALUES most frequent values. The key, the
-// search column (title) and columns with no value are never charted.
+// values); a column with at most LIST_MAX_DISTINCT_SHARE as many distinct values as filled rows is a
+// list column, counted item by item (facet_split), when at least LIST_SHARE of its TOP_VALUES most
+// frequent values hold a comma, or one of them is a list of its other top values ("Comedy,Drama"
+// beside "Comedy" and "Drama": at IMDB's size single genres fill the top values); any other column
+// with at most BAR_MAX_DISTINCT distinct values is a bar chart of its TOP_VALUES most frequent values.
+// The key, the search column (title) and columns with no value are never charted.
 const TOP_VALUES = 15;
 const HISTOGRAM_BINS = 20;
 const BAR_MAX_NUMBERS = 20;
@@ -127,17 +128,24 @@ async function chartPlan(dataset) {
   return plan;
 }
 
+// A list cell's items: split on commas, trimmed, empty ones dropped.
+function listItems(text) {
+  return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
 function chartKind(facet, items) {
   if (!facet.distinct) return null;
   const numeric = facet.values.every((value) => typeof value.value === "number");
   if (numeric && facet.other === 0 && facet.distinct <= BAR_MAX_NUMBERS) return "bar";
   if (numeric && facet.distinct > BAR_MAX_NUMBERS) return "histogram";
-  // A list column: many of its top values are lists, and lists repeat (free text with commas does not).
-  const lists = facet.values.filter((value) => typeof value.value === "string" && value.value.includes(","));
+  // A list column: many of its top values are lists, or one is a list of the others; and lists repeat
+  // (free text with commas does not).
+  const texts = facet.values.filter((value) => typeof value.value === "string").map((value) => value.value);
+  const lists = texts.filter((text) => text.includes(","));
+  const ofTopValues = (text) => listItems(text).every((item) => texts.includes(item));
   const filled = items - facet.nulls;
-  if (lists.length >= LIST_SHARE * facet.values.length && facet.distinct <= LIST_MAX_DISTINCT_SHARE * filled) {
-    return "list";
-  }
+  const listLike = lists.length >= LIST_SHARE * facet.values.length || lists.some(ofTopValues);
+  if (lists.length > 0 && listLike && facet.distinct <= LIST_MAX_DISTINCT_SHARE * filled) return "list";
   if (facet.distinct <= BAR_MAX_DISTINCT) return "bar";
   return null;
 }
