@@ -173,9 +173,19 @@ def _text_match(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]
 
 def _items(where: Column) -> str:
     """A text value's distinct items: split on the separator, spaces around each trimmed, empty ones
-    dropped (``' Drama, Comedy,,Drama'`` is ``['Drama', 'Comedy']``)."""
-    trimmed = f"list_transform(string_split({where.text}, '{ITEM_SEPARATOR}'), lambda item: trim(item, ' '))"
-    return f"list_distinct(list_filter({trimmed}, lambda item: item <> ''))"
+    dropped (``' Drama, Comedy,,Drama'`` is ``['Drama', 'Comedy']``). A value with no space and no
+    empty item (IMDB's ``Comedy,Drama``) is only split: the trimming lambdas cost eight times the
+    split (a facet_split of 11M genres: 4.7 s, 0.6 s without them)."""
+    text, separator = where.text, ITEM_SEPARATOR
+    trimmed = f"list_transform(string_split({text}, '{separator}'), lambda item: trim(item, ' '))"
+    plain = (
+        f"{text} <> '' AND NOT contains({text}, ' ') AND NOT contains({text}, '{separator * 2}') "
+        f"AND NOT starts_with({text}, '{separator}') AND NOT ends_with({text}, '{separator}')"
+    )
+    return (
+        f"CASE WHEN {plain} THEN list_distinct(string_split({text}, '{separator}')) "
+        f"ELSE list_distinct(list_filter({trimmed}, lambda item: item <> '')) END"
+    )
 
 
 _COMPARISONS = {FilterOp.GT: ">", FilterOp.GTE: ">=", FilterOp.LT: "<", FilterOp.LTE: "<="}
