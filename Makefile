@@ -104,6 +104,7 @@ PYTEST_FLAGS ?= -q -p no:cacheprovider
 TEST_RESULTS := $(CURDIR)/.test-results
 # Tests that hold a service to a latency its users are promised (a 503 within 5 s, a query budget):
 # `make test` runs them after the lanes, alone, so that they time the service and not another suite.
+# The chaos suite's (under tests-e2e/chaos) are run there too, by its own command.
 BUDGET_SUITES := catalog-service ingest-service
 SUITE_COMMAND = cd $(1) && $(BIN)/pytest $(PYTEST_FLAGS) $(if $(BUDGETS_LATER),$(if $(filter $(1),$(BUDGET_SUITES)),-m 'not latency_budget'))
 SUITE_COMMAND_tests-e2e := cd tests-e2e && $(BIN)/pytest $(PYTEST_FLAGS) --ignore=chaos
