@@ -40,10 +40,12 @@ class Column:
     kind: str
     number: str
     text: str
+    # The text lowered by the engine, kept beside it (a count table's ``ls``): matched as it is.
+    lowered: str | None = None
 
 
 # A count table's value (``grouped``): its rows are the column's values, each with how many rows hold it.
-COUNTED = Column("k", "n", "s")
+COUNTED = Column("k", "n", "s", lowered="ls")
 # A column the dataset names but none of its items holds: null everywhere.
 MISSING = Column("0", "NULL::DOUBLE", "NULL::VARCHAR")
 # ``id`` in a dataset without such a column: each item's key, text.
@@ -162,9 +164,14 @@ def _condition(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]]
 
 
 def _text_match(where: Column, op: FilterOp, value: str) -> tuple[str, list[Any]]:
-    """A case-insensitive literal match of text values: ILIKE (cheaper than lowering every value), with
-    the pattern's own wildcards escaped; without an ESCAPE clause when there are none (the engine
-    matches a third faster without one)."""
+    """A case-insensitive literal match of text values. Over a lowered copy of the text (a count
+    table's), the lowered value found in it: ``s ILIKE p`` is ``lower(s) LIKE lower(p)`` in the engine
+    (tested), and reading stored lowered text is three times cheaper than lowering. Else ILIKE
+    (cheaper than lowering every value), with the pattern's own wildcards escaped; without an ESCAPE
+    clause when there are none (the engine matches a third faster without one)."""
+    if where.lowered is not None:
+        found = {FilterOp.CONTAINS: "contains", FilterOp.STARTSWITH: "starts_with", FilterOp.ENDSWITH: "ends_with"}
+        return f"({where.kind} = {TEXT} AND {found[op]}({where.lowered}, lower(?)))", [value]
     literal = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {FilterOp.CONTAINS: "%{}%", FilterOp.STARTSWITH: "{}%", FilterOp.ENDSWITH: "%{}"}[op].format(literal)
     escape = " ESCAPE '\\'" if literal != value else ""

@@ -159,6 +159,12 @@ class ReadModel:
             "CREATE TABLE IF NOT EXISTS rm_blocks (dataset VARCHAR, block VARCHAR, v BIGINT, "
             "PRIMARY KEY (dataset, block))"
         )
+        # A count table written before count tables kept their lowered text is not current: rebuilt
+        # from the rows by the derived tables' loop, the scan answering meanwhile.
+        db.execute(
+            "DELETE FROM rm_counts WHERE NOT split AND NOT EXISTS (SELECT 1 FROM duckdb_columns() "
+            "WHERE table_name = 'counts_' || dataset || '_' || col AND column_name = 'ls')"
+        )
         for name, created_at in db.execute("SELECT name, created_at FROM rm_datasets").fetchall():
             self.tables[name] = DatasetTable(name, created_at)
         for dataset, name, number, kinds in db.execute(
@@ -299,17 +305,28 @@ class ReadModel:
             f"(row_number() OVER (ORDER BY {ascending}) - 1)::BIGINT AS pos, seq, {kind}::UTINYINT AS k, "
             f"{number}::DOUBLE AS n, {text}::VARCHAR AS s FROM {table.table} ORDER BY pos"
         )
-        return self._build(name, create, "INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column])
+        return self._build(name, [create], "INSERT OR REPLACE INTO rm_orders VALUES (?, ?, ?)", [name, column])
 
     def build_counts(self, name: str, column: str, split: bool, grouped: str) -> bool:
         """Writes what ``grouped`` (SQL over the items table, without parameters: per value of the
         column, ``k``, ``n``, ``s`` and its count ``c``) gives as the column's count table, recording the
         change count it was built at, as ``build_order`` does."""
-        create = f"CREATE OR REPLACE TABLE {count_table(name, column, split)} AS {grouped}"
+        counts = count_table(name, column, split)
+        if split:
+            create = [f"CREATE OR REPLACE TABLE {counts} AS {grouped}"]
+        else:
+            # Beside each text, the text lowered (``ls``) for the ``contains``/``startswith``/``endswith``
+            # filters and ``q`` counted from it, uncompressed: matching 1.5M distinct titles costs 26 ms
+            # read as they are, 62 ms through the engine's string compression, 77 ms lowering them.
+            create = [
+                f"CREATE OR REPLACE TABLE {counts} (k UTINYINT, n DOUBLE, s VARCHAR, c BIGINT, "
+                f"ls VARCHAR USING COMPRESSION uncompressed)",
+                f"INSERT INTO {counts} SELECT k, n, s, c, CASE WHEN k = {TEXT} THEN lower(s) END FROM ({grouped})",
+            ]
         return self._build(name, create, "INSERT OR REPLACE INTO rm_counts VALUES (?, ?, ?, ?)", [name, column, split])
 
-    def _build(self, name: str, create: str, record: str, names: list[Any]) -> bool:
-        """``create``, then ``record`` with ``names`` and the dataset's change count, in one transaction
+    def _build(self, name: str, create: list[str], record: str, names: list[Any]) -> bool:
+        """``create``'s statements, then ``record`` with ``names`` and the dataset's change count, in one transaction
         (one build at a time, interrupted by ``close``)."""
         with self._building:
             if name not in self.tables:
@@ -320,7 +337,8 @@ class ReadModel:
                 found = cursor.execute("SELECT changes FROM rm_datasets WHERE name = ?", [name]).fetchone()
                 if found is None:
                     return False
-                cursor.execute(create)
+                for statement in create:
+                    cursor.execute(statement)
                 cursor.execute(record, [*names, found[0]])
                 cursor.commit()
                 return True

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,6 +23,7 @@ from catalog_service.index import CatalogIndex
 from catalog_service.keys import READ_MODEL
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
+from catalog_service.schemas import FilterOp
 from catalog_testkit.paging import walk_pages_async
 from catalog_testkit.polling import poll_async
 from ingest_service.catalog_blocks import (
@@ -448,6 +450,33 @@ async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count
             assert all(used), params  # counted on the count table, not by a scan (or a kept answer)
             counted += len(used)
         assert counted >= 40
+
+
+def test_a_text_match_on_lowered_text_selects_what_ilike_selects_in_any_script():
+    """Count tables match ``q`` and the text filters on their lowered text; the engine's ILIKE over the
+    text itself must select the same values, whatever the script (final sigma, dotted capital I,
+    German sharp s, title-case digraphs, ligatures, combining marks, the LIKE wildcards)."""
+    rng = random.Random(5)
+    alphabet = (
+        "aAzZ \u0130\u0131iI\u00df\u1e9e\u03a3\u03c3\u03c2\u01c5\u01c4\u01c6\u2126\u03c9\u03a9Kk\u212a"
+        "\u00c5\u00e5\u212b%_\\\u0307\u00e9\u0301\ufb01\ufb03\U0001d400\u01f0"
+    )
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    engine = duckdb.connect()
+    engine.execute("CREATE TABLE t (k UTINYINT, n DOUBLE, s VARCHAR, ls VARCHAR)")
+    engine.executemany("INSERT INTO t VALUES (2, NULL, ?, lower(?))", [[text, text] for text in texts])
+    plain = queries.Column("k", "n", "s")
+    for _ in range(200):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 2)))
+        for op in (FilterOp.CONTAINS, FilterOp.STARTSWITH, FilterOp.ENDSWITH):
+            counts = [
+                engine.execute(f"SELECT count(*) FROM t WHERE {sql}", parameters).fetchone()[0]
+                for sql, parameters in (
+                    queries._text_match(plain, op, value),
+                    queries._text_match(queries.COUNTED, op, value),
+                )
+            ]
+            assert counts[0] == counts[1], (value, op)
 
 
 def _items(text: str) -> list[str]:
