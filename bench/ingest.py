@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 
 from catalog_testkit.stack import LocalStack
 from ingest_service.catalog_blocks import item_document
-from service_common.catalog_layout import BLOCKS, DATASETS, ITEMS, SUMMARY_CHUNKS
+from service_common.catalog_layout import BLOCKS, DATASETS, IDS_PER_READ, ITEMS, SUMMARY_CHUNKS
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["show_id", "type", "title", "director", "cast", "country", "date_added", "release_year",
@@ -348,6 +348,7 @@ def bench_modes(rows: int, repeat: int) -> dict[str, Any]:
     (a b c, c b a, ...) ``repeat`` times; rows/s of each run."""
     share = max(1, rows // 5)
     results: dict[str, list[float]] = {"upsert": [], "merge": [], "insert": []}
+    floors: dict[str, list[float]] = {"insert": [], "read": [], "update": []}
     fields = {"dataset": "imdb", "key": "tconst"}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-modes-") as scratch:
         scratch_dir = Path(scratch)
@@ -377,14 +378,57 @@ def bench_modes(rows: int, repeat: int) -> dict[str, Any]:
                     if changed != count:
                         raise RuntimeError(f"{mode} run {run + 1}: {changed:,} of {count:,} rows written")
                     results[mode].append(count / seconds)
+                floor = run_store_floor(stack.env["MONGO_URL"], min(share, 50_000), run)
+                for name, value in floor.items():
+                    floors[name].append(value)
                 print(
                     f"  run {run + 1}: "
-                    + ", ".join(f"{mode} {results[mode][-1]:,.0f} r/s" for mode in ("upsert", "merge", "insert")),
+                    + ", ".join(f"{mode} {results[mode][-1]:,.0f} r/s" for mode in ("upsert", "merge", "insert"))
+                    + "; the store alone: "
+                    + ", ".join(f"{name} {value:,.0f} r/s" for name, value in floor.items()),
                     flush=True,
                 )
         finally:
             stack.stop()
-    return {mode: statistics.median(values) for mode, values in results.items()} | {"rows": rows, "share": share}
+    medians = {mode: statistics.median(values) for mode, values in results.items()}
+    floor = {name: statistics.median(values) for name, values in floors.items()}
+    return medians | {"rows": rows, "share": share, "floor": floor}
+
+
+def run_store_floor(mongo_url: str, count: int, seed: int) -> dict[str, float]:
+    """The store's own speed, in rows/s, at what a merge must do per row, on ``count`` item-shaped
+    documents in a bare collection (only ``_id`` indexed) of the same store: insert them
+    (``insert_many`` of ``BATCH``), read them back by id in random order (``$in`` of ``IDS_PER_READ``,
+    as the worker reads items) and update each by id (unordered ``bulk_write`` of ``BATCH``
+    ``UpdateOne``). Whatever updates items in place pays at least the read and the update."""
+    client = MongoClient(mongo_url)
+    collection = client["bench_floor"]["catalog_items"]
+    collection.drop()
+    now = datetime.now(UTC)
+    rows = [{"tconst": f"tt{n:08d}", "averageRating": 5.0} for n in range(count)]
+    documents = [
+        item_document("floor", row["tconst"], seq=n, block_id="floor:0", row=row, job_id="floor", line=n, now=now)
+        for n, row in enumerate(rows)
+    ]
+    ids = [document["_id"] for document in documents]
+    random.Random(seed).shuffle(ids)
+    timings = {}
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        collection.insert_many(documents[start : start + BATCH], ordered=False)
+    timings["insert"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for start in range(0, count, IDS_PER_READ):
+        list(collection.find({"_id": {"$in": ids[start : start + IDS_PER_READ]}}, {"row": 1}))
+    timings["read"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for start in range(0, count, BATCH):
+        change = {"$set": {"row.averageRating": 6.0}, "$inc": {"w": 1}}
+        collection.bulk_write([UpdateOne({"_id": id_}, change) for id_ in ids[start : start + BATCH]], ordered=False)
+    timings["update"] = time.perf_counter() - started
+    client.drop_database("bench_floor")
+    client.close()
+    return {name: count / seconds for name, seconds in timings.items()}
 
 
 def print_modes(result: dict[str, Any]) -> None:
@@ -393,6 +437,14 @@ def print_modes(result: dict[str, Any]) -> None:
     print(f"{'mode':<8} {'r/s':>9} {'of insert':>10}")
     for mode in ("upsert", "merge", "insert"):
         print(f"{mode:<8} {result[mode]:>9,.0f} {result[mode] / insert:>10.2f}")
+    floor = result["floor"]
+    # A row changed in place costs at least a read and an update by id; the store's insert sets the scale.
+    in_place = 1 / (1 / floor["read"] + 1 / floor["update"])
+    print(
+        f"\nthe store alone, bare collection: insert {floor['insert']:,.0f} r/s, read by id {floor['read']:,.0f} "
+        f"r/s, update by id {floor['update']:,.0f} r/s; read + update {in_place:,.0f} r/s = "
+        f"{in_place / floor['insert']:.2f} of its insert"
+    )
     worst = min(result["upsert"], result["merge"]) / insert
     verdict = "met" if worst >= TARGET_MODES_RATIO else "MISSED"
     print(f"\ntarget: upsert and merge >= {TARGET_MODES_RATIO} of insert ({verdict})")

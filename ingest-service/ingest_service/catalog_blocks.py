@@ -344,7 +344,9 @@ def _refresh_one(db: Database, block_id: str) -> None:
     raise RuntimeError(f"block {block_id} kept changing while being refreshed")
 
 
-def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
+def patch_in_place(
+    db: Database, dataset: str, keys: Sequence[str], known: Mapping[str, dict[str, Any]] | None = None
+) -> None:
     """Brings the blocks of items just updated in place (these keys, after their writes) up to the
     items: each block's stored ``rows`` patched at those keys' positions, its ``type`` positions and
     column counts recounted from them, under the compare-and-set on ``v``; then their summaries.
@@ -355,8 +357,13 @@ def patch_in_place(db: Database, dataset: str, keys: Sequence[str]) -> None:
     ``w`` of each row it took (``ws``): a row replaces the block's only when it is newer, so writers
     of the same items may apply their reads in any order (a writer whose compare-and-set loses reads
     the block again, not the items) and the block ends with the last write's row.
+
+    ``known``: items as their writer knows it left them (``block``, ``seq``, ``row``, ``w``), not read
+    again; a later write of one of them has a larger ``w``, so its row is the one a block keeps.
     """
-    items = read_items(db, dataset, keys, {"block": 1, "seq": 1, "row": 1, "w": 1})
+    known = known or {}
+    items = read_items(db, dataset, [key for key in keys if key not in known], {"block": 1, "seq": 1, "row": 1, "w": 1})
+    items |= {key: known[key] for key in keys if key in known}
     located: dict[str, dict[str, dict[str, Any]]] = {}
     for key, item in items.items():
         if item.get("block"):
@@ -611,7 +618,8 @@ def audit(db: Database, dataset: str) -> list[str]:
             placed.append(key)
         if [block["types"], block["columns"]] != list(types_and_columns(rows)):
             problems.append(f"block {summary.block_id} type or column counts differ from its items (rule 3)")
-        if unpack_rows(block) != rows:
+        # Their columns in the same order too: the read model serves a row's JSON as the block has it.
+        if [list(row.items()) for row in unpack_rows(block) or []] != [list(row.items()) for row in rows]:
             problems.append(f"block {summary.block_id} carries rows that differ from its items (rule 3)")
         for position, w in block.get("ws", []):
             if w > items.get(block["keys"][position], {}).get("w", 0):

@@ -499,40 +499,89 @@ def _stalled_revert(resent_before: datetime) -> dict[str, Any]:
     }
 
 
-def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> BatchOutcome:
+@dataclass
+class MergeOutcome(BatchOutcome):
+    # The items of the rows merged whose stored state the merge knows without reading it back (key
+    # -> ``block``, ``seq``, ``row``, ``w``), for ``catalog_blocks.patch_in_place``.
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# What a merge reads of an item: its row to merge onto, and its place and count of in-place writes,
+# which the write compares and sets.
+_MERGED_FIELDS = {"row": 1, "block": 1, "seq": 1, "w": 1}
+
+
+def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite], now: datetime) -> MergeOutcome:
     """Sets each row's columns on the item with its key, if there is one; never creates an item.
 
     Columns the item has keep their place, new ones are added after them, and the others stay. The
     batch's items are read once: an item that already holds every value of its row is not written (it
     counts as a duplicate, and is kept by a revert of the import that created it), the others are
-    updated in one unordered bulk write."""
-    existing = catalog_blocks.read_items(db, dataset, [item.key for item in items], {"row": 1})
-    outcome = BatchOutcome()
-    operations, unchanged = [], []
-    for index, item in enumerate(items):
-        if item.key not in existing:
-            outcome.unmatched += 1
-            continue
-        if _holds(existing[item.key].get("row") or {}, item.row):
-            unchanged.append(item.key)
-            continue
-        update = {f"row.{field}": value for field, value in item.row.items()}
-        update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
-        operations.append(UpdateOne({"_id": item_id(dataset, item.key)}, {"$set": update, "$inc": {"w": 1}}))
-        outcome.updated.append(index)
-    outcome.duplicates = len(unchanged)
-    catalog_blocks.mark_relied_on(db, dataset, job_id, unchanged)
-    if not operations:
-        return outcome
-    try:
-        summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
-    except BulkWriteError as exc:
-        summary = exc.details
-    for error in summary.get("writeErrors", []):
-        outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
-    outcome.merged = summary["nMatched"]
-    # An item deleted since it was read (its dataset being deleted) matched nothing.
-    outcome.unmatched += len(operations) - outcome.merged - len(outcome.failed)
+    updated in one unordered bulk write, each a compare-and-set on the item as read (its ``seq`` and
+    its count of in-place writes ``w``). When every one lands, each item's row is the one read with
+    the row's values set on it, and its ``w`` one more: a row that sets only columns the item has is
+    then known without reading it back (``written``; new columns take the store's order, so those
+    items are read). Should any lose (a concurrent write, or the item deleted), the batch's items
+    say which landed (they carry this write's ``source``), and the others are merged again, read anew.
+    """
+    outcome = MergeOutcome()
+    pending = list(range(len(items)))
+    for _ in range(catalog_blocks.MAX_RACES):
+        existing = catalog_blocks.read_items(db, dataset, [items[index].key for index in pending], _MERGED_FIELDS)
+        operations, written, unchanged = [], [], []
+        for index in pending:
+            item = items[index]
+            stored = existing.get(item.key)
+            if stored is None:
+                outcome.unmatched += 1
+                continue
+            row = stored.get("row") or {}
+            if _holds(row, item.row):
+                unchanged.append(item.key)
+                continue
+            update = {f"row.{field}": value for field, value in item.row.items()}
+            update |= {"source": {"job_id": job_id, "line": item.line}, "updated_at": now}
+            read_as = {"_id": item_id(dataset, item.key), "seq": stored["seq"], "w": stored.get("w")}
+            operations.append(UpdateOne(read_as, {"$set": update, "$inc": {"w": 1}}))
+            known = stored.get("block") and item.row.keys() <= row.keys()
+            after = {"block": stored.get("block"), "seq": stored["seq"], "row": {**row, **item.row}}
+            written.append((index, {**after, "w": (stored.get("w") or 0) + 1} if known else None))
+        outcome.duplicates += len(unchanged)
+        catalog_blocks.mark_relied_on(db, dataset, job_id, unchanged)
+        if not operations:
+            break
+        try:
+            summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
+        except BulkWriteError as exc:
+            summary = exc.details
+        failed = set()
+        for error in summary.get("writeErrors", []):
+            failed.add(error["index"])
+            outcome.failed[written[error["index"]][0]] = (
+                f"The row could not be stored: {error.get('errmsg', 'write error')}"
+            )
+        tried = [pair for position, pair in enumerate(written) if position not in failed]
+        if summary["nMatched"] == len(tried):
+            outcome.updated += [index for index, _ in tried]
+            outcome.written |= {items[index].key: after for index, after in tried if after is not None}
+            break
+        # Some compare-and-sets lost: the items that carry this write's source took it.
+        now_stored = catalog_blocks.read_items(db, dataset, [items[index].key for index, _ in tried], {"source": 1})
+        pending = []
+        for index, _ in tried:
+            found = now_stored.get(items[index].key)
+            if found is None:
+                outcome.unmatched += 1  # deleted since it was read (its dataset being deleted)
+            elif found.get("source") == {"job_id": job_id, "line": items[index].line}:
+                outcome.updated.append(index)
+            else:
+                pending.append(index)
+        if not pending:
+            break
+    else:
+        raise RuntimeError(f"items of {dataset} kept changing while being merged")
+    outcome.updated.sort()
+    outcome.merged = len(outcome.updated)
     return outcome
 
 

@@ -397,7 +397,8 @@ class JobImport:
         outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
         # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
         if outcome.merged:
-            catalog_blocks.patch_in_place(self._db, self._dataset, [items[index].key for index in outcome.updated])
+            keys = [items[index].key for index in outcome.updated]
+            catalog_blocks.patch_in_place(self._db, self._dataset, keys, known=outcome.written)
         self._counts.rows_updated += outcome.merged
         self._counts.rows_duplicate += outcome.duplicates
         self._counts.rows_unmatched += outcome.unmatched

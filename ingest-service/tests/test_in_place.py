@@ -28,6 +28,12 @@ def merge_file(numbers: list[int]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def retype_file(numbers: list[int]) -> bytes:
+    """A merge of a column the items have: the key and a changed type."""
+    lines = ["show_id,type"] + [f"s{n},{'Was Movie' if n % 3 else 'Was Show'}" for n in numbers]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def upsert_file(numbers: list[int]) -> bytes:
     """The rows of these keys with their type changed, then ``NEW_KEYS`` rows no item has."""
     changed = movies_csv(numbers).replace(b",Movie,", b",Was Movie,").replace(b",TV Show,", b",Was Show,")
@@ -201,3 +207,63 @@ async def test_a_row_read_before_a_later_write_of_its_item_never_replaces_the_la
     assert catalog_blocks._patch_once(db, block, {"s7": first}) == block  # nothing to write: only a sync
     assert_exact(db)
     assert dataset_counts(db)[1]["Second"] == 1
+
+
+async def test_a_merge_of_columns_the_items_have_patches_their_blocks_without_reading_them_back(
+    api, auth, db, monkeypatch
+):
+    await base_import(api, auth, db)
+    patched_after_reading = []
+    real_patch = catalog_blocks.patch_in_place
+
+    def patch(db, dataset, keys, known=None):
+        patched_after_reading.extend(key for key in keys if key not in (known or {}))
+        real_patch(db, dataset, keys, known)
+
+    monkeypatch.setattr(catalog_blocks, "patch_in_place", patch)
+    task_id = await upload_ok(api, auth, retype_file(SPREAD), mode="merge")
+    importer.run_import(db, task_id, worker_id="w1", **dict(RUN, in_place_batch_size=IN_PLACE_BATCH))
+
+    job = db.import_jobs.find_one({"_id": task_id})
+    assert (job["status"], job["rows_updated"]) == ("Success", len(SPREAD))
+    assert patched_after_reading == []  # every row known as written
+    assert_exact(db)
+    changed = sum(1 for n in SPREAD if n % 3)
+    types = dataset_counts(db)[1]
+    assert (types["Was Movie"], types["Was Show"]) == (changed, len(SPREAD) - changed)
+
+
+async def test_a_merge_that_loses_its_compare_and_set_to_another_write_merges_again_onto_that_write(
+    api, auth, db, monkeypatch
+):
+    """Between the merge's read of its items and its write, another writer changes some of them: those
+    are read again and merged onto what the other writer left, and every block shows the items."""
+    await base_import(api, auth, db)
+    real_read = catalog_blocks.read_items
+    raced = [f"s{n}" for n in SPREAD[:40]]
+
+    def read_then_race(db, dataset, keys, projection):
+        found = real_read(db, dataset, keys, projection)
+        if "w" in projection and raced and raced[0] in keys:
+            other, raced[:] = list(raced), []
+            for key in other:  # another import's merge of a column, as it writes it
+                db.catalog_items.update_one(
+                    {"_id": f"default:{key}"}, {"$set": {"row.director": "Other"}, "$inc": {"w": 1}}
+                )
+            catalog_blocks.patch_in_place(db, dataset, other)
+        return found
+
+    monkeypatch.setattr(catalog_blocks, "read_items", read_then_race)
+    task_id = await upload_ok(api, auth, retype_file(SPREAD), mode="merge")
+    importer.run_import(db, task_id, worker_id="w1", **dict(RUN, in_place_batch_size=IN_PLACE_BATCH))
+
+    assert not raced  # the race happened
+    job = db.import_jobs.find_one({"_id": task_id})
+    assert (job["status"], job["rows_updated"]) == ("Success", len(SPREAD))
+    for n in SPREAD[:40]:
+        row = db.catalog_items.find_one({"_id": f"default:s{n}"})["row"]
+        assert (row["director"], row["type"]) == ("Other", "Was Movie" if n % 3 else "Was Show")
+    assert_exact(db)
+    changed = sum(1 for n in SPREAD if n % 3)
+    types = dataset_counts(db)[1]
+    assert (types["Was Movie"], types["Was Show"]) == (changed, len(SPREAD) - changed)
