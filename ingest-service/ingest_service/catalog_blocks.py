@@ -345,7 +345,11 @@ def _refresh_one(db: Database, block_id: str) -> None:
 
 
 def patch_in_place(
-    db: Database, dataset: str, keys: Sequence[str], known: Mapping[str, dict[str, Any]] | None = None
+    db: Database,
+    dataset: str,
+    keys: Sequence[str],
+    known: Mapping[str, dict[str, Any]] | None = None,
+    between: Callable[[], None] | None = None,
 ) -> None:
     """Brings the blocks of items just updated in place (these keys, after their writes) up to the
     items: each block's stored ``rows`` patched at those keys' positions, its ``type`` positions and
@@ -360,6 +364,7 @@ def patch_in_place(
 
     ``known``: items as their writer knows it left them (``block``, ``seq``, ``row``, ``w``), not read
     again; a later write of one of them has a larger ``w``, so its row is the one a block keeps.
+    ``between``: called after each group of blocks (the importer keeps its lease).
     """
     known = known or {}
     items = read_items(db, dataset, [key for key in keys if key not in known], {"block": 1, "seq": 1, "row": 1, "w": 1})
@@ -386,6 +391,8 @@ def patch_in_place(
                 block = db[BLOCKS].find_one({"_id": block_id})  # it moved on meanwhile
             else:
                 raise RuntimeError(f"block {block_id} kept changing while being patched")
+        if between is not None:
+            between()
     _sync_summaries(db, dataset, patched)
 
 

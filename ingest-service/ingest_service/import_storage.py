@@ -319,18 +319,13 @@ def write_items(
         )
         for item in items
     ]
-    operations = [InsertOne(d) if mode is ImportMode.INSERT else _upsert(d) for d in documents]
-    try:
-        summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
-    except BulkWriteError as exc:
-        summary = exc.details
-
+    summary = _bulk_write(db, [InsertOne(d) if mode is ImportMode.INSERT else _upsert(d) for d in documents])
     outcome = BatchOutcome()
     for error in summary.get("writeErrors", []):
         if error["code"] == DUPLICATE_KEY and mode is ImportMode.INSERT:
             outcome.duplicates += 1
         else:
-            outcome.failed[error["index"]] = f"The row could not be stored: {error.get('errmsg', 'write error')}"
+            outcome.failed[error["index"]] = _write_error(error)
     duplicates = {error["index"] for error in summary.get("writeErrors", [])}
     if mode is ImportMode.INSERT:
         outcome.inserted = [index for index in range(len(items)) if index not in duplicates]
@@ -342,6 +337,18 @@ def write_items(
         new = set(outcome.inserted)
         outcome.updated = [index for index in range(len(items)) if index not in new and index not in duplicates]
     return outcome
+
+
+def _bulk_write(db: Database, operations: list[Any]) -> dict[str, Any]:
+    """One unordered bulk write of the items; its summary, with the rows that failed in ``writeErrors``."""
+    try:
+        return db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
+    except BulkWriteError as exc:
+        return exc.details
+
+
+def _write_error(error: dict[str, Any]) -> str:
+    return f"The row could not be stored: {error.get('errmsg', 'write error')}"
 
 
 # What a write in place sets on an item; the rest of ``item_document`` is the item's from its creation on.
@@ -550,16 +557,11 @@ def merge_items(db: Database, dataset: str, job_id: str, items: list[ItemWrite],
         catalog_blocks.mark_relied_on(db, dataset, job_id, unchanged)
         if not operations:
             break
-        try:
-            summary = db[ITEMS].bulk_write(operations, ordered=False).bulk_api_result
-        except BulkWriteError as exc:
-            summary = exc.details
+        summary = _bulk_write(db, operations)
         failed = set()
         for error in summary.get("writeErrors", []):
             failed.add(error["index"])
-            outcome.failed[written[error["index"]][0]] = (
-                f"The row could not be stored: {error.get('errmsg', 'write error')}"
-            )
+            outcome.failed[written[error["index"]][0]] = _write_error(error)
         tried = [pair for position, pair in enumerate(written) if position not in failed]
         if summary["nMatched"] == len(tried):
             outcome.updated += [index for index, _ in tried]

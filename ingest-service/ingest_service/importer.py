@@ -7,6 +7,7 @@ the last recorded batch, and documents have deterministic ids, so no row is writ
 
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -187,6 +188,7 @@ class JobImport:
         self._null_markers: list[str] = job.get("null_markers") or []
         self._ragged = Ragged(job.get("ragged", Ragged.ERROR))
         self._room = room.gate(db, job, worker_id, lease_seconds)
+        self._lease_renewed_at = time.monotonic()
 
     def run(self, stream: UploadStream) -> JobStatus:
         self._stream = stream
@@ -358,9 +360,20 @@ class JobImport:
         updated: list[str] = []
         for start in range(0, len(batch), self._write_size):
             updated += self._write_block(batch[start : start + self._write_size], errors, now)
+            self._keep_lease_while_writing()
         if updated:
             # Updated in place, those items keep their place; their blocks' rows and counts follow.
-            catalog_blocks.patch_in_place(self._db, self._dataset, updated)
+            catalog_blocks.patch_in_place(self._db, self._dataset, updated, between=self._keep_lease_while_writing)
+
+    def _keep_lease_while_writing(self) -> None:
+        """Renews the lease, at most every few seconds, between the bulks and block patches of a batch
+        that updates items in place: one of tens of thousands of rows spread over a large dataset
+        takes longer than the lease. Should the lease be lost (or the job cancelled) meanwhile, the
+        batch stops there; its mark (``mark_in_place``) has its blocks patched all the same."""
+        now = time.monotonic()
+        if now - self._lease_renewed_at >= disk.pause_interval(self._lease_seconds):
+            self._keep_lease()
+            self._lease_renewed_at = now
 
     def _write_block(
         self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime
@@ -394,15 +407,23 @@ class JobImport:
     def _merge(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
         """The file's columns set on the items that exist, which keep their place and other columns."""
         items = [ItemWrite(key=row.key, seq=0, row=row.values, line=line) for line, row in batch]
-        outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, items, now)
+        keys: list[str] = []
+        written: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(items), self._write_size):
+            part = items[start : start + self._write_size]
+            outcome = import_storage.merge_items(self._db, self._dataset, self._job_id, part, now)
+            keys += [part[index].key for index in outcome.updated]
+            written |= outcome.written
+            self._counts.rows_updated += outcome.merged
+            self._counts.rows_duplicate += outcome.duplicates
+            self._counts.rows_unmatched += outcome.unmatched
+            errors.extend({"line": part[index].line, "message": message} for index, message in outcome.failed.items())
+            self._keep_lease_while_writing()
         # New columns (and perhaps a new type) on items in place: their blocks' rows and counts follow.
-        if outcome.merged:
-            keys = [items[index].key for index in outcome.updated]
-            catalog_blocks.patch_in_place(self._db, self._dataset, keys, known=outcome.written)
-        self._counts.rows_updated += outcome.merged
-        self._counts.rows_duplicate += outcome.duplicates
-        self._counts.rows_unmatched += outcome.unmatched
-        errors.extend({"line": items[index].line, "message": message} for index, message in outcome.failed.items())
+        if keys:
+            catalog_blocks.patch_in_place(
+                self._db, self._dataset, keys, known=written, between=self._keep_lease_while_writing
+            )
 
     def _uploaded_bytes_read(self, last: Record) -> int:
         """How much of the upload, as sent, is behind us: exact for a plain file, as far as the

@@ -5,6 +5,7 @@ is dead, and when another import writes the same dataset (or the same keys) at t
 ``audit`` compares the layout with the items; the summaries' counts are compared with the items'."""
 
 import random
+import time
 
 import pytest
 
@@ -216,9 +217,9 @@ async def test_a_merge_of_columns_the_items_have_patches_their_blocks_without_re
     patched_after_reading = []
     real_patch = catalog_blocks.patch_in_place
 
-    def patch(db, dataset, keys, known=None):
+    def patch(db, dataset, keys, known=None, **options):
         patched_after_reading.extend(key for key in keys if key not in (known or {}))
-        real_patch(db, dataset, keys, known)
+        real_patch(db, dataset, keys, known, **options)
 
     monkeypatch.setattr(catalog_blocks, "patch_in_place", patch)
     task_id = await upload_ok(api, auth, retype_file(SPREAD), mode="merge")
@@ -267,3 +268,34 @@ async def test_a_merge_that_loses_its_compare_and_set_to_another_write_merges_ag
     changed = sum(1 for n in SPREAD if n % 3)
     types = dataset_counts(db)[1]
     assert (types["Was Movie"], types["Was Show"]) == (changed, len(SPREAD) - changed)
+
+
+@pytest.mark.parametrize("mode", ["merge", "upsert"])
+async def test_an_in_place_batch_longer_than_the_lease_keeps_its_job_from_another_worker(
+    api, auth, db, monkeypatch, mode
+):
+    """A batch spread over many blocks of a large dataset takes longer than the lease: the worker
+    renews it between its bulks and block patches, so another worker never takes the job over."""
+    await base_import(api, auth, db)
+    name = "merge_items" if mode == "merge" else "write_items"
+    real_write = getattr(import_storage, name)
+
+    def slow_write(*args):
+        time.sleep(0.5)  # a bulk of updates on a busy store
+        return real_write(*args)
+
+    monkeypatch.setattr(import_storage, name, slow_write)
+    task_id = await upload_ok(api, auth, in_place_file(mode), mode=mode)
+    taken_over = []
+
+    def other_worker():
+        time.sleep(1.8)  # past the 1 s lease, in the middle of the one batch (five bulks or more)
+        taken_over.append(import_storage.claim_job(db, task_id, "w-other", importer.utcnow(), 1))
+
+    run = dict(RUN, batch_size=100, lease_seconds=1, in_place_batch_size=len(SPREAD) + NEW_KEYS)
+    run_in_threads(
+        {"import": lambda: importer.run_import(db, task_id, worker_id="w1", **run), "other": other_worker}, within=120
+    )
+
+    assert taken_over == [None]
+    assert_in_place_done(db, task_id, mode)
