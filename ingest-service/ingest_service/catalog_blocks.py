@@ -97,7 +97,22 @@ def write_pending(
 ) -> dict[str, Any]:
     """Records the batch's candidate keys before any item is written, counted as if every one were
     inserted (the usual case, which ``commit`` then confirms in one small write); returns the block."""
-    block = {
+    block = pending_block(dataset, job_id, first_seq, keys, seqs, rows, now)
+    insert_pending(db, block)
+    return block
+
+
+def pending_block(
+    dataset: str,
+    job_id: str,
+    first_seq: int,
+    keys: list[str],
+    seqs: list[int],
+    rows: Sequence[dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """The block ``write_pending`` writes, made without the store (ahead of the write, by the worker)."""
+    return {
         "_id": catalog_layout.block_id(dataset, first_seq),
         "dataset": dataset,
         "job_id": job_id,
@@ -109,8 +124,11 @@ def write_pending(
         **block_contents(rows),
         "created_at": now,
     }
+
+
+def insert_pending(db: Database, block: dict[str, Any]) -> None:
+    """Writes a ``pending_block``, before any of its items."""
     db[BLOCKS].insert_one(block)
-    return block
 
 
 def commit(db: Database, block: dict[str, Any], inserted: Sequence[int], rows: Sequence[dict[str, Any]]) -> None:

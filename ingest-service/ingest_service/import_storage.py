@@ -11,6 +11,8 @@ from typing import Any
 
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
+from bson import encode
+from bson.raw_bson import RawBSONDocument
 from gridfs.synchronous.grid_file import GridOut
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
@@ -45,6 +47,8 @@ class ItemWrite:
     seq: int
     row: dict[str, Any]
     line: int
+    # Its item's document as ``prepare_items`` made it ahead of the write; None: made by the write.
+    document: Any = None
 
 
 @dataclass
@@ -309,12 +313,30 @@ def rows_written_by_job(db: Database, dataset: str, job_id: str, keys: list[str]
     return {key: document for key, document in written.items() if document["source"]["job_id"] == job_id}
 
 
+def prepare_items(
+    dataset: str, block_id: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
+) -> list[ItemWrite]:
+    """``items`` with the documents ``write_items`` sends, made ahead of it (by the thread that reads
+    the next batch while this one is written): an insert's already encoded, as the store receives it."""
+    prepared = []
+    for item in items:
+        document = catalog_blocks.item_document(
+            dataset, item.key, seq=item.seq, block_id=block_id, row=item.row, job_id=job_id, line=item.line, now=now
+        )
+        if mode is ImportMode.INSERT:
+            document = RawBSONDocument(encode(document))
+        prepared.append(ItemWrite(item.key, item.seq, item.row, item.line, document))
+    return prepared
+
+
 def write_items(
     db: Database, dataset: str, block_id: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
 ) -> BatchOutcome:
     """One unordered bulk write for the batch; a failed row does not stop the others."""
     documents = [
-        catalog_blocks.item_document(
+        item.document
+        if item.document is not None
+        else catalog_blocks.item_document(
             dataset, item.key, seq=item.seq, block_id=block_id, row=item.row, job_id=job_id, line=item.line, now=now
         )
         for item in items

@@ -152,6 +152,17 @@ class Batch:
     bytes: int = 0
     warnings: int = 0
     last: Record | None = None
+    # The rows made ready to write, a block's worth each, by the thread that read them (``_prepared``).
+    prepared: list["PreparedBlock"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBlock:
+    """Up to ``batch_size`` rows ready to write: their ``seq`` numbers allocated, their pending block
+    made and their items' documents made (an insert's encoded)."""
+
+    items: list[ItemWrite]
+    block: dict[str, Any]
 
 
 class JobImport:
@@ -187,6 +198,9 @@ class JobImport:
         self._column_types: dict[str, str] = job.get("column_types") or {}
         self._null_markers: list[str] = job.get("null_markers") or []
         self._ragged = Ragged(job.get("ragged", Ragged.ERROR))
+        # A batch is made ready to write while the one before it is written, unless its rows may still
+        # be left out (a run after the first, ``_skip_rows_already_written``) or are merged.
+        self._prepares = self._mode is not ImportMode.MERGE and not self._reconcile
         self._room = room.gate(db, job, worker_id, lease_seconds)
         self._lease_renewed_at = time.monotonic()
 
@@ -213,7 +227,7 @@ class JobImport:
         # read (one long record), the lease is renewed as a paused import's is, and a cancellation seen.
         try:
             with prefetched(
-                self._batches(records, converter),
+                self._prepared(self._batches(records, converter)),
                 while_waiting=self._keep_lease,
                 every=disk.pause_interval(self._lease_seconds),
             ) as batches:
@@ -222,7 +236,7 @@ class JobImport:
                         return JobStatus.CANCELLED
                     self._counts.rows_processed += batch.records
                     self._counts.warnings += batch.warnings
-                    if not self._commit(batch.rows, batch.errors, batch.last):
+                    if not self._commit(batch.rows, batch.errors, batch.last, batch.prepared):
                         return JobStatus.CANCELLED
         except _Cancelled:
             import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), [])
@@ -274,6 +288,38 @@ class JobImport:
         if batch.records:
             yield batch
 
+    def _prepared(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """The batches, each made ready to write (``PreparedBlock``) when it can be: run one batch ahead
+        of the writes, this takes the worker's own work on a batch off the store's critical path
+        (which would otherwise wait for it). A batch prepared and never written (the run stops first)
+        leaves only a gap in ``seq``, whose numbers are unique, not consecutive."""
+        for batch in batches:
+            if self._prepares and batch.rows:
+                now = utcnow()
+                batch.prepared = [
+                    self._prepare(batch.rows[start : start + self._write_size], now)
+                    for start in range(0, len(batch.rows), self._write_size)
+                ]
+            yield batch
+
+    def _prepare(self, rows: list[tuple[int, CatalogRow]], now: datetime) -> PreparedBlock:
+        first_seq = import_storage.allocate_seq_block(self._db, len(rows))
+        items = [
+            ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
+            for index, (line, row) in enumerate(rows)
+        ]
+        block = catalog_blocks.pending_block(
+            self._dataset,
+            self._job_id,
+            first_seq,
+            [i.key for i in items],
+            [i.seq for i in items],
+            [i.row for i in items],
+            now,
+        )
+        items = import_storage.prepare_items(self._dataset, block["_id"], self._job_id, self._mode, items, now)
+        return PreparedBlock(items, block)
+
     def _records(self, stream: UploadStream) -> Iterator[Record]:
         """The data records still to import, after sampling the first ones for column types if needed.
 
@@ -309,8 +355,15 @@ class JobImport:
             records = itertools.chain(sample, records)
         return records
 
-    def _commit(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], last: Record) -> bool:
-        """Writes a batch and records it; False when the job was cancelled meanwhile."""
+    def _commit(
+        self,
+        batch: list[tuple[int, CatalogRow]],
+        errors: list[dict[str, Any]],
+        last: Record,
+        prepared: list[PreparedBlock] | None = None,
+    ) -> bool:
+        """Writes a batch (``prepared``: made ready to write) and records it; False when the job was
+        cancelled meanwhile."""
         if not self._room.wait(last.end_offset):  # Paused while the store's volume is under its reserve
             self._status_after_interruption()  # raises LeaseLost unless the owner cancelled
             return False
@@ -323,7 +376,7 @@ class JobImport:
             # next run (or the periodic check, or a revert) patches them from this mark.
             in_place = import_storage.mark_in_place(self._db, self._job_id, [row.key for _, row in batch])
         if batch:
-            self._write(batch, errors, now)
+            self._write(batch, errors, now, prepared)
         errors.sort(key=lambda error: error["line"])
         self._counts.rows_failed += len(errors)
 
@@ -348,7 +401,13 @@ class JobImport:
         import_storage.save_counts_after_cancel(self._db, self._job_id, asdict(self._counts), errors, in_place)
         return False
 
-    def _write(self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime) -> None:
+    def _write(
+        self,
+        batch: list[tuple[int, CatalogRow]],
+        errors: list[dict[str, Any]],
+        now: datetime,
+        prepared: list[PreparedBlock] | None = None,
+    ) -> None:
         """The batch's items, and the block that gives the new ones their place in the catalog's order.
 
         The block is written first, as ``pending``: should this run die before committing it,
@@ -359,7 +418,10 @@ class JobImport:
             return
         updated: list[str] = []
         for start in range(0, len(batch), self._write_size):
-            updated += self._write_block(batch[start : start + self._write_size], errors, now)
+            part = prepared[start // self._write_size] if prepared else self._prepare(
+                batch[start : start + self._write_size], now
+            )
+            updated += self._write_block(part, errors, now)
             self._keep_lease_while_writing()
         if updated:
             # Updated in place, those items keep their place; their blocks' rows and counts follow.
@@ -375,25 +437,10 @@ class JobImport:
             self._keep_lease()
             self._lease_renewed_at = now
 
-    def _write_block(
-        self, batch: list[tuple[int, CatalogRow]], errors: list[dict[str, Any]], now: datetime
-    ) -> list[str]:
+    def _write_block(self, part: PreparedBlock, errors: list[dict[str, Any]], now: datetime) -> list[str]:
         """Up to ``batch_size`` rows with their block; the keys of the items updated in place."""
-        first_seq = import_storage.allocate_seq_block(self._db, len(batch))
-        items = [
-            ItemWrite(key=row.key, seq=first_seq + index, row=row.values, line=line)
-            for index, (line, row) in enumerate(batch)
-        ]
-        block = catalog_blocks.write_pending(
-            self._db,
-            self._dataset,
-            self._job_id,
-            first_seq,
-            [i.key for i in items],
-            [i.seq for i in items],
-            [i.row for i in items],
-            now,
-        )
+        items, block = part.items, part.block
+        catalog_blocks.insert_pending(self._db, block)
         outcome = import_storage.write_items(
             self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
         )

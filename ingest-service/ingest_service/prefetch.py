@@ -63,7 +63,8 @@ def prefetched(
                 raise item.exc
             yield item
 
-    producer = threading.Thread(target=produce, name="prefetch", daemon=True)
+    # Named after its consumer: the thread works for it (and may write for it: ``importer._prepared``).
+    producer = threading.Thread(target=produce, name=f"{threading.current_thread().name} prefetch", daemon=True)
     producer.start()
     try:
         yield consume()

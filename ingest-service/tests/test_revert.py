@@ -32,7 +32,7 @@ class TakingTurns:
         self._allocate = import_storage.allocate_seq_block
 
     def allocate_seq_block(self, db, size: int) -> int:
-        me = threading.current_thread().name
+        me = threading.current_thread().name.removesuffix(" prefetch")  # the import's, or its reader's
         with self._changed:
             self._changed.wait_for(lambda: self._order[self._turn % 2] == me or self._finished, timeout=30)
             first = self._allocate(db, size)
