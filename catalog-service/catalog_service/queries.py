@@ -379,7 +379,14 @@ def page(
     max_bytes: int,
 ) -> tuple[list[tuple[int, str]], int | None]:
     """Up to ``limit`` rows (seq, JSON) after ``skip`` rows or after ``position``, and how many rows
-    the selection holds when ``count``."""
+    the selection holds when ``count``.
+
+    The count comes first: when it says the page is empty (no row matches, or fewer than ``skip``),
+    the page's scan is not run. A search or filter matching nothing would otherwise read every row
+    looking for one (300 ms at 11M), where its count from a count table takes a tenth of that."""
+    total = count_rows(cursor, table, chosen) if count else None
+    if total is not None and (total == 0 or (position is None and total <= skip)):
+        return [], total
     condition, parameters = chosen.condition, list(chosen.parameters)
     if position is not None:
         condition = f"({condition}) AND {position[0]}"
@@ -391,7 +398,7 @@ def page(
         ),
         max_bytes,
     )
-    return rows, (count_rows(cursor, table, chosen) if count else None)
+    return rows, total
 
 
 def facets(

@@ -423,12 +423,17 @@ async def test_facets_of_the_whole_dataset_from_count_tables_are_exact_and_after
 async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count_table_exactly(
     settings, mix, monkeypatch
 ):
+    """And the page follows from it: a page past the last match (none, for a search that finds
+    nothing) is answered empty without scanning the rows."""
     monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
     used = _found_by(monkeypatch, "_current_counts")
+    scans: list[int] = []  # a page's scan of the rows, run after its count
+    fetch_page = queries.fetch_page
+    monkeypatch.setattr(queries, "fetch_page", lambda *args: scans.append(1) or fetch_page(*args))
     rng = random.Random(11)
     columns = ("titleType", "startYear", "rating", "genres", "note", "primaryTitle")
     rows = [public_row(item["row"]) for item in mix]
-    counted = 0
+    counted = empty = 0
     async with TestClient(TestServer(create_app(settings))) as client:
         await caught_up(client)
         await _counts_kept(client, {(column, False) for column in columns})
@@ -442,14 +447,22 @@ async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count
                     params[f"filter[{column}][{op}]"] = text
                     checks.append((column, op, text))
             if searched:
-                params["q"] = rng.choice(["LOVE", "war", "ü", "A.B*", "ss", "%", "_", "\\", "0% O"])
+                params["q"] = rng.choice(["LOVE", "war", "ü", "A.B*", "ss", "%", "_", "\\", "0% O", "no such title"])
+            expected = _expected(mix, params, checks)
+            page = rng.choice([1, 1, 2, 40])  # the count first: past the last match, no page is scanned
             used.clear()
-            response = await client.get(URL("/datasets/mix/contents").with_query({**params, "limit": 3}))
+            scans.clear()
+            response = await client.get(
+                URL("/datasets/mix/contents").with_query({**params, "limit": 3, "offset": page})
+            )
             assert response.status == 200, (params, await response.text())
-            assert int(response.headers["X-Total-Count"]) == len(_expected(mix, params, checks)), params
+            assert int(response.headers["X-Total-Count"]) == len(expected), params
+            assert [item["tconst"] for item in await response.json()] == expected[3 * (page - 1) : 3 * page], params
             assert all(used), params  # counted on the count table, not by a scan (or a kept answer)
+            assert bool(scans) == (len(expected) > 3 * (page - 1)), params
             counted += len(used)
-        assert counted >= 40
+            empty += not scans
+        assert counted >= 40 and empty >= 5
 
 
 def test_a_text_match_on_lowered_text_selects_what_ilike_selects_in_any_script():
