@@ -17,6 +17,8 @@ what is timed is the engine's work, not an answer the catalog shares between req
   range       filter[startYear][gte]=1990&filter[startYear][lt]=2000;
   in          filter[titleType][in]=movie,short;
   q           q=love (substring of primaryTitle);
+  q none      q=zq0x: a search that finds nothing;
+  q rare      q=the war midnight: three title words in a row, a few dozen matches at most;
   facets x3   facet=titleType&facet=startYear&facet=genres&facet_size=10;
   histogram   facet=runtimeMinutes&facet_bins=20;
   plan        the dashboard's first question: facets of every column but tconst and primaryTitle;
@@ -425,6 +427,11 @@ def bench(rows: int, repeat: int, keep: Path | None) -> dict:
                     f"{contents}?filter[titleType][in]=movie,{types[i % 11]},{types[i // 11 % 11]}&limit={PAGE}"
                 ),
                 "q": lambda i: f"{contents}?q={words[i % len(words)]}&limit={PAGE}",
+                "q none": lambda i: f"{contents}?q=zq{i}x&limit={PAGE}",
+                "q rare": lambda i: (
+                    f"{contents}?q={words[i % len(words)]}%20{words[(i + 7) % len(words)]}%20"
+                    f"{words[(i + 13) % len(words)]}&limit={PAGE}"
+                ),
                 "facets x3": lambda i: (
                     f"/datasets/{DATASET}/facets?facet=titleType&facet=startYear&facet=genres&facet_size={10 + i}"
                 ),

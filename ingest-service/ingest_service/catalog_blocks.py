@@ -41,6 +41,8 @@ from service_common.catalog_layout import (
 log = logging.getLogger(__name__)
 
 MAX_RACES = 50
+# Every query the worker adds is bounded, point reads included.
+QUERY_TIME_MS = 5000
 # Blocks per ``$in`` read when patching: each carries its rows, a few dozen kB.
 BLOCKS_PER_READ = 20
 
@@ -496,7 +498,9 @@ def block_ids_of(db: Database, dataset: str, keys: Sequence[str]) -> set[str]:
 
 def recover_job(db: Database, job_id: str) -> int:
     """Finishes the blocks a dead run of this job left pending or unindexed; how many there were."""
-    unfinished = list(db[BLOCKS].find({"job_id": job_id, "state": {"$ne": BlockState.INDEXED}}, {"_id": 1}))
+    # The unfinished states named, so that the ``job_state`` index finds them without reading the job's other blocks.
+    states = {"$in": [BlockState.PENDING, BlockState.COMMITTED]}
+    unfinished = list(db[BLOCKS].find({"job_id": job_id, "state": states}, {"_id": 1}, max_time_ms=QUERY_TIME_MS))
     for block in unfinished:
         finalize(db, block["_id"])
         place_summary(db, block["_id"])

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gridfs import GridFSBucket
-from gridfs.errors import NoFile
 from bson import encode
 from bson.raw_bson import RawBSONDocument
+from gridfs import GridFSBucket
+from gridfs.errors import NoFile
 from gridfs.synchronous.grid_file import GridOut
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingest_service import catalog_blocks
+from ingest_service.catalog_blocks import QUERY_TIME_MS
 from ingest_service.schemas import ACTIVE_STATUSES, RUNNING_STATUSES, ImportMode, JobStatus
 from ingest_service.storage import COUNTERS, JOBS, UPLOADS_BUCKET
 from service_common.catalog_layout import BLOCKS, DATASETS, ITEMS, BlockState, item_id, merge_column_types
@@ -27,8 +28,6 @@ from service_common.roles import Role, grants
 
 # auth-service's accounts: the worker reads an import's owner (roles, disabled) once per batch, nothing else.
 USERS = "users"
-# Every query the worker adds is bounded, point reads included.
-QUERY_TIME_MS = 5000
 SEQ_COUNTER = "catalog_items.seq"
 DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 100

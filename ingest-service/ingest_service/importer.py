@@ -418,8 +418,10 @@ class JobImport:
             return
         updated: list[str] = []
         for start in range(0, len(batch), self._write_size):
-            part = prepared[start // self._write_size] if prepared else self._prepare(
-                batch[start : start + self._write_size], now
+            part = (
+                prepared[start // self._write_size]
+                if prepared
+                else self._prepare(batch[start : start + self._write_size], now)
             )
             updated += self._write_block(part, errors, now)
             self._keep_lease_while_writing()
