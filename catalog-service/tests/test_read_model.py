@@ -30,11 +30,12 @@ from ingest_service.catalog_blocks import (
     append_items,
     audit,
     block_ids_of,
+    insert_pending,
     item_document,
+    pending_block,
     recover_job,
     refresh,
     revert_job,
-    write_pending,
 )
 from service_common.catalog_layout import DATASETS, ITEMS, new_dataset, public_row
 from service_common.catalog_values import matches, stored_number
@@ -115,10 +116,11 @@ def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
             for n in range(400, 430)
         ] + [item_document(DATASET, "tt00003", seq=10_430, block_id="", row={"tconst": "tt00003"}, job_id=CANCELLED_JOB,
                            line=430, now=now)]  # fmt: skip
-        block = write_pending(
-            db, DATASET, CANCELLED_JOB, 10_400, [d["key"] for d in documents], [d["seq"] for d in documents],
+        block = pending_block(
+            DATASET, CANCELLED_JOB, 10_400, [d["key"] for d in documents], [d["seq"] for d in documents],
             [d["row"] for d in documents], now,
         )  # fmt: skip
+        insert_pending(db, block)
         db[ITEMS].insert_many([{**document, "block": block["_id"]} for document in documents[:15]])
         recover_job(db, CANCELLED_JOB)
         assert not audit(db, DATASET)

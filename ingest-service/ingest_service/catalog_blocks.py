@@ -87,23 +87,6 @@ def inserted_by_block(item: Mapping[str, Any] | None, seq: int) -> bool:
     return item is not None and item["seq"] == seq
 
 
-def write_pending(
-    db: Database,
-    dataset: str,
-    job_id: str,
-    first_seq: int,
-    keys: list[str],
-    seqs: list[int],
-    rows: Sequence[dict[str, Any]],
-    now: datetime,
-) -> dict[str, Any]:
-    """Records the batch's candidate keys before any item is written, counted as if every one were
-    inserted (the usual case, which ``commit`` then confirms in one small write); returns the block."""
-    block = pending_block(dataset, job_id, first_seq, keys, seqs, rows, now)
-    insert_pending(db, block)
-    return block
-
-
 def pending_block(
     dataset: str,
     job_id: str,
@@ -113,7 +96,9 @@ def pending_block(
     rows: Sequence[dict[str, Any]],
     now: datetime,
 ) -> dict[str, Any]:
-    """The block ``write_pending`` writes, made without the store (ahead of the write, by the worker)."""
+    """A batch's block as written before any of its items (``insert_pending``): every candidate key,
+    counted as if every one were inserted (the usual case, which ``commit`` then confirms in one
+    small write). Made without the store, ahead of the write."""
     return {
         "_id": catalog_layout.block_id(dataset, first_seq),
         "dataset": dataset,
@@ -596,15 +581,17 @@ def append_items(db: Database, dataset: str, job_id: str, documents: list[dict[s
     Returns the block's id."""
     appended = catalog_layout.block_id(dataset, documents[0]["seq"])
     with contextlib.suppress(DuplicateKeyError):
-        write_pending(
+        insert_pending(
             db,
-            dataset,
-            job_id,
-            documents[0]["seq"],
-            [d["key"] for d in documents],
-            [d["seq"] for d in documents],
-            [d["row"] for d in documents],
-            now,
+            pending_block(
+                dataset,
+                job_id,
+                documents[0]["seq"],
+                [d["key"] for d in documents],
+                [d["seq"] for d in documents],
+                [d["row"] for d in documents],
+                now,
+            ),
         )
     with contextlib.suppress(BulkWriteError):
         db[ITEMS].insert_many([{**document, "block": appended} for document in documents], ordered=False)
