@@ -267,6 +267,23 @@ def measure(count: int, session: requests.Session, base: str, paths: dict[str, C
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, timeout: float = 900) -> float:
+    """Waits until the catalog has used under 5% of a CPU for 5 s (its derived tables built: after a
+    fresh import, or over a kept read model whose count tables an upgrade rebuilds); the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(5)
+        if cpu_seconds(pid) - before < 0.25:
+            break
+    return time.perf_counter() - started
+
+
 def read_hwm_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -446,6 +463,8 @@ def bench(rows: int, repeat: int, keep: Path | None) -> dict:
             histogram = session.get(f"{facets}?facet=runtimeMinutes&facet_bins=20", timeout=120)
             if histogram.status_code == 200 and "bins" not in histogram.json()["facets"][0]:
                 print("  WARNING: runtimeMinutes got top values, not a histogram (not a column of numbers?)")
+            idle = wait_until_idle(catalog_pid)
+            print(f"  the catalog idle (its derived tables built) after {idle:.0f} s", flush=True)
             load_start = os.getloadavg()[0]
             print(
                 f"  measuring: {repeat} requests of each of {len(paths)} kinds, taking turns "

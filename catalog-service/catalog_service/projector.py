@@ -261,7 +261,7 @@ class Projector:
                 return  # the dataset was created anew meanwhile
             if now - self._counts_failed_at.get((name, column, split), -ORDER_RETRY_SECONDS) < ORDER_RETRY_SECONDS:
                 continue
-            source, _ = queries.grouped(table, queries.Selection(queries.WHOLE, []), column, split)
+            source, _ = queries.grouped(table, queries.Selection(queries.WHOLE, []), column, split, seqs=not split)
             started = asyncio.get_running_loop().time()
             if await asyncio.to_thread(self._model.build_counts, name, chosen, split, source):
                 took = asyncio.get_running_loop().time() - started

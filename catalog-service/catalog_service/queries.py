@@ -71,6 +71,11 @@ PAGE_FETCH_ROWS = 4
 MAX_EXPORT_SPAN = 1_024
 # The condition of a selection of every row.
 WHOLE = "TRUE"
+# A count table lists, beside each value at most this many rows hold, their ``seq`` (``seqs``): a
+# selection that its column's count table counts at no more rows is read by ``seq`` (``listed``).
+LISTED_ROWS = 10_000
+# Rows read by ``seq``: the range first (the engine skips the row groups outside it), then the list.
+BY_SEQ = "(seq BETWEEN ? AND ? AND seq IN (SELECT unnest(?)))"
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,13 @@ class Selection:
     condition: str
     parameters: list[Any]
     counted: tuple[str, str, list[Any]] | None = None
+    # Every row the condition holds, by ``seq`` ascending, when known (``listed``).
+    seqs: list[int] | None = None
+
+
+def by_seq(seqs: list[int]) -> tuple[str, list[Any]]:
+    """The rows of these ``seq`` (ascending), as a condition and its parameters."""
+    return BY_SEQ, [seqs[0], seqs[-1], seqs]
 
 
 def selection(table: DatasetTable, filters: list[Filter], q: str | None, searched: str | None) -> Selection:
@@ -108,10 +120,42 @@ def selection(table: DatasetTable, filters: list[Filter], q: str | None, searche
     return Selection(" AND ".join(parts) or WHOLE, parameters, counted)
 
 
+def listed(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection) -> tuple[Selection, int | None]:
+    """The selection, and how many rows it holds when its column's count table says (else None).
+
+    When that count is at most ``LISTED_ROWS``, the selection comes back with its rows' ``seq``, read
+    from the count table's lists, and a condition that reads those rows alone: the same rows, found
+    by ``seq`` in a few of the table's row groups where the condition would read every row (a
+    search for a rare phrase, 390 ms at 11M rows as a scan of every title)."""
+    if chosen.counted is None or chosen.seqs is not None:
+        return chosen, None
+    name, condition, parameters = chosen.counted
+    kept = _current_counts(cursor, table, name, split=False)
+    if kept is None:
+        return chosen, None
+    total, values = cursor.execute(
+        f"SELECT coalesce(sum(c), 0), CASE WHEN sum(c) <= {LISTED_ROWS} THEN list(rowid) END "
+        f"FROM {kept} WHERE {condition}",
+        parameters,
+    ).fetchone()
+    total = int(total)
+    if not values:
+        return chosen, total
+    (seqs,) = cursor.execute(
+        f"SELECT flatten(list(seqs)) FROM {kept} WHERE rowid IN (SELECT unnest(?))", [values]
+    ).fetchone()
+    if seqs is None or len(seqs) != total:
+        return chosen, total  # a value's list missing: the condition reads the rows
+    seqs.sort()
+    return Selection(*by_seq(seqs), chosen.counted, seqs), total
+
+
 def count_rows(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection) -> int:
     """How many rows the selection holds: summed from a count table when the filters and ``q`` name one
     column whose count table holds this snapshot's rows (each distinct value once: from a few to a
     few times fewer rows than the dataset's for a title column), else counted by a scan."""
+    if chosen.seqs is not None:
+        return len(chosen.seqs)
     if chosen.counted is not None:
         name, condition, parameters = chosen.counted
         kept = _current_counts(cursor, table, name, split=False)
@@ -206,6 +250,7 @@ class Ordering:
     descending: bool
     # The text of the sort column of the row with a given seq (a ``?``): a cut cursor's whole value.
     text_at: str = "NULL"
+    in_import_order: bool = False
 
 
 def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering:
@@ -213,7 +258,7 @@ def ordering(table: DatasetTable, order: SortOrder, kinds: set[int]) -> Ordering
     alone (much faster); one that mixes them by kind first, as MongoDB does."""
     direction = "DESC" if order.descending else "ASC"
     if order.column is None:
-        return Ordering(f"seq {direction}", "(seq)", order.descending)
+        return Ordering(f"seq {direction}", "(seq)", order.descending, in_import_order=True)
     where = column(table, order.column)
     nulls = "NULLS LAST" if order.descending else "NULLS FIRST"
     if kinds <= {NUMBER}:
@@ -383,10 +428,19 @@ def page(
 
     The count comes first: when it says the page is empty (no row matches, or fewer than ``skip``),
     the page's scan is not run. A search or filter matching nothing would otherwise read every row
-    looking for one (300 ms at 11M), where its count from a count table takes a tenth of that."""
-    total = count_rows(cursor, table, chosen) if count else None
+    looking for one (300 ms at 11M), where its count from a count table takes a tenth of that. A
+    selection of few rows is read by ``seq`` (``listed``); in import order, only the page's own."""
+    total = None
+    if count:
+        chosen, total = listed(cursor, table, chosen)
+        if total is None:
+            total = count_rows(cursor, table, chosen)
     if total is not None and (total == 0 or (position is None and total <= skip)):
         return [], total
+    if chosen.seqs is not None and order.in_import_order and position is None:
+        seqs = chosen.seqs[::-1] if order.descending else chosen.seqs
+        chosen = Selection(*by_seq(sorted(seqs[skip : skip + limit])))
+        skip = 0
     condition, parameters = chosen.condition, list(chosen.parameters)
     if position is not None:
         condition = f"({condition}) AND {position[0]}"
@@ -418,7 +472,7 @@ def facets(
 
     Over the whole dataset, a column's count table (``grouped``), when it holds the rows of this
     snapshot, stands in for the scan: the same values and counts, read from far fewer rows."""
-    matched = None
+    chosen, matched = listed(cursor, table, chosen)
     answers = []
     for name in names:
         kept = _kept_counts(cursor, table, chosen, name, split=name in split)
@@ -442,18 +496,20 @@ def facets(
 
 
 def grouped(
-    table: DatasetTable, chosen: Selection, name: str, split: bool, kept: str | None = None
+    table: DatasetTable, chosen: Selection, name: str, split: bool, kept: str | None = None, *, seqs: bool = False
 ) -> tuple[str, list[Any]]:
     """SQL giving, per value of column ``name`` among the selected rows, its kind ``k``, number ``n``,
     text ``s`` and how many rows hold it ``c`` (``split``: each item of a text once per row), with its
     parameters; read from the count table ``kept`` when there is one. Without parameters over the
-    whole dataset: what a count table is built from (``ReadModel.build_counts``)."""
+    whole dataset: what a count table is built from (``ReadModel.build_counts``), with ``seqs``
+    the ``seq`` of the rows of each value at most ``LISTED_ROWS`` rows hold (unsorted)."""
     if kept is not None:
         return f"SELECT k, n, s, c FROM {kept}", []
     where = column(table, name)
     if not split:
+        listing = f", CASE WHEN count(*) <= {LISTED_ROWS} THEN list(seq) END AS seqs" if seqs else ""
         return (
-            f"SELECT {where.kind} AS k, {where.number} AS n, {where.text} AS s, count(*) AS c "
+            f"SELECT {where.kind} AS k, {where.number} AS n, {where.text} AS s, count(*) AS c{listing} "
             f"FROM {table.table} WHERE {chosen.condition} GROUP BY ALL",
             list(chosen.parameters),
         )

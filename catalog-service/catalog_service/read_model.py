@@ -159,12 +159,14 @@ class ReadModel:
             "CREATE TABLE IF NOT EXISTS rm_blocks (dataset VARCHAR, block VARCHAR, v BIGINT, "
             "PRIMARY KEY (dataset, block))"
         )
-        # A count table written before count tables kept their lowered text is not current: rebuilt
-        # from the rows by the derived tables' loop, the scan answering meanwhile.
-        db.execute(
-            "DELETE FROM rm_counts WHERE NOT split AND NOT EXISTS (SELECT 1 FROM duckdb_columns() "
-            "WHERE table_name = 'counts_' || dataset || '_' || col AND column_name = 'ls')"
-        )
+        # A count table written before count tables kept their lowered text and their rows' ``seq`` is
+        # not current: rebuilt from the rows by the derived tables' loop, the scan answering meanwhile.
+        (outdated,) = db.execute(
+            "DELETE FROM rm_counts WHERE NOT split AND (SELECT count(*) FROM duckdb_columns() "
+            "WHERE table_name = 'counts_' || dataset || '_' || col AND column_name IN ('ls', 'seqs')) < 2"
+        ).fetchone()
+        if outdated:
+            log.info("Read model: %d count table(s) of an earlier version, to rebuild", outdated)
         for name, created_at in db.execute("SELECT name, created_at FROM rm_datasets").fetchall():
             self.tables[name] = DatasetTable(name, created_at)
         for dataset, name, number, kinds in db.execute(
@@ -309,8 +311,8 @@ class ReadModel:
 
     def build_counts(self, name: str, column: str, split: bool, grouped: str) -> bool:
         """Writes what ``grouped`` (SQL over the items table, without parameters: per value of the
-        column, ``k``, ``n``, ``s`` and its count ``c``) gives as the column's count table, recording the
-        change count it was built at, as ``build_order`` does."""
+        column, ``k``, ``n``, ``s``, its count ``c`` and, unless ``split``, its rows' ``seqs``) gives as
+        the column's count table, recording the change count it was built at, as ``build_order`` does."""
         counts = count_table(name, column, split)
         if split:
             create = [f"CREATE OR REPLACE TABLE {counts} AS {grouped}"]
@@ -320,8 +322,9 @@ class ReadModel:
             # read as they are, 62 ms through the engine's string compression, 77 ms lowering them.
             create = [
                 f"CREATE OR REPLACE TABLE {counts} (k UTINYINT, n DOUBLE, s VARCHAR, c BIGINT, "
-                f"ls VARCHAR USING COMPRESSION uncompressed)",
-                f"INSERT INTO {counts} SELECT k, n, s, c, CASE WHEN k = {TEXT} THEN lower(s) END FROM ({grouped})",
+                f"ls VARCHAR USING COMPRESSION uncompressed, seqs BIGINT[])",
+                f"INSERT INTO {counts} SELECT k, n, s, c, CASE WHEN k = {TEXT} THEN lower(s) END, seqs "
+                f"FROM ({grouped})",
             ]
         return self._build(name, create, "INSERT OR REPLACE INTO rm_counts VALUES (?, ?, ?, ?)", [name, column, split])
 

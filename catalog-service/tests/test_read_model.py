@@ -23,6 +23,7 @@ from catalog_service.index import CatalogIndex
 from catalog_service.keys import READ_MODEL
 from catalog_service.main import create_app
 from catalog_service.projector import Projector
+from catalog_service.read_model import ReadModel
 from catalog_service.schemas import FilterOp
 from catalog_testkit.paging import walk_pages_async
 from catalog_testkit.polling import poll_async
@@ -426,20 +427,28 @@ async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count
     settings, mix, monkeypatch
 ):
     """And the page follows from it: a page past the last match (none, for a search that finds
-    nothing) is answered empty without scanning the rows."""
+    nothing) is answered empty without scanning the rows; a page of few matches reads them by
+    ``seq`` from the count table's lists, in any order, by offset or by cursor."""
     monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
     used = _found_by(monkeypatch, "_current_counts")
     scans: list[int] = []  # a page's scan of the rows, run after its count
     fetch_page = queries.fetch_page
     monkeypatch.setattr(queries, "fetch_page", lambda *args: scans.append(1) or fetch_page(*args))
+    by_seq: list[int] = []  # the pages read by seq
+    read_by_seq = queries.by_seq
+    monkeypatch.setattr(queries, "by_seq", lambda seqs: by_seq.append(len(seqs)) or read_by_seq(seqs))
     rng = random.Random(11)
     columns = ("titleType", "startYear", "rating", "genres", "note", "primaryTitle")
     rows = [public_row(item["row"]) for item in mix]
-    counted = empty = 0
+    counted = empty = listed = 0
     async with TestClient(TestServer(create_app(settings))) as client:
         await caught_up(client)
         await _counts_kept(client, {(column, False) for column in columns})
-        for _ in range(60):
+        for _ in range(80):
+            # The count tables list the rows of every value (each held by at most 10,000 rows); a
+            # selection of at most this many rows is read by them.
+            threshold = rng.choice([0, 5, 40, 10_000])
+            monkeypatch.setattr(queries, "LISTED_ROWS", threshold)
             column = rng.choice(columns)
             params, checks = {}, []
             searched = column == "primaryTitle" and rng.random() < 0.5  # q searches it
@@ -450,10 +459,13 @@ async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count
                     checks.append((column, op, text))
             if searched:
                 params["q"] = rng.choice(["LOVE", "war", "ü", "A.B*", "ss", "%", "_", "\\", "0% O", "no such title"])
+            if rng.random() < 0.4:
+                params["sort"] = rng.choice(["", "-"]) + rng.choice(["startYear", "primaryTitle", "titleType", "id"])
             expected = _expected(mix, params, checks)
             page = rng.choice([1, 1, 2, 40])  # the count first: past the last match, no page is scanned
             used.clear()
             scans.clear()
+            by_seq.clear()
             response = await client.get(
                 URL("/datasets/mix/contents").with_query({**params, "limit": 3, "offset": page})
             )
@@ -462,9 +474,14 @@ async def test_the_count_of_filters_and_q_on_one_column_is_summed_from_its_count
             assert [item["tconst"] for item in await response.json()] == expected[3 * (page - 1) : 3 * page], params
             assert all(used), params  # counted on the count table, not by a scan (or a kept answer)
             assert bool(scans) == (len(expected) > 3 * (page - 1)), params
+            if scans:
+                assert bool(by_seq) == (len(expected) <= threshold), (params, threshold)
+            if by_seq and "sort" in params:  # every page by cursor, read by seq as well
+                assert await _walk(client, params) == (expected, len(expected)), params
             counted += len(used)
             empty += not scans
-        assert counted >= 40 and empty >= 5
+            listed += bool(by_seq)
+        assert counted >= 40 and empty >= 5 and listed >= 10
 
 
 def test_a_text_match_on_lowered_text_selects_what_ilike_selects_in_any_script():
@@ -631,6 +648,36 @@ async def test_a_restarted_process_catches_up_from_its_own_file(settings_for, mi
     async with TestClient(TestServer(create_app(settings))) as client:
         response = await client.get("/datasets/mix/contents?sort=-rating&limit=1")
         assert [item["tconst"] for item in await response.json()] == ["tt00001"]
+
+
+async def test_count_tables_written_before_they_listed_their_rows_are_rebuilt_with_them(
+    settings_for, mix, monkeypatch, tmp_path
+):
+    """A read model file from before count tables kept each value's rows: its count tables are not
+    current once the process starts again (the scan answers meanwhile), and are rebuilt with them."""
+    monkeypatch.setattr(projector, "ORDER_SETTLE_SECONDS", 0)
+    settings = settings_for(read_model_dir=tmp_path)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await caught_up(client)
+        await _counts_kept(client, {("primaryTitle", False)})
+    (path,) = tmp_path.glob("*.duckdb")
+    with duckdb.connect(str(path)) as engine:
+        listing = engine.execute("SELECT table_name FROM duckdb_columns() WHERE column_name = 'seqs'").fetchall()
+        for (counts,) in listing:
+            engine.execute(f"ALTER TABLE {counts} DROP COLUMN seqs")
+    opened = ReadModel(path, memory_limit="256MB", threads=1, max_queries=1)
+    assert opened.counts(DATASET) == {}
+    opened.close()
+    by_seq: list[int] = []
+    read_by_seq = queries.by_seq
+    monkeypatch.setattr(queries, "by_seq", lambda seqs: by_seq.append(len(seqs)) or read_by_seq(seqs))
+    expected = _expected(mix, {"q": "war"}, [])
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await caught_up(client)
+        await _counts_kept(client, {("primaryTitle", False)})
+        response = await client.get("/datasets/mix/contents?q=war&limit=100")
+        assert [item["tconst"] for item in await response.json()] == expected
+        assert by_seq  # read by the rows the rebuilt count table lists
 
 
 @pytest.mark.latency_budget
