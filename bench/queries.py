@@ -272,14 +272,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_idle(pid: int, timeout: float = 900) -> float:
-    """Waits until the catalog has used under 5% of a CPU for 5 s (its derived tables built: after a
-    fresh import, or over a kept read model whose count tables an upgrade rebuilds); the seconds waited."""
+def wait_until_idle(pid: int, timeout: float = 900, window: float = 12) -> float:
+    """Waits until the catalog has used under 5% of a CPU for ``window`` seconds, longer than its
+    derived tables wait for the rows to settle (they are then built: after a fresh import, or over a
+    kept read model whose count tables an upgrade rebuilds); the seconds waited."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         before = cpu_seconds(pid)
-        time.sleep(5)
-        if cpu_seconds(pid) - before < 0.25:
+        time.sleep(window)
+        if cpu_seconds(pid) - before < 0.05 * window:
             break
     return time.perf_counter() - started
 

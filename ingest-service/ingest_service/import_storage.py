@@ -37,6 +37,9 @@ IN_PLACE = "in_place"
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _RUNNING = {"$in": [s.value for s in RUNNING_STATUSES]}
 
+# The most jobs or datasets the periodic check takes up at once; the rest, a minute later.
+STALE_PER_CHECK = 100
+
 
 @dataclass(frozen=True, slots=True)
 class ItemWrite:
@@ -235,14 +238,17 @@ def find_abandoned_jobs(db: Database, now: datetime, requeued_before: datetime) 
     """Running jobs whose lease ran out (no heartbeat for a lease), and that were not re-queued
     since ``requeued_before``."""
     return list(
-        db[JOBS].find(
+        db[JOBS]
+        .find(
             {
                 "status": _RUNNING,
                 "lease_expires_at": {"$lt": now},
                 "$or": [{"requeued_at": None}, {"requeued_at": {"$lt": requeued_before}}],
             },
             {"lease_expires_at": 1, "heartbeat_at": 1, "abandoned": 1},
+            max_time_ms=QUERY_TIME_MS,
         )
+        .limit(STALE_PER_CHECK)
     )
 
 
@@ -416,7 +422,8 @@ def recover_blocks_of_ended_jobs(db: Database) -> int:
         if job is None or job["status"] not in _ACTIVE:
             finished += catalog_blocks.recover_job(db, job_id)
     # Batches updated in place by runs that died before patching their items' blocks.
-    for job in db[JOBS].find({f"{IN_PLACE}.0": {"$exists": True}, "status": {"$nin": _ACTIVE}}, {"_id": 1}):
+    patched = {f"{IN_PLACE}.0": {"$exists": True}, "status": {"$nin": _ACTIVE}}
+    for job in list(db[JOBS].find(patched, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(STALE_PER_CHECK)):
         finished += finish_in_place(db, job["_id"])
     return finished
 
@@ -473,7 +480,7 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
         if result.matched_count != 1:
             raise DeletionLost(name)
 
-    for job in db[JOBS].find({"dataset": name}, {"_id": 1}):
+    for job in list(db[JOBS].find({"dataset": name}, {"_id": 1}, max_time_ms=QUERY_TIME_MS)):
         delete_upload(db, job["_id"])
     return catalog_blocks.delete_dataset(db, name, renew=renew, held=ours)
 
@@ -482,7 +489,7 @@ def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime)
     """Datasets ``deleting`` since before ``resent_before``, with no live lease and not sent again
     since: their message may be lost, or their last run gave up."""
     query = _stalled_deletion(now, resent_before)
-    return [d["_id"] for d in db[DATASETS].find(query, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(100)]
+    return [d["_id"] for d in db[DATASETS].find(query, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(STALE_PER_CHECK)]
 
 
 def mark_deletion_resent(db: Database, name: str, now: datetime, resent_before: datetime) -> bool:
@@ -513,7 +520,7 @@ def finish_revert(db: Database, job_id: str, now: datetime, *, removed: int, kep
 def find_stalled_reverts(db: Database, resent_before: datetime) -> list[str]:
     """``Reverting`` jobs asked for, and last sent, before ``resent_before``: their message may be lost."""
     query = _stalled_revert(resent_before)
-    return [job["_id"] for job in db[JOBS].find(query, {"_id": 1})]
+    return [job["_id"] for job in db[JOBS].find(query, {"_id": 1}, max_time_ms=QUERY_TIME_MS).limit(STALE_PER_CHECK)]
 
 
 def mark_revert_resent(db: Database, job_id: str, now: datetime, resent_before: datetime) -> bool:

@@ -30,7 +30,7 @@ UPLOAD_FILES = f"{UPLOADS_BUCKET}.files"
 UPLOAD_CHUNKS = f"{UPLOADS_BUCKET}.chunks"
 UPLOAD_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 CHUNKS_PER_INSERT = 4
-# A count's time budget (maxTimeMS): past it the store stops, and the request fails rather than waits.
+# A query's time budget (maxTimeMS): past it the store stops, and the request fails rather than waits.
 COUNT_TIME_MS = 5_000
 
 
@@ -209,9 +209,9 @@ async def find_job(db: AsyncDatabase, job_id: str, owner: str | None) -> dict[st
 async def list_jobs(db: AsyncDatabase, owner: str | None, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     """A page of the owner's jobs (everyone's for ``None``), newest first, and how many there are in all."""
     query = _owned(owner)
-    cursor = db[JOBS].find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+    cursor = db[JOBS].find(query, max_time_ms=COUNT_TIME_MS).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     jobs = await cursor.skip(skip).limit(limit).to_list()
-    total = await db[JOBS].count_documents(query)
+    total = await db[JOBS].count_documents(query, maxTimeMS=COUNT_TIME_MS)
     return jobs, total
 
 
@@ -278,7 +278,8 @@ async def delete_empty_dataset(db: AsyncDatabase, name: str) -> None:
 
 
 async def active_jobs_of_dataset(db: AsyncDatabase, name: str) -> int:
-    return await db[JOBS].count_documents({"dataset": name, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}})
+    active = {"dataset": name, "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
+    return await db[JOBS].count_documents(active, maxTimeMS=COUNT_TIME_MS)
 
 
 async def mark_dataset_deleting(db: AsyncDatabase, name: str, now: datetime) -> bool:
