@@ -332,12 +332,7 @@ def ordered_page(
     chosen = order_column(table, name)
     if chosen is None:
         return None
-    current = cursor.execute(
-        "SELECT o.changes = d.changes FROM rm_orders o JOIN rm_datasets d ON d.name = o.dataset "
-        "WHERE o.dataset = ? AND o.col = ?",
-        [table.name, chosen],
-    ).fetchone()
-    if current is None or not current[0]:
+    if not _current(cursor, "rm_orders", table.name, chosen):
         return None
     ordered = order_table(table.name, chosen)
     total = cursor.execute(f"SELECT count(*) FROM {ordered}").fetchone()[0]
@@ -534,14 +529,24 @@ def _kept_counts(
 def _current_counts(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, name: str, *, split: bool) -> str | None:
     """The column's count table when it holds the rows as this snapshot sees them, else None."""
     chosen_column = order_column(table, name)
-    if chosen_column is None:
+    if chosen_column is None or not _current(cursor, "rm_counts", table.name, chosen_column, split=split):
         return None
-    current = cursor.execute(
-        "SELECT c.changes = d.changes FROM rm_counts c JOIN rm_datasets d ON d.name = c.dataset "
-        "WHERE c.dataset = ? AND c.col = ? AND c.split = ?",
-        [table.name, chosen_column, split],
+    return count_table(table.name, chosen_column, split)
+
+
+def _current(
+    cursor: duckdb.DuckDBPyConnection, registry: str, dataset: str, column: str, *, split: bool | None = None
+) -> bool:
+    """Whether the derived table of the column that ``registry`` records (``rm_orders``; ``rm_counts``,
+    by ``split`` too) was built at the change count this snapshot sees: it holds the same rows."""
+    where, parameters = "r.dataset = ? AND r.col = ?", [dataset, column]
+    if split is not None:
+        where, parameters = f"{where} AND r.split = ?", [*parameters, split]
+    found = cursor.execute(
+        f"SELECT r.changes = d.changes FROM {registry} r JOIN rm_datasets d ON d.name = r.dataset WHERE {where}",
+        parameters,
     ).fetchone()
-    return count_table(table.name, chosen_column, split) if current is not None and current[0] else None
+    return found is not None and bool(found[0])
 
 
 def _top_values(cursor: duckdb.DuckDBPyConnection, source: str, parameters: list[Any], size: int) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class ItemWrite:
     seq: int
     row: dict[str, Any]
     line: int
-    # Its item's document as ``prepare_items`` made it ahead of the write; None: made by the write.
+    # Its item's document, made by ``prepare_items`` ahead of ``write_items``, which sends it (a merge's: none).
     document: Any = None
 
 
@@ -334,18 +334,10 @@ def prepare_items(
     return prepared
 
 
-def write_items(
-    db: Database, dataset: str, block_id: str, job_id: str, mode: ImportMode, items: list[ItemWrite], now: datetime
-) -> BatchOutcome:
-    """One unordered bulk write for the batch; a failed row does not stop the others."""
-    documents = [
-        item.document
-        if item.document is not None
-        else catalog_blocks.item_document(
-            dataset, item.key, seq=item.seq, block_id=block_id, row=item.row, job_id=job_id, line=item.line, now=now
-        )
-        for item in items
-    ]
+def write_items(db: Database, dataset: str, job_id: str, mode: ImportMode, items: list[ItemWrite]) -> BatchOutcome:
+    """One unordered bulk write of the batch's items (made by ``prepare_items``); a failed row does not
+    stop the others."""
+    documents = [item.document for item in items]
     summary = _bulk_write(db, [InsertOne(d) if mode is ImportMode.INSERT else _upsert(d) for d in documents])
     outcome = BatchOutcome()
     for error in summary.get("writeErrors", []):

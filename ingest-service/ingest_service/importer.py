@@ -423,7 +423,7 @@ class JobImport:
                 if prepared
                 else self._prepare(batch[start : start + self._write_size], now)
             )
-            updated += self._write_block(part, errors, now)
+            updated += self._write_block(part, errors)
             self._keep_lease_while_writing()
         if updated:
             # Updated in place, those items keep their place; their blocks' rows and counts follow.
@@ -439,13 +439,11 @@ class JobImport:
             self._keep_lease()
             self._lease_renewed_at = now
 
-    def _write_block(self, part: PreparedBlock, errors: list[dict[str, Any]], now: datetime) -> list[str]:
+    def _write_block(self, part: PreparedBlock, errors: list[dict[str, Any]]) -> list[str]:
         """Up to ``batch_size`` rows with their block; the keys of the items updated in place."""
         items, block = part.items, part.block
         catalog_blocks.insert_pending(self._db, block)
-        outcome = import_storage.write_items(
-            self._db, self._dataset, block["_id"], self._job_id, self._mode, items, now
-        )
+        outcome = import_storage.write_items(self._db, self._dataset, self._job_id, self._mode, items)
         catalog_blocks.commit(self._db, block, outcome.inserted, [i.row for i in items])
         self._counts.rows_inserted += len(outcome.inserted)
         self._counts.rows_updated += len(outcome.updated)

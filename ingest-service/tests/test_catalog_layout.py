@@ -96,18 +96,18 @@ async def test_a_worker_stalled_past_its_lease_leaves_no_item_outside_the_pages(
     real = import_storage.write_items
     calls = {"n": 0}
 
-    def stalls_in_the_third_batch(db_, dataset, block, job_id, mode, items, now):
+    def stalls_in_the_third_batch(db_, dataset, job_id, mode, items):
         calls["n"] += 1
         if calls["n"] == 3:
             if written_before_takeover:
-                real(db_, dataset, block, job_id, mode, items[:written_before_takeover], now)
+                real(db_, dataset, job_id, mode, items[:written_before_takeover])
             # Its lease runs out; another worker takes the job over and finishes the batch's pending
             # block from the items written so far.
             expired = importer.utcnow() - timedelta(seconds=1)
             db.import_jobs.update_one({"_id": task_id}, {"$set": {"lease_expires_at": expired}})
             assert import_storage.claim_job(db, task_id, "w2", importer.utcnow(), 60) is not None
             assert catalog_blocks.recover_job(db, task_id) == 1
-        return real(db_, dataset, block, job_id, mode, items, now)
+        return real(db_, dataset, job_id, mode, items)
 
     monkeypatch.setattr(import_storage, "write_items", stalls_in_the_third_batch)
     # Wakes, writes the third batch, finds the job taken over and stops.
@@ -163,13 +163,13 @@ async def test_a_block_upserted_while_its_import_commits_it_has_a_current_summar
     real = import_storage.write_items
     calls = {"n": 0}
 
-    def upserted_before_its_commit(db_, dataset, block_id, job_id, mode, items, now):
-        outcome = real(db_, dataset, block_id, job_id, mode, items, now)
+    def upserted_before_its_commit(db_, dataset, job_id, mode, items):
+        outcome = real(db_, dataset, job_id, mode, items)
         calls["n"] += 1
         if calls["n"] == 3:
             item = {"_id": f"{dataset}:{items[0].key}"}
             db_.catalog_items.update_one(item, {"$set": {"row.type": "Upserted"}, "$inc": {"w": 1}})
-            catalog_blocks.refresh(db_, [block_id])
+            catalog_blocks.refresh(db_, [items[0].document["block"]])
         return outcome
 
     monkeypatch.setattr(import_storage, "write_items", upserted_before_its_commit)

@@ -66,17 +66,25 @@ def assert_in_place_done(db, job_id: str, mode: str) -> None:
         assert db.catalog_items.count_documents({"row.score": {"$exists": True}}) == len(SPREAD)
 
 
-def half_of_the_batch(real, db, dataset, *args):
+def half_of_the_merge(real, db, dataset, job_id, items, now):
     """The bulk write dies half-way: half of the batch's rows reach the items."""
-    *rest, items, now = args
-    real(db, dataset, *rest, items[: len(items) // 2], now)
+    real(db, dataset, job_id, items[: len(items) // 2], now)
+
+
+def half_of_the_write(real, db, dataset, job_id, mode, items):
+    """The same, for an upsert's bulk write."""
+    real(db, dataset, job_id, mode, items[: len(items) // 2])
 
 
 # Where the worker dies, on the second batch (or its blocks): in the bulk write of the items, after it
 # and before any block is patched, after some of the batch's blocks are patched, after all of them and
 # before their summaries, and after the summaries but before the batch's progress is saved.
 STEPS = {
-    "write": lambda mode: (import_storage, "merge_items" if mode == "merge" else "write_items", 2, half_of_the_batch),
+    "write": lambda mode: (
+        (import_storage, "merge_items", 2, half_of_the_merge)
+        if mode == "merge"
+        else (import_storage, "write_items", 2, half_of_the_write)
+    ),
     "patch_in_place": lambda mode: (catalog_blocks, "patch_in_place", 2, None),
     "_patch_once": lambda mode: (catalog_blocks, "_patch_once", 9, None),
     "_sync_summaries": lambda mode: (catalog_blocks, "_sync_summaries", 2, None),
