@@ -12,7 +12,7 @@ loses, so the last writer's change, made after every write it follows, is the on
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,8 @@ MAX_RACES = 50
 QUERY_TIME_MS = 5000
 # Blocks per ``$in`` read when patching: each carries its rows, a few dozen kB.
 BLOCKS_PER_READ = 20
+# The numbers of ``seq`` per read of a dataset's blocks (``_blocks_of``): about a hundred blocks.
+SEQ_SLICE = 100_000
 
 
 def read_items(
@@ -654,17 +656,23 @@ def audit(db: Database, dataset: str) -> list[str]:
 
 
 def delete_dataset(
-    db: Database, dataset: str, *, renew: Callable[[], None] | None = None, held: dict[str, Any] | None = None
+    db: Database,
+    dataset: str,
+    *,
+    last_seq: int,
+    renew: Callable[[], None] | None = None,
+    held: dict[str, Any] | None = None,
 ) -> int:
     """Removes a dataset's items block by block (each a few ``$in`` deletes, never a scan of the
     catalog), then its blocks, summaries and the dataset itself; how many items it removed.
+    ``last_seq``: the highest ``seq`` given out so far (``_blocks_of``).
 
     ``renew`` runs before each block (the deleting worker's lease: it raises once the lease is lost),
     and ``held`` conditions the removal of the dataset's document on that lease.
     Readers see the dataset until its document goes, last: pages read meanwhile may come back
     short, never with another dataset's items."""
     removed = 0
-    for block in db[BLOCKS].find({"dataset": dataset}, {"keys": 1}):
+    for block in _blocks_of(db, dataset, last_seq, {"keys": 1}):
         if renew is not None:
             renew()
         ids = [item_id(dataset, key) for key in block["keys"]]
@@ -674,3 +682,19 @@ def delete_dataset(
     db[SUMMARY_CHUNKS].delete_many({"dataset": dataset})
     db[DATASETS].delete_one({"_id": dataset, **(held or {})})
     return removed
+
+
+def _blocks_of(db: Database, dataset: str, last_seq: int, projection: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The dataset's blocks, ``SEQ_SLICE`` numbers of ``seq`` at a time (the ``dataset_seq`` index), up
+    to ``last_seq``, then any a later number holds. One find of them all makes SecantusDB load every
+    block before it returns the first: at 11,000,000 items, 2.5 GB and 14 s of its one lock, which
+    every other reader waits for; a slice is about a hundred blocks."""
+    low = 0
+    while low <= last_seq or (
+        later := db[BLOCKS].find_one({"dataset": dataset, "seq": {"$gte": low}}, {"seq": 1}, max_time_ms=QUERY_TIME_MS)
+    ):
+        if low > last_seq:
+            last_seq = later["seq"]  # written after ``last_seq`` was read: the slices go on up to it
+        in_slice = {"dataset": dataset, "seq": {"$gte": low, "$lt": low + SEQ_SLICE}}
+        yield from list(db[BLOCKS].find(in_slice, projection, max_time_ms=QUERY_TIME_MS))
+        low += SEQ_SLICE

@@ -474,7 +474,8 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
 
     for job in list(db[JOBS].find({"dataset": name}, {"_id": 1}, max_time_ms=QUERY_TIME_MS)):
         delete_upload(db, job["_id"])
-    return catalog_blocks.delete_dataset(db, name, renew=renew, held=ours)
+    counter = db[COUNTERS].find_one({"_id": SEQ_COUNTER}) or {}
+    return catalog_blocks.delete_dataset(db, name, last_seq=counter.get("next", 0), renew=renew, held=ours)
 
 
 def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime) -> list[str]:
