@@ -108,7 +108,7 @@ def mix(mongo_url, mongo_db_name) -> list[dict[str, Any]]:
                 {"$set": {"row.startYear": rng.choice([1994, "1994", None, 1850]), "row.titleType": "merged"}},
             )
         refresh(db, block_ids_of(db, DATASET, changed))
-        revert_job(db, OTHER_JOB)
+        revert_job(db, OTHER_JOB, dataset=DATASET, last_seq=10_000, rows_read=70)
         # A cancelled import: its last batch's block written pending, half of its items inserted (one
         # candidate a key the dataset already holds), then finished by the recovery that follows.
         documents = [

@@ -311,6 +311,11 @@ def allocate_seq_block(db: Database, size: int) -> int:
     raise RuntimeError(f"The {SEQ_COUNTER} counter vanished while allocating from it")
 
 
+def last_seq(db: Database) -> int:
+    """The highest ``seq`` given out so far (0 before the first)."""
+    return (db[COUNTERS].find_one({"_id": SEQ_COUNTER}) or {}).get("next", 0)
+
+
 def rows_written_by_job(db: Database, dataset: str, job_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The documents among ``keys`` that this job wrote last, by key: after a crash, these tell
     which rows of the interrupted batch reached the store."""
@@ -474,8 +479,7 @@ def delete_dataset(db: Database, name: str, *, worker_id: str, now: datetime, le
 
     for job in list(db[JOBS].find({"dataset": name}, {"_id": 1}, max_time_ms=QUERY_TIME_MS)):
         delete_upload(db, job["_id"])
-    counter = db[COUNTERS].find_one({"_id": SEQ_COUNTER}) or {}
-    return catalog_blocks.delete_dataset(db, name, last_seq=counter.get("next", 0), renew=renew, held=ours)
+    return catalog_blocks.delete_dataset(db, name, last_seq=last_seq(db), renew=renew, held=ours)
 
 
 def find_stalled_deletions(db: Database, now: datetime, resent_before: datetime) -> list[str]:

@@ -14,6 +14,7 @@ from pymongo.database import Database
 from ingest_service import catalog_blocks, import_storage
 from ingest_service.importer import JobLeased, utcnow
 from ingest_service.schemas import JobStatus
+from service_common.datasets import job_dataset
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,13 @@ def run_revert(db: Database, job_id: str, *, now: datetime) -> None:
         raise JobLeased(min(remaining, LEASE_POLL_SECONDS))
     import_storage.delete_upload(db, job_id)  # a job that failed early may have left its file
     import_storage.finish_in_place(db, job_id)  # blocks of items a dead run updated but did not patch
-    removed, kept_created = catalog_blocks.revert_job(db, job_id)
+    removed, kept_created = catalog_blocks.revert_job(
+        db,
+        job_id,
+        dataset=job_dataset(job),
+        last_seq=import_storage.last_seq(db),
+        rows_read=job.get("rows_processed", 0),
+    )
     # Rows it updated in place (upsert, merge) keep the values they have now: counted, never changed back.
     kept = kept_created + job.get("rows_updated", 0)
     if import_storage.finish_revert(db, job_id, utcnow(), removed=removed, kept=kept):
