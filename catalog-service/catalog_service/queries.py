@@ -82,7 +82,7 @@ BY_SEQ = "(seq BETWEEN ? AND ? AND seq IN (SELECT unnest(?)))"
 class Selection:
     """The rows a request selects: a SQL condition and its parameters. When its filters and ``q`` all
     name one column: that column and the same condition over its values (``COUNTED``), so that its
-    count table can count the rows instead of a scan (``count_rows``)."""
+    count table can count the rows instead of a scan (``listed``)."""
 
     condition: str
     parameters: list[Any]
@@ -121,7 +121,10 @@ def selection(table: DatasetTable, filters: list[Filter], q: str | None, searche
 
 
 def listed(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection) -> tuple[Selection, int | None]:
-    """The selection, and how many rows it holds when its column's count table says (else None).
+    """The selection, and how many rows it holds when its column's count table says (else None):
+    summed there when the filters and ``q`` name one column whose count table holds this snapshot's
+    rows (each distinct value once: from a few to a few times fewer rows than the dataset's for a
+    title column).
 
     When that count is at most ``LISTED_ROWS``, the selection comes back with its rows' ``seq``, read
     from the count table's lists, and a condition that reads those rows alone: the same rows, found
@@ -151,18 +154,8 @@ def listed(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selec
 
 
 def count_rows(cursor: duckdb.DuckDBPyConnection, table: DatasetTable, chosen: Selection) -> int:
-    """How many rows the selection holds: summed from a count table when the filters and ``q`` name one
-    column whose count table holds this snapshot's rows (each distinct value once: from a few to a
-    few times fewer rows than the dataset's for a title column), else counted by a scan."""
-    if chosen.seqs is not None:
-        return len(chosen.seqs)
-    if chosen.counted is not None:
-        name, condition, parameters = chosen.counted
-        kept = _current_counts(cursor, table, name, split=False)
-        if kept is not None:
-            return int(
-                cursor.execute(f"SELECT coalesce(sum(c), 0) FROM {kept} WHERE {condition}", parameters).fetchone()[0]
-            )
+    """How many rows the selection holds, counted by a scan: for a selection its count table cannot
+    count (``listed`` asks that first)."""
     found = cursor.execute(f"SELECT count(*) FROM {table.table} WHERE {chosen.condition}", chosen.parameters)
     return found.fetchone()[0]
 
